@@ -1,0 +1,80 @@
+import Logging
+import NIOCore
+import NIOHTTP1
+import NIOPosix
+import WebSocket
+
+/// The running gateway: one listener serving HTTP and WebSocket on an event loop per core.
+public final class GatewayServer: Sendable {
+    private let group: MultiThreadedEventLoopGroup
+    private let ownsGroup: Bool
+    private let channel: Channel
+    private let logger: Logger
+
+    /// The bound HTTP port (useful when the configuration asked for port 0).
+    public var httpPort: Int { channel.localAddress?.port ?? 0 }
+
+    private init(group: MultiThreadedEventLoopGroup, ownsGroup: Bool, channel: Channel, logger: Logger) {
+        self.group = group
+        self.ownsGroup = ownsGroup
+        self.channel = channel
+        self.logger = logger
+    }
+
+    /// Binds the listeners described by `configuration`.
+    public static func start(
+        configuration: GatewayConfiguration,
+        group: MultiThreadedEventLoopGroup? = nil,
+        logger: Logger = Logger(label: "perigee")
+    ) async throws -> GatewayServer {
+        let eventLoops = group ?? MultiThreadedEventLoopGroup(numberOfThreads: System.coreCount)
+        let router = GatewayRouter(configuration: configuration)
+        let bootstrap = ServerBootstrap(group: eventLoops)
+            .serverChannelOption(.backlog, value: 1024)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+            .childChannelOption(.maxMessagesPerRead, value: 16)
+            .childChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try Self.configureHTTP(channel: channel, router: router)
+                }
+            }
+        do {
+            let channel = try await bootstrap.bind(host: configuration.host, port: configuration.port).get()
+            let server = GatewayServer(group: eventLoops, ownsGroup: group == nil, channel: channel, logger: logger)
+            logger.info("listening", metadata: ["http": "\(configuration.host):\(server.httpPort)"])
+            return server
+        } catch {
+            if group == nil { try? await eventLoops.shutdownGracefully() }
+            throw error
+        }
+    }
+
+    private static func configureHTTP(channel: Channel, router: GatewayRouter) throws {
+        let upgrader = WebSocketUpgrader { head in router.webSocketEndpoint(for: head) }
+        let http = GatewayHTTPHandler(router: router)
+        try channel.pipeline.syncOperations.configureHTTPServerPipeline(
+            withServerUpgrade: (
+                upgraders: [upgrader],
+                completionHandler: { context in
+                    // The upgraded connection speaks frames, not HTTP: drop the HTTP handler.
+                    context.pipeline.syncOperations.removeHandler(name: GatewayHTTPHandler.name, promise: nil)
+                }
+            )
+        )
+        try channel.pipeline.syncOperations.addHandler(http, name: GatewayHTTPHandler.name)
+    }
+
+    /// Resolves when the listener closes.
+    public func waitUntilClosed() async throws {
+        try await channel.closeFuture.get()
+    }
+
+    /// Stops listening and, when the server created its event loops, shuts them down.
+    public func stop() async throws {
+        try? await channel.close()
+        if ownsGroup {
+            try await group.shutdownGracefully()
+        }
+    }
+}

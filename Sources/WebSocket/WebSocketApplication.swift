@@ -1,0 +1,22 @@
+/// What runs on top of a WebSocket connection (an echo service, a STOMP session).
+///
+/// All calls happen on the connection's event loop; implementations are loop-bound and need
+/// not be `Sendable`.
+public protocol WebSocketApplication: AnyObject {
+    /// The connection is open and `socket` can send.
+    func webSocketDidOpen(_ socket: WebSocketHandler)
+    /// A complete, validated, decompressed message arrived.
+    func webSocket(_ socket: WebSocketHandler, didReceive message: WebSocketMessage)
+    /// The channel's writability changed; a producer should pause while `socket.isWritable` is
+    /// false.
+    func webSocketWritabilityChanged(_ socket: WebSocketHandler)
+    /// The connection is gone. `code` is the peer's close code, or nil when the peer sent none
+    /// (TCP dropped, or we closed first).
+    func webSocketDidClose(_ socket: WebSocketHandler, code: WebSocketCloseCode?)
+}
+
+extension WebSocketApplication {
+    public func webSocketDidOpen(_ socket: WebSocketHandler) {}
+    public func webSocketWritabilityChanged(_ socket: WebSocketHandler) {}
+    public func webSocketDidClose(_ socket: WebSocketHandler, code: WebSocketCloseCode?) {}
+}

@@ -1,0 +1,73 @@
+import NIOCore
+
+/// A message ready to be sent to one or many connections.
+///
+/// Broadcast compression, once: RFC 7692 output depends only on the payload, the compression
+/// settings and the compressor's history. A connection that negotiated
+/// `server_no_context_takeover` has no history, so every such connection with the same window
+/// would produce byte-identical compressed payloads. `WebSocketMessageCompressor.prepare` compresses
+/// the payload once per window size and stores it here; `WebSocketHandler.send` uses the stored
+/// bytes for every connection whose `PerMessageDeflateParameters.sharingWindowBits` matches and
+/// compresses privately only for connections that keep context. The payload and the compressed
+/// bytes are `ByteBuffer`s, so fan-out shares them by reference and adds only a frame header per
+/// connection.
+public struct WebSocketOutboundMessage: Sendable {
+    public let message: WebSocketMessage
+    /// Compressed payloads keyed by window bits, made without context takeover.
+    public private(set) var compressed: [Int: ByteBuffer] = [:]
+
+    public init(_ message: WebSocketMessage) {
+        self.message = message
+    }
+
+    /// The shared compressed payload usable by a connection with these parameters, if any.
+    func sharedCompressedPayload(for parameters: PerMessageDeflateParameters) -> ByteBuffer? {
+        guard let bits = parameters.sharingWindowBits else { return nil }
+        return compressed[bits]
+    }
+
+    mutating func setCompressed(_ payload: ByteBuffer, windowBits: Int) {
+        compressed[windowBits] = payload
+    }
+}
+
+/// Compresses broadcast messages once per window size, without context takeover.
+///
+/// Owned by one event loop (zlib streams are not thread-safe), like the connections it serves;
+/// it keeps one compressor per window size and reuses it across messages.
+public final class WebSocketMessageCompressor {
+    private let configuration: PerMessageDeflateConfiguration
+    private var deflaters: [Int: PerMessageDeflater] = [:]
+    private let allocator: ByteBufferAllocator
+
+    public init(configuration: PerMessageDeflateConfiguration, allocator: ByteBufferAllocator = .init()) {
+        self.configuration = configuration
+        self.allocator = allocator
+    }
+
+    /// Adds a compressed payload for connections that share `windowBits` (see the type's doc).
+    /// Messages under the compression threshold are left alone: they are sent uncompressed.
+    public func prepare(_ outbound: inout WebSocketOutboundMessage, windowBits: Int) {
+        guard outbound.message.data.readableBytes >= configuration.compressionThreshold,
+            outbound.compressed[windowBits] == nil
+        else { return }
+        let deflater: PerMessageDeflater
+        if let existing = deflaters[windowBits] {
+            deflater = existing
+        } else if let created = PerMessageDeflater(
+            windowBits: windowBits,
+            noContextTakeover: true,
+            level: configuration.compressionLevel,
+            memoryLevel: configuration.memoryLevel
+        ) {
+            deflaters[windowBits] = created
+            deflater = created
+        } else {
+            return  // zlib could not allocate: connections compress for themselves
+        }
+        outbound.setCompressed(deflater.compress(outbound.message.data, allocator: allocator), windowBits: windowBits)
+    }
+}
+
+@available(*, unavailable)
+extension WebSocketMessageCompressor: Sendable {}

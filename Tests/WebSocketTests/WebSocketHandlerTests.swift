@@ -1,0 +1,159 @@
+import NIOCore
+import NIOEmbedded
+import NIOHTTP1
+import Testing
+@testable import WebSocket
+
+private final class Recorder: WebSocketApplication {
+    var received: [WebSocketMessage] = []
+    var closedWith: WebSocketCloseCode??
+    var echo = true
+
+    func webSocket(_ socket: WebSocketHandler, didReceive message: WebSocketMessage) {
+        received.append(message)
+        if echo { socket.send(message) }
+    }
+
+    func webSocketDidClose(_ socket: WebSocketHandler, code: WebSocketCloseCode?) {
+        closedWith = .some(code)
+    }
+}
+
+@Suite struct WebSocketHandlerTests {
+    private func makeChannel(
+        deflate: PerMessageDeflateParameters? = nil,
+        configure: (inout WebSocketConfiguration) -> Void = { _ in }
+    ) throws -> (EmbeddedChannel, Recorder) {
+        var configuration = WebSocketConfiguration()
+        configuration.pingInterval = nil
+        configuration.idleTimeout = nil
+        configure(&configuration)
+        let recorder = Recorder()
+        let handshake = WebSocketHandshakeResult(
+            request: HTTPRequestHead(version: .http1_1, method: .GET, uri: "/"),
+            subprotocol: nil,
+            deflate: deflate,
+            responseHeaders: [:]
+        )
+        let channel = EmbeddedChannel()
+        try channel.pipeline.syncOperations.addHandler(
+            WebSocketHandler(handshake: handshake, configuration: configuration, application: recorder)
+        )
+        return (channel, recorder)
+    }
+
+    /// Every frame the server wrote so far.
+    private func serverFrames(_ channel: EmbeddedChannel) throws -> [WebSocketFrame] {
+        var parser = WebSocketFrameParser(role: .client, maxFrameSize: 1 << 24)
+        while let buffer = try channel.readOutbound(as: ByteBuffer.self) {
+            parser.append(buffer)
+        }
+        var frames: [WebSocketFrame] = []
+        while case .frame(let frame) = try parser.parseStep() { frames.append(frame) }
+        return frames
+    }
+
+    @Test func echoesAndAnswersPings() throws {
+        let (channel, recorder) = try makeChannel()
+        var input = TestFrames.masked(.text, Array("hello".utf8))
+        var ping = TestFrames.masked(.ping, [1, 2, 3])
+        input.writeBuffer(&ping)
+        try channel.writeInbound(input)
+        let frames = try serverFrames(channel)
+        #expect(frames.map(\.opcode) == [.text, .pong])
+        #expect(String(buffer: frames[0].payload) == "hello")
+        #expect(frames[1].payload == ByteBuffer(bytes: [1, 2, 3]))
+        #expect(recorder.received == [.text("hello")])
+    }
+
+    @Test func failsWithTheExactCodeAndHalfCloses() throws {
+        let (channel, recorder) = try makeChannel()
+        try channel.writeInbound(ByteBuffer(bytes: [0x81, 0x02, 0x68, 0x69]))  // unmasked
+        let frames = try serverFrames(channel)
+        #expect(frames.map(\.opcode) == [.close])
+        #expect(frames.first?.payload.getInteger(at: frames[0].payload.readerIndex, as: UInt16.self) == 1002)
+        // Later input is discarded; the peer's EOF finishes the connection.
+        try channel.writeInbound(TestFrames.masked(.text, Array("ignored".utf8)))
+        #expect(try serverFrames(channel).isEmpty)
+        #expect(recorder.received.isEmpty)
+        _ = try? channel.finish()
+        #expect(recorder.closedWith == .some(nil))
+    }
+
+    @Test func answersTheClosingHandshakeAndCloses() throws {
+        let (channel, recorder) = try makeChannel()
+        try channel.writeInbound(TestFrames.masked(.close, [0x03, 0xE8] + Array("done".utf8)))
+        let frames = try serverFrames(channel)
+        #expect(frames.map(\.opcode) == [.close])
+        #expect(frames[0].payload.getInteger(at: frames[0].payload.readerIndex, as: UInt16.self) == 1000)
+        #expect(!channel.isActive)
+        #expect(recorder.closedWith == .some(.normalClosure))
+    }
+
+    @Test func compressesLargeMessagesAndNotSmallOnes() throws {
+        let parameters = try #require(PerMessageDeflateNegotiation.negotiate(
+            offers: [WebSocketExtensionOffer(name: "permessage-deflate", parameters: [])],
+            configuration: .init()
+        ))
+        let (channel, recorder) = try makeChannel(deflate: parameters)
+        recorder.echo = false
+        let handler = try channel.pipeline.syncOperations.handler(type: WebSocketHandler.self)
+        let big = String(repeating: "fan-out ", count: 100)
+        handler.send(.text(big))
+        handler.send(.text("tiny"))
+        handler.flush()
+        let frames = try serverFrames(channel)
+        #expect(frames.map(\.rsv1) == [true, false])
+        #expect(frames[0].payload.readableBytes < 100)
+        var machine = WebSocketConnectionStateMachine(maxMessageSize: 1 << 20, deflate: parameters)
+        #expect(machine.receive(frames[0]) == .deliver(.text(big)))
+    }
+
+    @Test func sharesOneCompressedBroadcastAcrossConnections() throws {
+        var configuration = PerMessageDeflateConfiguration()
+        configuration.serverNoContextTakeover = true
+        let offers = [WebSocketExtensionOffer(name: "permessage-deflate", parameters: [])]
+        let parameters = try #require(PerMessageDeflateNegotiation.negotiate(offers: offers, configuration: configuration))
+        let sharingBits = try #require(parameters.sharingWindowBits)
+
+        let text = String(repeating: "one payload, many subscribers; ", count: 40)
+        var outbound = WebSocketOutboundMessage(.text(text))
+        WebSocketMessageCompressor(configuration: configuration).prepare(&outbound, windowBits: sharingBits)
+        let shared = try #require(outbound.compressed[sharingBits])
+
+        var payloads: [ByteBuffer] = []
+        for _ in 0..<2 {
+            let (channel, _) = try makeChannel(deflate: parameters)
+            let handler = try channel.pipeline.syncOperations.handler(type: WebSocketHandler.self)
+            handler.send(outbound)
+            handler.flush()
+            let frames = try serverFrames(channel)
+            #expect(frames.count == 1)
+            #expect(frames[0].rsv1)
+            payloads.append(frames[0].payload)
+            var machine = WebSocketConnectionStateMachine(maxMessageSize: 1 << 20, deflate: parameters)
+            #expect(machine.receive(frames[0]) == .deliver(.text(text)))
+        }
+        #expect(payloads[0] == shared)
+        #expect(payloads[1] == shared)
+    }
+
+    @Test func pingsAQuietPeerAndDropsASilentOne() throws {
+        let (channel, recorder) = try makeChannel {
+            $0.pingInterval = .milliseconds(100)
+            $0.idleTimeout = .milliseconds(250)
+        }
+        channel.embeddedEventLoop.advanceTime(by: .milliseconds(100))
+        #expect(try serverFrames(channel).map(\.opcode) == [.ping])
+        try channel.writeInbound(TestFrames.masked(.pong, []))
+        channel.embeddedEventLoop.advanceTime(by: .milliseconds(200))
+        #expect(try serverFrames(channel).map(\.opcode) == [.ping, .ping])
+        channel.embeddedEventLoop.advanceTime(by: .milliseconds(300))
+        let frames = try serverFrames(channel)
+        #expect(frames.last?.opcode == .close)
+        #expect(frames.last.flatMap { $0.payload.getInteger(at: $0.payload.readerIndex, as: UInt16.self) } == 1001)
+        channel.embeddedEventLoop.advanceTime(by: .seconds(5))  // close timeout
+        #expect(!channel.isActive)
+        #expect(recorder.closedWith == .some(nil))
+    }
+}
