@@ -1,0 +1,23 @@
+import Gateway
+import NIOPosix
+import WebSocket
+
+/// Starts a gateway on an ephemeral loopback port for one test and stops it afterwards.
+func withTestServer(
+    _ configure: (inout GatewayConfiguration) -> Void = { _ in },
+    _ body: (Int) async throws -> Void
+) async throws {
+    var configuration = GatewayConfiguration()
+    configuration.host = "127.0.0.1"
+    configuration.port = 0
+    configuration.conformance = true
+    configure(&configuration)
+    let server = try await GatewayServer.start(configuration: configuration, group: MultiThreadedEventLoopGroup.singleton)
+    do {
+        try await body(server.httpPort)
+    } catch {
+        try? await server.stop()
+        throw error
+    }
+    try await server.stop()
+}
