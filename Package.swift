@@ -38,7 +38,8 @@ let package = Package(
         .target(
             name: "Hub",
             dependencies: [
-                .product(name: "NIOCore", package: "swift-nio")
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
             ]
         ),
         // SockJS streaming and long-poll transports. Carries strings; knows no STOMP.

@@ -1,10 +1,12 @@
+import Hub
 import NIOCore
 import NIOHTTP1
+import NIOPosix
 import WebSocket
 
-/// Answers plain HTTP requests, and WebSocket handshakes that could not be upgraded (with the
-/// specific status of `WebSocketHandshakeError`, since NIO's upgrade handler only passes the
-/// request on).
+/// Answers plain HTTP: static files, the publish API, the destination listing, and WebSocket
+/// handshakes that could not be upgraded (with the specific status of
+/// `WebSocketHandshakeError`, since NIO's upgrade handler only passes the request on).
 final class GatewayHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
     typealias InboundIn = HTTPServerRequestPart
     typealias OutboundOut = HTTPServerResponsePart
@@ -13,21 +15,38 @@ final class GatewayHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
 
     private let router: GatewayRouter
     private var request: HTTPRequestHead?
+    private var body: ByteBuffer?
+    private var bodyTooLarge = false
 
     init(router: GatewayRouter) {
         self.router = router
     }
 
+    private var maxBodySize: Int { router.configuration.hub.limits.maxFrameSize }
+
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         switch unwrapInboundIn(data) {
         case .head(let head):
             request = head
-        case .body:
-            break  // no endpoint takes a body yet
+            body = nil
+            bodyTooLarge = false
+        case .body(var chunk):
+            guard !bodyTooLarge else { return }
+            if (body?.readableBytes ?? 0) + chunk.readableBytes > maxBodySize {
+                bodyTooLarge = true
+                body = nil
+                return
+            }
+            if body == nil {
+                body = chunk
+            } else {
+                body?.writeBuffer(&chunk)
+            }
         case .end:
             guard let head = request else { return }
             request = nil
-            respond(to: head, context: context)
+            respond(to: head, body: body ?? ByteBuffer(), context: context)
+            body = nil
         }
     }
 
@@ -37,19 +56,114 @@ final class GatewayHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
         context.close(promise: nil)
     }
 
-    private func respond(to head: HTTPRequestHead, context: ChannelHandlerContext) {
+    private func respond(to head: HTTPRequestHead, body: ByteBuffer, context: ChannelHandlerContext) {
         if WebSocketHandshake.isUpgradeRequest(head) {
             respondToRefusedUpgrade(head, context: context)
             return
         }
         let path = GatewayRouter.path(of: head.uri)
-        switch (head.method, path) {
-        case (.GET, "/"), (.HEAD, "/"):
-            send(.ok, body: "Perigee real-time gateway\n", head: head, context: context)
-        default:
-            send(.notFound, body: "not found: \(path)\n", head: head, context: context)
+        if path == PublishRequest.pathPrefix || path.hasPrefix(PublishRequest.pathPrefix + "/") {
+            guard head.method == .POST else {
+                sendJSON(.methodNotAllowed, ["error": .string("use POST to publish")], head: head, extraHeaders: ["Allow": "POST"], context: context)
+                return
+            }
+            publish(head, body: body, context: context)
+            return
+        }
+        if path == "/api/destinations" {
+            listDestinations(head, context: context)
+            return
+        }
+        guard head.method == .GET || head.method == .HEAD else {
+            send(.methodNotAllowed, body: "method \(head.method.rawValue) not allowed\n", head: head, context: context)
+            return
+        }
+        serveStatic(path, head: head, context: context)
+    }
+
+    // MARK: Publish API
+
+    private func publish(_ head: HTTPRequestHead, body: ByteBuffer, context: ChannelHandlerContext) {
+        let isLoopback = Self.isLoopback(context.channel.remoteAddress)
+        switch PublishRequest.authorize(head, apiKeys: router.configuration.apiKeys, isLoopback: isLoopback) {
+        case .failure(let failure):
+            sendJSON(failure.status, ["error": .string(failure.message)], head: head, context: context)
+        case .success(let principal):
+            guard !bodyTooLarge else {
+                sendJSON(.payloadTooLarge, ["error": .string("messages are limited to \(maxBodySize) bytes")], head: head, context: context)
+                return
+            }
+            switch PublishRequest.message(head, body: body, id: router.hub.nextMessageID()) {
+            case .failure(let failure):
+                sendJSON(failure.status, ["error": .string(failure.message)], head: head, context: context)
+            case .success(let message):
+                guard router.configuration.hub.authorize(principal, .send, message.destination) else {
+                    sendJSON(.forbidden, ["error": .string("you may not send to \(message.destination)")], head: head, context: context)
+                    return
+                }
+                router.hub.publish(message, on: context.eventLoop).assumeIsolated().whenComplete { result in
+                    switch result {
+                    case .success(let outcome):
+                        self.sendJSON(
+                            .accepted,
+                            ["message-id": .string(message.id), "delivered": .number(outcome.delivered), "queued": .bool(outcome.queued)],
+                            head: head,
+                            context: context
+                        )
+                    case .failure:
+                        self.sendJSON(.serviceUnavailable, ["error": .string("\(message.destination) is full")], head: head, context: context)
+                    }
+                }
+            }
         }
     }
+
+    private func listDestinations(_ head: HTTPRequestHead, context: ChannelHandlerContext) {
+        router.hub.destinationCounts(on: context.eventLoop).assumeIsolated().whenSuccess { counts in
+            let entries = counts.sorted { $0.key < $1.key }.map { name, count in
+                JSONValue.object([("destination", .string(name)), ("subscribers", .number(count))])
+            }
+            self.sendJSON(.ok, ["destinations": .array(entries)], head: head, context: context)
+        }
+    }
+
+    static func isLoopback(_ address: SocketAddress?) -> Bool {
+        guard let ip = address?.ipAddress else { return false }
+        return ip.hasPrefix("127.") || ip == "::1" || ip.hasPrefix("::ffff:127.")
+    }
+
+    // MARK: Static files
+
+    private func serveStatic(_ path: String, head: HTTPRequestHead, context: ChannelHandlerContext) {
+        guard let root = router.configuration.webRoot else {
+            if path == "/" {
+                send(.ok, body: "Perigee real-time gateway\n", head: head, context: context)
+            } else {
+                send(.notFound, body: "not found: \(path)\n", head: head, context: context)
+            }
+            return
+        }
+        guard let file = StaticFiles(root: root).file(for: path) else {
+            send(.notFound, body: "not found: \(path)\n", head: head, context: context)
+            return
+        }
+        let loop = context.eventLoop
+        NIOThreadPool.singleton.runIfActive(eventLoop: loop) {
+            try FileReader.read(file, maxSize: 16 << 20)
+        }.assumeIsolated().whenComplete { result in
+            switch result {
+            case .success(let bytes):
+                var headers = HTTPHeaders()
+                headers.add(name: "Content-Type", value: StaticFiles.contentType(for: file))
+                headers.add(name: "Cache-Control", value: "no-cache")
+                self.sendBytes(.ok, headers: headers, body: context.channel.allocator.buffer(bytes: bytes), head: head, context: context)
+            case .failure:
+                self.send(.notFound, body: "not found: \(path)\n", head: head, context: context)
+            }
+        }
+    }
+
+    // MARK: Refused upgrades
 
     /// The request asked for WebSocket but was not upgraded: say exactly why, then close (the
     /// HTTP decoder stops parsing after an upgrade request, so the connection cannot go on).
@@ -76,6 +190,21 @@ final class GatewayHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
         send(error.status, extraHeaders: error.headers, body: error.message + "\n", head: head, keepAlive: false, context: context)
     }
 
+    // MARK: Responses
+
+    private func sendJSON(
+        _ status: HTTPResponseStatus,
+        _ object: [String: JSONValue],
+        head: HTTPRequestHead,
+        extraHeaders: HTTPHeaders = [:],
+        context: ChannelHandlerContext
+    ) {
+        let value = JSONValue.object(object.sorted { $0.key < $1.key })
+        var headers = extraHeaders
+        headers.add(name: "Content-Type", value: "application/json")
+        sendBytes(status, headers: headers, body: context.channel.allocator.buffer(string: value.encoded + "\n"), head: head, context: context)
+    }
+
     private func send(
         _ status: HTTPResponseStatus,
         extraHeaders: HTTPHeaders = [:],
@@ -84,15 +213,27 @@ final class GatewayHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
         keepAlive: Bool? = nil,
         context: ChannelHandlerContext
     ) {
-        let keepAlive = keepAlive ?? head.isKeepAlive
         var headers = extraHeaders
         headers.add(name: "Content-Type", value: "text/plain; charset=utf-8")
-        headers.add(name: "Content-Length", value: String(body.utf8.count))
+        sendBytes(status, headers: headers, body: context.channel.allocator.buffer(string: body), head: head, keepAlive: keepAlive, context: context)
+    }
+
+    private func sendBytes(
+        _ status: HTTPResponseStatus,
+        headers extra: HTTPHeaders,
+        body: ByteBuffer,
+        head: HTTPRequestHead,
+        keepAlive: Bool? = nil,
+        context: ChannelHandlerContext
+    ) {
+        let keepAlive = keepAlive ?? head.isKeepAlive
+        var headers = extra
+        headers.add(name: "Content-Length", value: String(body.readableBytes))
         headers.add(name: "Connection", value: keepAlive ? "keep-alive" : "close")
         let response = HTTPResponseHead(version: head.version, status: status, headers: headers)
         context.write(wrapOutboundOut(.head(response)), promise: nil)
         if head.method != .HEAD {
-            context.write(wrapOutboundOut(.body(.byteBuffer(context.channel.allocator.buffer(string: body)))), promise: nil)
+            context.write(wrapOutboundOut(.body(.byteBuffer(body))), promise: nil)
         }
         let written = context.writeAndFlush(wrapOutboundOut(.end(nil)))
         if !keepAlive {

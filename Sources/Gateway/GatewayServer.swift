@@ -1,3 +1,4 @@
+import Hub
 import Logging
 import NIOCore
 import NIOHTTP1
@@ -9,15 +10,22 @@ public final class GatewayServer: Sendable {
     private let group: MultiThreadedEventLoopGroup
     private let ownsGroup: Bool
     private let channel: Channel
+    private let stompChannel: Channel?
     private let logger: Logger
+    /// The topic hub every transport feeds.
+    public let hub: Hub
 
     /// The bound HTTP port (useful when the configuration asked for port 0).
     public var httpPort: Int { channel.localAddress?.port ?? 0 }
+    /// The bound STOMP-over-TCP port, 0 when off.
+    public var stompPort: Int { stompChannel?.localAddress?.port ?? 0 }
 
-    private init(group: MultiThreadedEventLoopGroup, ownsGroup: Bool, channel: Channel, logger: Logger) {
+    private init(group: MultiThreadedEventLoopGroup, ownsGroup: Bool, channel: Channel, stompChannel: Channel?, hub: Hub, logger: Logger) {
         self.group = group
         self.ownsGroup = ownsGroup
         self.channel = channel
+        self.stompChannel = stompChannel
+        self.hub = hub
         self.logger = logger
     }
 
@@ -28,7 +36,8 @@ public final class GatewayServer: Sendable {
         logger: Logger = Logger(label: "perigee")
     ) async throws -> GatewayServer {
         let eventLoops = group ?? MultiThreadedEventLoopGroup(numberOfThreads: System.coreCount)
-        let router = GatewayRouter(configuration: configuration)
+        let hub = Hub(group: eventLoops, configuration: configuration.hub)
+        let router = GatewayRouter(configuration: configuration, hub: hub)
         let bootstrap = ServerBootstrap(group: eventLoops)
             .serverChannelOption(.backlog, value: 1024)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
@@ -41,8 +50,33 @@ public final class GatewayServer: Sendable {
             }
         do {
             let channel = try await bootstrap.bind(host: configuration.host, port: configuration.port).get()
-            let server = GatewayServer(group: eventLoops, ownsGroup: group == nil, channel: channel, logger: logger)
-            logger.info("listening", metadata: ["http": "\(configuration.host):\(server.httpPort)"])
+            var stompChannel: Channel?
+            if configuration.stompPort != 0 {
+                do {
+                    stompChannel = try await ServerBootstrap(group: eventLoops)
+                        .serverChannelOption(.backlog, value: 1024)
+                        .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+                        .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+                        .childChannelInitializer { channel in
+                            channel.eventLoop.makeCompletedFuture {
+                                try channel.pipeline.syncOperations.addHandler(StompTCPHandler(hub: hub))
+                            }
+                        }
+                        .bind(host: configuration.host, port: max(configuration.stompPort, 0)).get()
+                } catch {
+                    try? await channel.close()
+                    throw error
+                }
+            }
+            let server = GatewayServer(
+                group: eventLoops,
+                ownsGroup: group == nil,
+                channel: channel,
+                stompChannel: stompChannel,
+                hub: hub,
+                logger: logger
+            )
+            logger.info("listening", metadata: ["http": "\(configuration.host):\(server.httpPort)", "stomp": "\(server.stompPort)"])
             return server
         } catch {
             if group == nil { try? await eventLoops.shutdownGracefully() }
@@ -73,6 +107,7 @@ public final class GatewayServer: Sendable {
     /// Stops listening and, when the server created its event loops, shuts them down.
     public func stop() async throws {
         try? await channel.close()
+        try? await stompChannel?.close()
         if ownsGroup {
             try await group.shutdownGracefully()
         }

@@ -1,4 +1,100 @@
-/// The STOMP topic hub: STOMP 1.0–1.2 frames, sessions and topic routing, independent of any
-/// transport. Its contents arrive with the hub issue (#3); this file gives the module its
-/// place in the layout so that the dependency rules are in force from the start.
-public enum Hub {}
+import NIOConcurrencyHelpers
+import NIOCore
+
+/// The topic hub: one shard per event loop, each owning the subscriptions of the connections
+/// that loop serves, so that delivery takes no lock.
+///
+/// A topic publish hops once to each shard's loop and fans out there. A queue lives on one
+/// owner shard (chosen by hashing its name); the owner holds its messages while nobody
+/// subscribes and hands each message to exactly one consumer, round-robin.
+public final class Hub: Sendable {
+    public let configuration: HubConfiguration
+    let shards: [NIOLoopBoundBox<HubShard>]
+    private let loops: [EventLoop]
+    private let counter = NIOLockedValueBox<UInt64>(0)
+    private let prefix: String
+
+    public init(group: EventLoopGroup, configuration: HubConfiguration = .init()) {
+        self.configuration = configuration
+        let loops = Array(group.makeIterator())
+        self.loops = loops
+        self.prefix = String(UInt32.random(in: 0...UInt32.max), radix: 36)
+        var shards: [NIOLoopBoundBox<HubShard>] = []
+        for (index, loop) in loops.enumerated() {
+            shards.append(.makeBoxSendingValue(HubShard(index: index, configuration: configuration), eventLoop: loop))
+        }
+        self.shards = shards
+    }
+
+    /// A fresh message id.
+    public func nextMessageID() -> String {
+        let value = counter.withLockedValue { value -> UInt64 in
+            value += 1
+            return value
+        }
+        return "\(prefix)-\(value)"
+    }
+
+    /// The shard of `loop`; must be called on that loop. Nil for a loop outside the hub's group.
+    public func shard(on loop: EventLoop) -> HubShard? {
+        for (index, candidate) in loops.enumerated() where candidate === loop {
+            return shards[index].value
+        }
+        return nil
+    }
+
+    /// The result of a publish: how many subscribers received the message now, and whether a
+    /// queue is holding it for a subscriber to come.
+    public struct PublishResult: Sendable, Hashable {
+        public var delivered: Int
+        public var queued: Bool
+    }
+
+    /// Errors of a publish.
+    public enum PublishError: Error, Sendable, Hashable {
+        case queueFull(String)
+    }
+
+    /// Publishes `message`; the future completes on `loop` once every shard has delivered it.
+    public func publish(_ message: HubMessage, on loop: EventLoop) -> EventLoopFuture<PublishResult> {
+        switch message.destination.kind {
+        case .topic:
+            let futures = zip(loops, shards).map { shardLoop, shard in
+                shardLoop.submit { shard.value.deliverTopic(message) }
+            }
+            return EventLoopFuture.whenAllSucceed(futures, on: loop).map { counts in
+                PublishResult(delivered: counts.reduce(0, +), queued: false)
+            }
+        case .queue:
+            let owner = queueOwner(message.destination.name)
+            let hub = self
+            return loops[owner].flatSubmit {
+                hub.shards[owner].value.enqueue(message, hub: hub)
+            }.hop(to: loop)
+        }
+    }
+
+    /// Subscriber counts per destination across all shards, for the listing API.
+    public func destinationCounts(on loop: EventLoop) -> EventLoopFuture<[String: Int]> {
+        let futures = zip(loops, shards).map { shardLoop, shard in
+            shardLoop.submit { shard.value.destinationCounts() }
+        }
+        return EventLoopFuture.whenAllSucceed(futures, on: loop).map { parts in
+            var total: [String: Int] = [:]
+            for part in parts { total.merge(part, uniquingKeysWith: +) }
+            return total
+        }
+    }
+
+    func queueOwner(_ name: String) -> Int {
+        // FNV-1a: stable across runs, unlike Hasher.
+        var hash: UInt64 = 0xCBF2_9CE4_8422_2325
+        for byte in name.utf8 {
+            hash ^= UInt64(byte)
+            hash = hash &* 0x100_0000_01B3
+        }
+        return Int(hash % UInt64(loops.count))
+    }
+
+    func loop(of shard: Int) -> EventLoop { loops[shard] }
+}

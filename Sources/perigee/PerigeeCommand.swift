@@ -17,7 +17,10 @@ struct PerigeeCommand: AsyncParsableCommand {
     var port: Int = 9000
 
     @Option(name: .customLong("stomp-port"), help: "Port for STOMP over TCP (0 = off).")
-    var stompPort: Int = 0
+    var stompPort: Int = 61613
+
+    @Option(name: .customLong("web-root"), help: "Folder of static files served at / (the shoutbox).")
+    var webRoot: String = "web"
 
     @Option(help: "Configuration file.")
     var config: String?
@@ -31,9 +34,6 @@ struct PerigeeCommand: AsyncParsableCommand {
         }
         guard (0...65535).contains(stompPort) else {
             throw ValidationError("--stomp-port must be 0...65535, got \(stompPort)")
-        }
-        if stompPort != 0 {
-            throw ValidationError("--stomp-port: STOMP over TCP is not in this build yet (issue #3); use 0")
         }
         if config != nil {
             throw ValidationError("--config: configuration files are not in this build yet (issue #3)")
@@ -49,9 +49,11 @@ struct PerigeeCommand: AsyncParsableCommand {
         var configuration = GatewayConfiguration()
         configuration.host = host
         configuration.port = port
+        configuration.stompPort = stompPort
+        configuration.webRoot = webRoot
         configuration.conformance = conformance
         let server = try await GatewayServer.start(configuration: configuration)
-        print("perigee listening on http://\(host):\(server.httpPort)")
+        print("perigee listening on http://\(host):\(server.httpPort)" + (server.stompPort != 0 ? " and stomp://\(host):\(server.stompPort)" : ""))
         try await server.waitUntilClosed()
     }
 }

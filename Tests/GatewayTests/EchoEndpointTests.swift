@@ -22,7 +22,8 @@ struct EchoEndpointTests {
         configure: (inout GatewayConfiguration) -> Void = { _ in },
         offend: (inout RawWebSocketClient) async throws -> Void
     ) async throws {
-        try await withTestServer(configure) { port in
+        try await withTestServer(configure) { server in
+            let port = server.httpPort
             var (good, _) = try await RawWebSocketClient.open(port: port)
             var (bad, _) = try await RawWebSocketClient.open(port: port, headers: extensions)
             try await expectEcho(&good, "before")
@@ -37,7 +38,8 @@ struct EchoEndpointTests {
     }
 
     @Test func echoesTextAndBinaryOverRealSockets() async throws {
-        try await withTestServer { port in
+        try await withTestServer { server in
+            let port = server.httpPort
             var (client, response) = try await RawWebSocketClient.open(port: port)
             #expect(response.contains("Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo="))
             try await expectEcho(&client, "hello")
@@ -57,7 +59,8 @@ struct EchoEndpointTests {
     }
 
     @Test func negotiatesAndEchoesCompressedMessages() async throws {
-        try await withTestServer { port in
+        try await withTestServer { server in
+            let port = server.httpPort
             var (client, response) = try await RawWebSocketClient.open(
                 port: port,
                 headers: ["Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits"]
@@ -145,7 +148,8 @@ struct EchoEndpointTests {
     }
 
     @Test func handshakeWithoutKeyGets400WithAReason() async throws {
-        try await withTestServer { port in
+        try await withTestServer { server in
+            let port = server.httpPort
             var (good, _) = try await RawWebSocketClient.open(port: port)
             var client = try await RawWebSocketClient.connect(port: port)
             let response = try await client.request(RawWebSocketClient.handshake(path: "/echo/websocket", headers: [], key: nil))
@@ -158,7 +162,8 @@ struct EchoEndpointTests {
     }
 
     @Test func wrongVersionGets426WithTheSupportedVersion() async throws {
-        try await withTestServer { port in
+        try await withTestServer { server in
+            let port = server.httpPort
             var client = try await RawWebSocketClient.connect(port: port)
             let request = RawWebSocketClient.handshake(path: "/echo/websocket", headers: [], version: "8")
             let response = try await client.request(request)
@@ -168,7 +173,8 @@ struct EchoEndpointTests {
     }
 
     @Test func unknownPathGets404() async throws {
-        try await withTestServer { port in
+        try await withTestServer { server in
+            let port = server.httpPort
             var client = try await RawWebSocketClient.connect(port: port)
             let response = try await client.request(RawWebSocketClient.handshake(path: "/nowhere", headers: []))
             #expect(response.hasPrefix("HTTP/1.1 404"))
@@ -176,7 +182,8 @@ struct EchoEndpointTests {
     }
 
     @Test func echoIsOffWithoutConformanceMode() async throws {
-        try await withTestServer({ $0.conformance = false }) { port in
+        try await withTestServer({ $0.conformance = false }) { server in
+            let port = server.httpPort
             var client = try await RawWebSocketClient.connect(port: port)
             let response = try await client.request(RawWebSocketClient.handshake(path: "/echo/websocket", headers: []))
             #expect(response.hasPrefix("HTTP/1.1 404"))

@@ -1,0 +1,79 @@
+import Hub
+import NIOCore
+import NIOHTTP1
+
+/// The HTTP publish API (`POST /api/publish/<destination>`), as pure functions from a request
+/// to a hub message or to the exact error answer.
+enum PublishRequest {
+    /// An API error: its status and a one-line message, sent as JSON.
+    struct Failure: Error, Equatable {
+        var status: HTTPResponseStatus
+        var message: String
+    }
+
+    static let pathPrefix = "/api/publish"
+
+    /// Authorizes the request: with keys configured a valid `Authorization: Bearer` is needed
+    /// (401 without one, 403 for an unknown one); without keys, only loopback clients.
+    static func authorize(_ head: HTTPRequestHead, apiKeys: [String: String], isLoopback: Bool) -> Result<Principal, Failure> {
+        let authorization = head.headers.first(name: "authorization")
+        if apiKeys.isEmpty {
+            guard isLoopback else {
+                return .failure(Failure(status: .forbidden, message: "no API keys are configured: only loopback clients may publish"))
+            }
+            return .success(.anonymous)
+        }
+        guard let authorization else {
+            return .failure(Failure(status: .unauthorized, message: "missing Authorization: Bearer <api key>"))
+        }
+        let parts = authorization.split(separator: " ", maxSplits: 1)
+        guard parts.count == 2, parts[0].lowercased() == "bearer" else {
+            return .failure(Failure(status: .unauthorized, message: "Authorization must be Bearer <api key>"))
+        }
+        let token = String(parts[1]).trimmingSpaces
+        guard let name = apiKeys.first(where: { $0.value == token })?.key else {
+            return .failure(Failure(status: .forbidden, message: "unknown API key"))
+        }
+        return .success(.apiKey(name: name))
+    }
+
+    /// Builds the message for a publish request whose body has been read.
+    static func message(_ head: HTTPRequestHead, body: ByteBuffer, id: String) -> Result<HubMessage, Failure> {
+        let path = GatewayRouter.path(of: head.uri)
+        let destinationText = String(path.dropFirst(pathPrefix.count))
+        guard let destination = Destination(destinationText) else {
+            return .failure(Failure(
+                status: .badRequest,
+                message: "bad destination \(destinationText.isEmpty ? "(none)" : destinationText): use /api/publish/topic/NAME or /api/publish/queue/NAME"
+            ))
+        }
+        var headers = StompHeaders()
+        if let contentType = head.headers.first(name: "content-type") {
+            let lowered = contentType.lowercased()
+            if lowered.hasPrefix("multipart/") || lowered.hasPrefix("application/x-www-form-urlencoded") {
+                return .failure(Failure(
+                    status: .unsupportedMediaType,
+                    message: "\(contentType) is not supported: send the message itself as the request body"
+                ))
+            }
+            headers.add("content-type", contentType)
+        }
+        for (name, value) in head.headers {
+            let lowered = name.lowercased()
+            guard lowered.hasPrefix("x-stomp-") else { continue }
+            let stompName = String(lowered.dropFirst("x-stomp-".count))
+            guard !stompName.isEmpty else { continue }
+            headers.add(stompName, value)
+        }
+        return .success(HubMessage(id: id, destination: destination, headers: HubMessage.passThroughHeaders(headers), body: body))
+    }
+}
+
+extension String {
+    var trimmingSpaces: String {
+        var slice = Substring(self)
+        while let first = slice.first, first == " " || first == "\t" { slice.removeFirst() }
+        while let last = slice.last, last == " " || last == "\t" { slice.removeLast() }
+        return String(slice)
+    }
+}

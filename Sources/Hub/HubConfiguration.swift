@@ -1,0 +1,31 @@
+import NIOCore
+
+/// Settings of the hub and of every STOMP session in it.
+public struct HubConfiguration: Sendable {
+    public var limits = StompLimits()
+    /// The heart-beat this server offers: how often it can send, and how often it wants to
+    /// hear from the client (milliseconds; 0 is never). STOMP 1.2 "Heart-beating".
+    public var heartbeatSendMilliseconds: Int = 10_000
+    public var heartbeatReceiveMilliseconds: Int = 10_000
+    /// A client is dropped when nothing arrives for its negotiated interval times this.
+    public var heartbeatTolerance: Double = 2.0
+    /// Bytes a session may have queued for a client that is not reading before it is
+    /// disconnected with ERROR `slow consumer`.
+    public var maxOutboundBytes: Int = 4 << 20
+    /// Messages a queue holds while it has no subscriber.
+    public var maxQueuedMessages: Int = 10_000
+    /// Open transactions per session, and frames per transaction.
+    public var maxTransactions: Int = 16
+    public var maxFramesPerTransaction: Int = 1_000
+    /// Subscriptions per session.
+    public var maxSubscriptions: Int = 256
+    /// The `server` header of CONNECTED.
+    public var serverName: String = "Perigee/0.1"
+    /// Checks CONNECT credentials: returns the principal, or nil to refuse. With no
+    /// credentials the principal is `.anonymous`.
+    public var authenticate: @Sendable (_ login: String?, _ passcode: String?) -> Principal? = { _, _ in .anonymous }
+    /// Decides whether `principal` may SUBSCRIBE to or SEND to `destination`.
+    public var authorize: @Sendable (_ principal: Principal, _ action: AccessAction, _ destination: Destination) -> Bool = { _, _, _ in true }
+
+    public init() {}
+}

@@ -1,0 +1,53 @@
+import NIOCore
+
+/// A message published to the hub, whatever transport it came from.
+public struct HubMessage: Sendable {
+    /// Unique within this gateway process; becomes the MESSAGE frame's `message-id`.
+    public let id: String
+    public let destination: Destination
+    /// Headers passed through to subscribers: `content-type` and the sender's custom headers.
+    public let headers: StompHeaders
+    public let body: ByteBuffer
+
+    public init(id: String, destination: Destination, headers: StompHeaders, body: ByteBuffer) {
+        self.id = id
+        self.destination = destination
+        self.headers = headers
+        self.body = body
+    }
+
+    /// Headers a sender may not set on a delivered message: the hub sets these itself, and
+    /// `receipt`/`transaction` only concern the SEND frame.
+    static let reservedHeaders: Set<String> = [
+        "destination", "message-id", "subscription", "ack", "content-length", "receipt", "transaction",
+    ]
+
+    /// The pass-through headers of a SEND (or an HTTP publish).
+    public static func passThroughHeaders(_ headers: StompHeaders) -> StompHeaders {
+        var result = StompHeaders()
+        var seen = Set<String>()
+        for (name, value) in headers where !reservedHeaders.contains(name) && seen.insert(name).inserted {
+            result.add(name, value)
+        }
+        return result
+    }
+}
+
+/// How a subscriber acknowledges messages (STOMP 1.2 "SUBSCRIBE ack Header").
+public enum StompAckMode: String, Sendable, Hashable {
+    case auto
+    case client
+    case clientIndividual = "client-individual"
+}
+
+/// Who is talking: anonymous, or authenticated by an API key.
+public enum Principal: Sendable, Hashable {
+    case anonymous
+    case apiKey(name: String)
+}
+
+/// What a principal wants to do to a destination.
+public enum AccessAction: String, Sendable, Hashable {
+    case subscribe
+    case send
+}

@@ -1,0 +1,159 @@
+import NIOCore
+
+/// One event loop's part of the hub: the subscriptions of the sessions on that loop, and the
+/// queues this shard owns. Used only on its loop.
+public final class HubShard {
+    struct SubscriptionKey: Hashable {
+        var connection: UInt64
+        var subscription: String
+    }
+
+    private struct OwnedQueue {
+        var messages: [HubMessage] = []
+        var consumers: [QueueConsumer] = []
+        var next = 0
+    }
+
+    let index: Int
+    private let configuration: HubConfiguration
+    private var router = TopicRouter<SubscriptionKey>()
+    private var connections: [UInt64: StompConnection] = [:]
+    private var queues: [String: OwnedQueue] = [:]
+    private var nextConnectionID: UInt64 = 0
+
+    init(index: Int, configuration: HubConfiguration) {
+        self.index = index
+        self.configuration = configuration
+    }
+
+    // MARK: Sessions
+
+    func register(_ connection: StompConnection) -> UInt64 {
+        nextConnectionID += 1
+        let id = UInt64(index) << 48 | nextConnectionID
+        connections[id] = connection
+        return id
+    }
+
+    func unregister(_ id: UInt64) {
+        connections[id] = nil
+    }
+
+    func addTopicSubscription(connection: UInt64, id: String, destination: Destination) {
+        router.add(SubscriptionKey(connection: connection, subscription: id), for: destination)
+    }
+
+    func removeTopicSubscription(connection: UInt64, id: String) {
+        router.remove(SubscriptionKey(connection: connection, subscription: id))
+    }
+
+    // MARK: Topics
+
+    /// Delivers to every local subscription of the message's topic; returns how many.
+    ///
+    /// MESSAGE frames are encoded once per distinct (subscription id, version, ack) and the
+    /// bytes shared by every session with the same combination.
+    func deliverTopic(_ message: HubMessage) -> Int {
+        guard !router.isEmpty else { return 0 }
+        var encoded: [StompConnection.EncodingKey: StompConnection.EncodedMessage] = [:]
+        var delivered = 0
+        for key in router.subscribers(of: message.destination) {
+            guard let connection = connections[key.connection] else { continue }
+            if connection.deliver(message, subscription: key.subscription, cache: &encoded) { delivered += 1 }
+        }
+        return delivered
+    }
+
+    func destinationCounts() -> [String: Int] {
+        var result: [String: Int] = [:]
+        for (destination, count) in router.counts { result[destination.description, default: 0] += count }
+        for (name, queue) in queues where !queue.consumers.isEmpty {
+            result["/queue/\(name)", default: 0] += queue.consumers.count
+        }
+        return result
+    }
+
+    // MARK: Queues (on the owner shard)
+
+    func enqueue(_ message: HubMessage, hub: Hub) -> EventLoopFuture<Hub.PublishResult> {
+        let loop = hub.loop(of: index)
+        var queue = queues[message.destination.name] ?? OwnedQueue()
+        if queue.consumers.isEmpty {
+            guard queue.messages.count < configuration.maxQueuedMessages else {
+                return loop.makeFailedFuture(Hub.PublishError.queueFull(message.destination.description))
+            }
+            queue.messages.append(message)
+            queues[message.destination.name] = queue
+            return loop.makeSucceededFuture(.init(delivered: 0, queued: true))
+        }
+        let consumer = queue.consumers[queue.next % queue.consumers.count]
+        queue.next = (queue.next + 1) % queue.consumers.count
+        queues[message.destination.name] = queue
+        dispatch(message, to: consumer, hub: hub)
+        return loop.makeSucceededFuture(.init(delivered: 1, queued: false))
+    }
+
+    /// Puts messages back at the front of their queue (a NACK, or a consumer gone before it
+    /// acknowledged), then hands them out again.
+    func requeue(_ messages: [HubMessage], hub: Hub) {
+        guard let name = messages.first?.destination.name else { return }
+        var queue = queues[name] ?? OwnedQueue()
+        queue.messages.insert(contentsOf: messages, at: 0)
+        queues[name] = queue
+        drain(name, hub: hub)
+    }
+
+    func addQueueConsumer(_ consumer: QueueConsumer, queue name: String, hub: Hub) {
+        var queue = queues[name] ?? OwnedQueue()
+        queue.consumers.append(consumer)
+        queues[name] = queue
+        drain(name, hub: hub)
+    }
+
+    func removeQueueConsumer(_ consumer: QueueConsumer, queue name: String) {
+        guard var queue = queues[name] else { return }
+        queue.consumers.removeAll { $0 == consumer }
+        if queue.consumers.isEmpty && queue.messages.isEmpty {
+            queues[name] = nil
+        } else {
+            queue.next = queue.consumers.isEmpty ? 0 : queue.next % queue.consumers.count
+            queues[name] = queue
+        }
+    }
+
+    private func drain(_ name: String, hub: Hub) {
+        guard var queue = queues[name], !queue.consumers.isEmpty, !queue.messages.isEmpty else { return }
+        let messages = queue.messages
+        queue.messages = []
+        var assignments: [(HubMessage, QueueConsumer)] = []
+        for message in messages {
+            assignments.append((message, queue.consumers[queue.next % queue.consumers.count]))
+            queue.next = (queue.next + 1) % queue.consumers.count
+        }
+        queues[name] = queue
+        for (message, consumer) in assignments { dispatch(message, to: consumer, hub: hub) }
+    }
+
+    /// Hands a queue message to a consumer on its shard; if the consumer has gone meanwhile,
+    /// the message comes back to this owner and is queued again, so nothing is lost.
+    private func dispatch(_ message: HubMessage, to consumer: QueueConsumer, hub: Hub) {
+        let owner = index
+        let target = hub.shards[consumer.shard]
+        hub.loop(of: consumer.shard).execute {
+            let shard = target.value
+            if let connection = shard.connections[consumer.connection],
+                connection.deliverQueued(message, subscription: consumer.subscription)
+            {
+                return
+            }
+            hub.loop(of: owner).execute {
+                let ownerShard = hub.shards[owner].value
+                ownerShard.removeQueueConsumer(consumer, queue: message.destination.name)
+                ownerShard.requeue([message], hub: hub)
+            }
+        }
+    }
+}
+
+@available(*, unavailable)
+extension HubShard: Sendable {}

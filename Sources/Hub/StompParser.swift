@@ -1,0 +1,219 @@
+import NIOCore
+
+/// Limits that protect the server from oversized or abusive frames.
+public struct StompLimits: Sendable, Hashable {
+    /// The largest frame (command, headers and body) accepted.
+    public var maxFrameSize: Int = 1 << 20
+    /// The most header lines in one frame.
+    public var maxHeaders: Int = 64
+    /// The longest command or header line, in bytes.
+    public var maxHeaderLength: Int = 8 * 1024
+
+    public init() {}
+}
+
+/// An incremental STOMP frame parser (STOMP 1.2 "Augmented BNF").
+///
+/// Accepts LF or CRLF line ends, bodies delimited by `content-length` (which may contain NUL)
+/// or by the first NUL, and EOLs between frames, which it reports as heart-beats. Header
+/// values are unescaped according to the negotiated `version`; CONNECT frames never are.
+public struct StompParser {
+    public enum ParseResult: Equatable, Sendable {
+        case needMoreData
+        /// An EOL between frames: a heart-beat from the peer.
+        case heartbeat
+        case frame(StompFrame)
+    }
+
+    private enum State {
+        case idle
+        case body(command: StompCommand, headers: StompHeaders, contentLength: Int?, headerSize: Int, scanned: Int)
+    }
+
+    /// The version whose escaping rules apply; nil until CONNECT is answered (then only
+    /// CONNECT/STOMP frames can be valid, and those are not escaped anyway).
+    public var version: StompVersion?
+    public let limits: StompLimits
+    private var state: State = .idle
+    private var buffer = ByteBuffer()
+
+    public init(limits: StompLimits = .init(), version: StompVersion? = nil) {
+        self.limits = limits
+        self.version = version
+    }
+
+    public mutating func append(_ bytes: ByteBuffer) {
+        if buffer.readableBytes == 0 {
+            buffer = bytes
+        } else {
+            var bytes = bytes
+            buffer.writeBuffer(&bytes)
+        }
+    }
+
+    /// Appends text (a WebSocket text message or a SockJS string).
+    public mutating func append(_ text: String) {
+        buffer.writeString(text)
+    }
+
+    public mutating func parseStep() throws(StompError) -> ParseResult {
+        switch state {
+        case .idle:
+            return try parseHead()
+        case .body(let command, let headers, let contentLength, let headerSize, let scanned):
+            return try parseBody(command: command, headers: headers, contentLength: contentLength, headerSize: headerSize, scanned: scanned)
+        }
+    }
+
+    private mutating func parseHead() throws(StompError) -> ParseResult {
+        guard let first = buffer.getInteger(at: buffer.readerIndex, as: UInt8.self) else {
+            buffer.clear()
+            return .needMoreData
+        }
+        if first == UInt8(ascii: "\n") {
+            buffer.moveReaderIndex(forwardBy: 1)
+            return .heartbeat
+        }
+        if first == UInt8(ascii: "\r") {
+            guard let second = buffer.getInteger(at: buffer.readerIndex + 1, as: UInt8.self) else { return .needMoreData }
+            guard second == UInt8(ascii: "\n") else { throw .malformedFrame("carriage return without line feed") }
+            buffer.moveReaderIndex(forwardBy: 2)
+            return .heartbeat
+        }
+
+        let view = buffer.readableBytesView
+        var lines: [ByteBufferView] = []
+        var lineStart = view.startIndex
+        var headerEnd: Int?
+        var index = view.startIndex
+        while index < view.endIndex {
+            if view[index] == UInt8(ascii: "\n") {
+                var lineEnd = index
+                if lineEnd > lineStart && view[lineEnd - 1] == UInt8(ascii: "\r") { lineEnd -= 1 }
+                if lineEnd - lineStart > limits.maxHeaderLength { throw .headerTooLong(limit: limits.maxHeaderLength) }
+                if lineEnd == lineStart && !lines.isEmpty {
+                    headerEnd = index + 1
+                    break
+                }
+                lines.append(view[lineStart..<lineEnd])
+                if lines.count > limits.maxHeaders + 1 { throw .tooManyHeaders(limit: limits.maxHeaders) }
+                lineStart = index + 1
+            }
+            index += 1
+        }
+        guard let headerEnd else {
+            if index - lineStart > limits.maxHeaderLength { throw .headerTooLong(limit: limits.maxHeaderLength) }
+            if view.count > limits.maxFrameSize { throw .frameTooLarge(limit: limits.maxFrameSize) }
+            return .needMoreData
+        }
+
+        guard let commandLine = lines.first else { throw .malformedFrame("missing command") }
+        let commandText = String(decoding: commandLine, as: UTF8.self)
+        guard let command = StompCommand(rawValue: commandText) else { throw .unknownCommand(commandText) }
+        let unescape = command.escapesHeaders ? version : nil
+        var headers = StompHeaders()
+        for line in lines.dropFirst() {
+            guard let colon = line.firstIndex(of: UInt8(ascii: ":")) else {
+                throw .malformedFrame("header line without a colon")
+            }
+            var name = try Self.decode(line[line.startIndex..<colon], version: unescape)
+            var value = try Self.decode(line[(colon + 1)..<line.endIndex], version: unescape)
+            if version == nil || version == .v1_0 {
+                // STOMP 1.0 peers commonly pad around the colon; 1.1+ makes spaces significant.
+                name = name.trimmingSpaces
+                value = value.trimmingSpaces
+            }
+            headers.add(name, value)
+        }
+
+        var contentLength: Int?
+        if let text = headers["content-length"] {
+            guard let length = Int(text.trimmingSpaces), length >= 0 else {
+                throw .invalidHeader("content-length", value: text)
+            }
+            contentLength = length
+        }
+        let headerSize = headerEnd - view.startIndex
+        if let contentLength, headerSize + contentLength + 1 > limits.maxFrameSize {
+            throw .frameTooLarge(limit: limits.maxFrameSize)
+        }
+        buffer.moveReaderIndex(forwardBy: headerSize)
+        state = .body(command: command, headers: headers, contentLength: contentLength, headerSize: headerSize, scanned: 0)
+        return try parseBody(command: command, headers: headers, contentLength: contentLength, headerSize: headerSize, scanned: 0)
+    }
+
+    private mutating func parseBody(
+        command: StompCommand,
+        headers: StompHeaders,
+        contentLength: Int?,
+        headerSize: Int,
+        scanned: Int
+    ) throws(StompError) -> ParseResult {
+        let bodyLength: Int
+        if let contentLength {
+            guard buffer.readableBytes > contentLength else { return .needMoreData }
+            guard buffer.getInteger(at: buffer.readerIndex + contentLength, as: UInt8.self) == 0 else {
+                throw .malformedFrame("no NUL after content-length bytes of body")
+            }
+            bodyLength = contentLength
+        } else {
+            let view = buffer.readableBytesView
+            guard let nul = view[(view.startIndex + scanned)...].firstIndex(of: 0) else {
+                if headerSize + view.count > limits.maxFrameSize { throw .frameTooLarge(limit: limits.maxFrameSize) }
+                state = .body(command: command, headers: headers, contentLength: nil, headerSize: headerSize, scanned: view.count)
+                return .needMoreData
+            }
+            bodyLength = nul - view.startIndex
+        }
+        let body = buffer.readSlice(length: bodyLength) ?? ByteBuffer()
+        buffer.moveReaderIndex(forwardBy: 1)  // the NUL
+        state = .idle
+        if buffer.readableBytes == 0 {
+            buffer.clear()
+        } else if buffer.readerIndex > 64 * 1024 {
+            buffer.discardReadBytes()
+        }
+        return .frame(StompFrame(command, headers: headers, body: body))
+    }
+
+    /// UTF-8 text of a header name or value, unescaped per `version` (nil: no escaping).
+    private static func decode(_ bytes: ByteBufferView, version: StompVersion?) throws(StompError) -> String {
+        guard let version, version.escapesHeaders, bytes.contains(UInt8(ascii: "\\")) else {
+            guard let text = String(validating: bytes, as: UTF8.self) else { throw .malformedFrame("header is not UTF-8") }
+            return text
+        }
+        var output: [UInt8] = []
+        output.reserveCapacity(bytes.count)
+        var index = bytes.startIndex
+        while index < bytes.endIndex {
+            let byte = bytes[index]
+            index += 1
+            guard byte == UInt8(ascii: "\\") else {
+                output.append(byte)
+                continue
+            }
+            guard index < bytes.endIndex else { throw .badEscape("\\ at the end of a header") }
+            let escaped = bytes[index]
+            index += 1
+            switch escaped {
+            case UInt8(ascii: "n"): output.append(UInt8(ascii: "\n"))
+            case UInt8(ascii: "c"): output.append(UInt8(ascii: ":"))
+            case UInt8(ascii: "\\"): output.append(UInt8(ascii: "\\"))
+            case UInt8(ascii: "r") where version.escapesCarriageReturn: output.append(UInt8(ascii: "\r"))
+            default:
+                throw .badEscape("\\" + String(decoding: [escaped], as: UTF8.self))
+            }
+        }
+        guard let text = String(validating: output, as: UTF8.self) else { throw .malformedFrame("header is not UTF-8") }
+        return text
+    }
+}
+
+extension String {
+    var trimmingSpaces: String {
+        var slice = Substring(self)
+        while let first = slice.first, first == " " || first == "\t" { slice.removeFirst() }
+        while let last = slice.last, last == " " || last == "\t" { slice.removeLast() }
+        return String(slice)
+    }
+}
