@@ -82,10 +82,18 @@ let package = Package(
             ]
         ),
         .testTarget(
+            name: "HubTests",
+            dependencies: [
+                "Hub",
+                .product(name: "NIOCore", package: "swift-nio"),
+            ]
+        ),
+        .testTarget(
             name: "GatewayTests",
             dependencies: [
                 "Gateway",
                 "WebSocket",
+                "Hub",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),

@@ -95,10 +95,16 @@ public final class HubShard {
 
     /// Puts messages back at the front of their queue (a NACK, or a consumer gone before it
     /// acknowledged), then hands them out again.
-    func requeue(_ messages: [HubMessage], hub: Hub) {
+    ///
+    /// - Parameter avoiding: the consumer that refused them (NACK); another one gets them
+    ///   first when there is one.
+    func requeue(_ messages: [HubMessage], avoiding: QueueConsumer? = nil, hub: Hub) {
         guard let name = messages.first?.destination.name else { return }
         var queue = queues[name] ?? OwnedQueue()
         queue.messages.insert(contentsOf: messages, at: 0)
+        if let avoiding, queue.consumers.count > 1, queue.consumers[queue.next % queue.consumers.count] == avoiding {
+            queue.next = (queue.next + 1) % queue.consumers.count
+        }
         queues[name] = queue
         drain(name, hub: hub)
     }

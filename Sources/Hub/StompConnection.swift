@@ -368,7 +368,8 @@ public final class StompConnection {
                 let owner = hub.queueOwner(name)
                 let hub = self.hub
                 let messages = settled.map(\.message)
-                hub.loop(of: owner).execute { hub.shards[owner].value.requeue(messages, hub: hub) }
+                let refuser = QueueConsumer(shard: shard.index, connection: id, subscription: target.subscription)
+                hub.loop(of: owner).execute { hub.shards[owner].value.requeue(messages, avoiding: refuser, hub: hub) }
             }
         }
     }

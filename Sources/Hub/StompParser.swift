@@ -164,6 +164,7 @@ public struct StompParser {
                 return .needMoreData
             }
             bodyLength = nul - view.startIndex
+            if headerSize + bodyLength + 1 > limits.maxFrameSize { throw .frameTooLarge(limit: limits.maxFrameSize) }
         }
         let body = buffer.readSlice(length: bodyLength) ?? ByteBuffer()
         buffer.moveReaderIndex(forwardBy: 1)  // the NUL

@@ -141,6 +141,16 @@ struct RawWebSocketClient {
         try? await channel.close()
     }
 
+    /// The next raw inbound chunk, nil at EOF (for non-WebSocket protocols on the socket).
+    mutating func nextChunkPublic() async throws -> ByteBuffer? {
+        if pending.readableBytes > 0 {
+            let chunk = pending
+            pending.clear()
+            return chunk
+        }
+        return try await nextChunk(what: "data")
+    }
+
     /// The next inbound chunk, nil at EOF. Hangs are bounded by the suites' time limits.
     private mutating func nextChunk(what: String) async throws -> ByteBuffer? {
         await inbound.next()
