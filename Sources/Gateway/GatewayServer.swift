@@ -36,7 +36,7 @@ public final class GatewayServer: Sendable {
         logger: Logger = Logger(label: "perigee")
     ) async throws -> GatewayServer {
         let eventLoops = group ?? MultiThreadedEventLoopGroup(numberOfThreads: System.coreCount)
-        let hub = Hub(group: eventLoops, configuration: configuration.hub)
+        let hub = Hub(group: eventLoops, configuration: configuration.effectiveHubConfiguration)
         let router = GatewayRouter(configuration: configuration, hub: hub)
         let bootstrap = ServerBootstrap(group: eventLoops)
             .serverChannelOption(.backlog, value: 1024)

@@ -220,6 +220,7 @@ struct StompGatewayTests {
     func answersBadFramesWithErrorAndCloses(raw: String, message: String) async throws {
         try await withGateway({
             $0.hub.limits.maxFrameSize = 1_024
+            $0.accessPolicy = nil
             $0.hub.authorize = { _, action, destination in !(action == .send && destination.name == "readonly") }
         }) { server in
             for transport in [StompTestClient.Transport.tcp, .webSocket] {

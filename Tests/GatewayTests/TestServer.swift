@@ -11,6 +11,7 @@ func withTestServer(
     configuration.host = "127.0.0.1"
     configuration.port = 0
     configuration.conformance = true
+    configuration.accessPolicy = .open
     configuration.stompPort = -1  // an ephemeral port: tests never collide on 61613
     configure(&configuration)
     let server = try await GatewayServer.start(configuration: configuration, group: MultiThreadedEventLoopGroup.singleton)

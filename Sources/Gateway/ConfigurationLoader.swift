@@ -1,0 +1,221 @@
+import Hub
+import Yams
+
+/// Reads `perigee.yaml` (see `perigee.example.yaml`) on top of the defaults, and applies
+/// `PERIGEE_*` environment variables; command-line flags are applied last by the caller.
+///
+/// The file is walked as a YAML node tree rather than decoded, so that every error can name
+/// its key and line, and so that a misspelt key is reported instead of silently ignored.
+public enum ConfigurationLoader {
+    public static func load(file path: String, into base: GatewayConfiguration = .init()) throws(ConfigurationError) -> GatewayConfiguration {
+        let text: String
+        do {
+            text = String(decoding: try FileReader.read(path, maxSize: 1 << 20), as: UTF8.self)
+        } catch {
+            throw ConfigurationError(file: path, line: nil, key: "", problem: "cannot read the file")
+        }
+        return try parse(text, file: path, into: base)
+    }
+
+    public static func parse(_ text: String, file: String, into base: GatewayConfiguration = .init()) throws(ConfigurationError) -> GatewayConfiguration {
+        let root: Node?
+        do {
+            root = try Yams.compose(yaml: text)
+        } catch let error as YamlError {
+            throw ConfigurationError(file: file, line: Self.line(of: error), key: "", problem: "not valid YAML: \(Self.problem(of: error))")
+        } catch {
+            throw ConfigurationError(file: file, line: nil, key: "", problem: "not valid YAML")
+        }
+        var configuration = base
+        guard let root else { return configuration }
+        var reader = Reader(file: file)
+        try reader.apply(root, to: &configuration)
+        return configuration
+    }
+
+    /// `PERIGEE_HOST`, `PERIGEE_PORT`, `PERIGEE_STOMP_PORT`, `PERIGEE_WEB_ROOT`.
+    public static func applyEnvironment(_ environment: [String: String], to configuration: inout GatewayConfiguration) throws(ConfigurationError) {
+        if let host = environment["PERIGEE_HOST"] { configuration.host = host }
+        if let port = environment["PERIGEE_PORT"] {
+            guard let value = Int(port), (0...65535).contains(value) else {
+                throw ConfigurationError(file: "environment", line: nil, key: "PERIGEE_PORT", problem: "expected a port 0...65535, got \"\(port)\"")
+            }
+            configuration.port = value
+        }
+        if let port = environment["PERIGEE_STOMP_PORT"] {
+            guard let value = Int(port), (0...65535).contains(value) else {
+                throw ConfigurationError(file: "environment", line: nil, key: "PERIGEE_STOMP_PORT", problem: "expected a port 0...65535, got \"\(port)\"")
+            }
+            configuration.stompPort = value
+        }
+        if let root = environment["PERIGEE_WEB_ROOT"] { configuration.webRoot = root.isEmpty ? nil : root }
+    }
+
+    private static func line(of error: YamlError) -> Int? {
+        switch error {
+        case .scanner(_, _, let mark, _), .parser(_, _, let mark, _), .composer(_, _, let mark, _):
+            return mark.line
+        default:
+            return nil
+        }
+    }
+
+    private static func problem(of error: YamlError) -> String {
+        switch error {
+        case .scanner(_, let problem, _, _), .parser(_, let problem, _, _), .composer(_, let problem, _, _):
+            return problem
+        default:
+            return "\(error)"
+        }
+    }
+}
+
+/// Walks the YAML tree, checking each key against the schema.
+private struct Reader {
+    let file: String
+
+    private func fail(_ node: Node?, _ key: String, _ problem: String) -> ConfigurationError {
+        ConfigurationError(file: file, line: node?.mark?.line, key: key, problem: problem)
+    }
+
+    /// The entries of a mapping, refusing keys outside `allowed`.
+    private func entries(_ node: Node, _ key: String, allowed: Set<String>) throws(ConfigurationError) -> [(String, Node)] {
+        guard let mapping = node.mapping else { throw fail(node, key, "expected a mapping of keys to values") }
+        var result: [(String, Node)] = []
+        for (keyNode, value) in mapping {
+            guard let name = keyNode.string else { throw fail(keyNode, key, "keys must be strings") }
+            let path = key.isEmpty ? name : "\(key).\(name)"
+            guard allowed.contains(name) else {
+                throw fail(keyNode, path, "unknown key; expected one of \(allowed.sorted().joined(separator: ", "))")
+            }
+            result.append((name, value))
+        }
+        return result
+    }
+
+    private func int(_ node: Node, _ key: String, _ range: ClosedRange<Int>) throws(ConfigurationError) -> Int {
+        guard let scalar = node.scalar, let value = Int(scalar.string), range.contains(value) else {
+            throw fail(node, key, "expected an integer in \(range.lowerBound)...\(range.upperBound), got \(describe(node))")
+        }
+        return value
+    }
+
+    private func double(_ node: Node, _ key: String, _ range: ClosedRange<Double>) throws(ConfigurationError) -> Double {
+        guard let scalar = node.scalar, let value = Double(scalar.string), range.contains(value) else {
+            throw fail(node, key, "expected a number in \(range.lowerBound)...\(range.upperBound), got \(describe(node))")
+        }
+        return value
+    }
+
+    private func bool(_ node: Node, _ key: String) throws(ConfigurationError) -> Bool {
+        guard let value = node.bool else { throw fail(node, key, "expected true or false, got \(describe(node))") }
+        return value
+    }
+
+    private func string(_ node: Node, _ key: String) throws(ConfigurationError) -> String {
+        guard let scalar = node.scalar else { throw fail(node, key, "expected a string, got \(describe(node))") }
+        return scalar.string
+    }
+
+    private func globs(_ node: Node, _ key: String) throws(ConfigurationError) -> [String] {
+        guard let sequence = node.sequence else { throw fail(node, key, "expected a list of destination globs like \"/topic/**\"") }
+        var result: [String] = []
+        for item in sequence {
+            let glob = try string(item, key)
+            guard AccessPolicy.isValidGlob(glob) else {
+                throw fail(item, key, "expected a destination glob like \"/topic/**\" or \"/queue/jobs\", got \"\(glob)\"")
+            }
+            result.append(glob)
+        }
+        return result
+    }
+
+    private func describe(_ node: Node) -> String {
+        if let scalar = node.scalar { return "\"\(scalar.string)\"" }
+        if node.mapping != nil { return "a mapping" }
+        return "a list"
+    }
+
+    mutating func apply(_ root: Node, to configuration: inout GatewayConfiguration) throws(ConfigurationError) {
+        var policy = AccessPolicy.standard
+        for (name, node) in try entries(root, "", allowed: ["listen", "static", "limits", "heartbeat", "websocket", "api_keys", "access", "conformance"]) {
+            switch name {
+            case "listen":
+                for (key, value) in try entries(node, "listen", allowed: ["host", "port", "stomp_port"]) {
+                    switch key {
+                    case "host": configuration.host = try string(value, "listen.host")
+                    case "port": configuration.port = try int(value, "listen.port", 0...65535)
+                    default: configuration.stompPort = try int(value, "listen.stomp_port", 0...65535)
+                    }
+                }
+            case "static":
+                for (_, value) in try entries(node, "static", allowed: ["root"]) {
+                    let root = try string(value, "static.root")
+                    configuration.webRoot = root.isEmpty ? nil : root
+                }
+            case "limits":
+                for (key, value) in try entries(
+                    node, "limits",
+                    allowed: ["max_frame_size", "max_message_size", "max_headers", "max_header_length", "max_outbound_bytes", "max_queued_messages", "max_subscriptions"]
+                ) {
+                    let path = "limits.\(key)"
+                    switch key {
+                    case "max_frame_size": configuration.hub.limits.maxFrameSize = try int(value, path, 1_024...(64 << 20))
+                    case "max_message_size":
+                        let size = try int(value, path, 1_024...(64 << 20))
+                        configuration.stompWebSocket.maxMessageSize = size
+                        configuration.stompWebSocket.maxFrameSize = size
+                    case "max_headers": configuration.hub.limits.maxHeaders = try int(value, path, 1...10_000)
+                    case "max_header_length": configuration.hub.limits.maxHeaderLength = try int(value, path, 64...(1 << 20))
+                    case "max_outbound_bytes": configuration.hub.maxOutboundBytes = try int(value, path, 1_024...(1 << 30))
+                    case "max_queued_messages": configuration.hub.maxQueuedMessages = try int(value, path, 0...10_000_000)
+                    default: configuration.hub.maxSubscriptions = try int(value, path, 1...100_000)
+                    }
+                }
+            case "heartbeat":
+                for (key, value) in try entries(node, "heartbeat", allowed: ["send_ms", "receive_ms", "tolerance"]) {
+                    let path = "heartbeat.\(key)"
+                    switch key {
+                    case "send_ms": configuration.hub.heartbeatSendMilliseconds = try int(value, path, 0...3_600_000)
+                    case "receive_ms": configuration.hub.heartbeatReceiveMilliseconds = try int(value, path, 0...3_600_000)
+                    default: configuration.hub.heartbeatTolerance = try double(value, path, 1...10)
+                    }
+                }
+            case "websocket":
+                for (key, value) in try entries(node, "websocket", allowed: ["ping_interval_s", "idle_timeout_s", "permessage_deflate"]) {
+                    let path = "websocket.\(key)"
+                    switch key {
+                    case "ping_interval_s":
+                        let seconds = try int(value, path, 0...86_400)
+                        configuration.stompWebSocket.pingInterval = seconds == 0 ? nil : .seconds(Int64(seconds))
+                    case "idle_timeout_s":
+                        let seconds = try int(value, path, 0...86_400)
+                        configuration.stompWebSocket.idleTimeout = seconds == 0 ? nil : .seconds(Int64(seconds))
+                    default:
+                        configuration.stompWebSocket.deflate.isEnabled = try bool(value, path)
+                    }
+                }
+            case "api_keys":
+                guard let mapping = node.mapping else { throw fail(node, "api_keys", "expected a mapping of key names to secrets") }
+                for (keyNode, value) in mapping {
+                    let name = keyNode.string ?? ""
+                    let secret = try string(value, "api_keys.\(name)")
+                    guard secret.utf8.count >= 8 else { throw fail(value, "api_keys.\(name)", "expected a secret of at least 8 characters") }
+                    configuration.apiKeys[name] = secret
+                }
+            case "access":
+                for (who, rulesNode) in try entries(node, "access", allowed: ["anonymous", "api_key"]) {
+                    var rules = who == "anonymous" ? policy.anonymous : policy.apiKey
+                    for (action, value) in try entries(rulesNode, "access.\(who)", allowed: ["subscribe", "send"]) {
+                        let list = try globs(value, "access.\(who).\(action)")
+                        if action == "subscribe" { rules.subscribe = list } else { rules.send = list }
+                    }
+                    if who == "anonymous" { policy.anonymous = rules } else { policy.apiKey = rules }
+                }
+            default:
+                configuration.conformance = try bool(node, "conformance")
+            }
+        }
+        configuration.accessPolicy = policy
+    }
+}

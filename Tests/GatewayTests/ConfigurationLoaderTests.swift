@@ -1,0 +1,99 @@
+import Gateway
+import Hub
+import Testing
+
+@Suite struct ConfigurationLoaderTests {
+    private func error(_ yaml: String) -> ConfigurationError? {
+        do {
+            _ = try ConfigurationLoader.parse(yaml, file: "test.yaml")
+            return nil
+        } catch {
+            return error
+        }
+    }
+
+    @Test func loadsTheShippedExample() throws {
+        let configuration = try ConfigurationLoader.load(file: "perigee.example.yaml")
+        #expect(configuration.port == 9000)
+        #expect(configuration.stompPort == 61613)
+        #expect(configuration.accessPolicy == .standard)
+    }
+
+    @Test func appliesValues() throws {
+        let configuration = try ConfigurationLoader.parse(
+            """
+            listen: {host: 0.0.0.0, port: 9100, stomp_port: 0}
+            limits: {max_frame_size: 2048, max_message_size: 4096}
+            heartbeat: {send_ms: 0, tolerance: 1.5}
+            websocket: {permessage_deflate: false, ping_interval_s: 0}
+            api_keys: {backend: "0123456789"}
+            access:
+              anonymous: {send: []}
+            """,
+            file: "test.yaml"
+        )
+        #expect(configuration.host == "0.0.0.0")
+        #expect(configuration.port == 9100)
+        #expect(configuration.stompPort == 0)
+        #expect(configuration.hub.limits.maxFrameSize == 2048)
+        #expect(configuration.stompWebSocket.maxMessageSize == 4096)
+        #expect(configuration.hub.heartbeatSendMilliseconds == 0)
+        #expect(configuration.hub.heartbeatTolerance == 1.5)
+        #expect(!configuration.stompWebSocket.deflate.isEnabled)
+        #expect(configuration.stompWebSocket.pingInterval == nil)
+        #expect(configuration.apiKeys == ["backend": "0123456789"])
+        #expect(configuration.accessPolicy?.anonymous.send == [])
+        #expect(configuration.accessPolicy?.anonymous.subscribe == ["/topic/**"])
+    }
+
+    @Test func namesTheKeyTheLineAndWhatWasExpected() throws {
+        let badValue = try #require(error("listen:\n  port: 9000\nlimits:\n  max_headers: lots\n"))
+        #expect(badValue.key == "limits.max_headers")
+        #expect(badValue.line == 4)
+        #expect(badValue.problem.contains("expected an integer"))
+        #expect(badValue.description == "test.yaml:4: limits.max_headers: expected an integer in 1...10000, got \"lots\"")
+
+        let unknown = try #require(error("listen:\n  prot: 1\n"))
+        #expect(unknown.key == "listen.prot")
+        #expect(unknown.line == 2)
+        #expect(unknown.problem.contains("expected one of host, port, stomp_port"))
+
+        let syntax = try #require(error("listen: [\n"))
+        #expect(syntax.line != nil)
+        #expect(syntax.problem.hasPrefix("not valid YAML"))
+
+        let glob = try #require(error("access:\n  anonymous:\n    send: [topic]\n"))
+        #expect(glob.key == "access.anonymous.send")
+        #expect(error("api_keys: {k: short}\n")?.key == "api_keys.k")
+        #expect(error("listen: {port: 70000}\n")?.key == "listen.port")
+    }
+
+    @Test func environmentOverridesTheFile() throws {
+        var configuration = try ConfigurationLoader.parse("listen: {port: 9100}\n", file: "test.yaml")
+        try ConfigurationLoader.applyEnvironment(["PERIGEE_PORT": "9200", "PERIGEE_WEB_ROOT": ""], to: &configuration)
+        #expect(configuration.port == 9200)
+        #expect(configuration.webRoot == nil)
+        #expect(throws: ConfigurationError.self) {
+            try ConfigurationLoader.applyEnvironment(["PERIGEE_PORT": "x"], to: &configuration)
+        }
+    }
+
+    @Test func accessGlobs() throws {
+        let policy = AccessPolicy.standard
+        let shouts = try #require(Destination("/topic/shouts"))
+        let other = try #require(Destination("/topic/other"))
+        let queue = try #require(Destination("/queue/jobs"))
+        #expect(policy.allows(.anonymous, .subscribe, other))
+        #expect(policy.allows(.anonymous, .send, shouts))
+        #expect(!policy.allows(.anonymous, .send, other))
+        #expect(!policy.allows(.anonymous, .subscribe, queue))
+        #expect(policy.allows(.apiKey(name: "k"), .send, queue))
+        let narrow = AccessPolicy(
+            anonymous: .init(subscribe: ["/topic/news.*"], send: []),
+            apiKey: .init(subscribe: [], send: ["/queue/*"])
+        )
+        #expect(narrow.allows(.anonymous, .subscribe, try #require(Destination("/topic/news.sport"))))
+        #expect(narrow.allows(.apiKey(name: "k"), .send, queue))
+        #expect(!narrow.allows(.apiKey(name: "k"), .send, shouts))
+    }
+}
