@@ -11,7 +11,7 @@ TEST_BIN := .build/debug/perigee
 
 ## run: install what is missing, build the release binary, serve on $(HOST):$(PORT)
 run: deps release
-	$(RELEASE_BIN) --host $(HOST) --port $(PORT)
+	$(RELEASE_BIN) --host $(HOST) --port $(PORT) $(if $(CONFIG),--config $(CONFIG))
 
 ## test: install what is missing, then every test: Swift tests, Autobahn|Testsuite, wscat-style CLI session
 test: deps unit-test external-test
