@@ -10,12 +10,14 @@ struct GatewayRouter: Sendable {
 
     let configuration: GatewayConfiguration
     let hub: Hub
+    let compressors: WebSocketCompressorPool
 
     /// The WebSocket endpoint mounted at the request's path, if any.
     func webSocketEndpoint(for head: HTTPRequestHead) -> WebSocketEndpoint? {
         switch Self.path(of: head.uri) {
         case "/stomp":
             let hub = self.hub
+            let compressors = self.compressors
             return WebSocketEndpoint(
                 configuration: configuration.stompWebSocket,
                 selectSubprotocol: { offered, _ in
@@ -26,7 +28,9 @@ struct GatewayRouter: Sendable {
                     }
                     return .none
                 },
-                makeApplication: { _, _ in StompWebSocketApplication(hub: hub, principal: .anonymous) }
+                makeApplication: { _, channel in
+                    StompWebSocketApplication(hub: hub, principal: .anonymous, compressors: compressors, loop: channel.eventLoop)
+                }
             )
         case "/echo/websocket" where configuration.conformance:
             return WebSocketEndpoint(configuration: configuration.echoWebSocket) { _, _ in EchoApplication() }

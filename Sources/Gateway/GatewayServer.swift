@@ -37,7 +37,8 @@ public final class GatewayServer: Sendable {
     ) async throws -> GatewayServer {
         let eventLoops = group ?? MultiThreadedEventLoopGroup(numberOfThreads: System.coreCount)
         let hub = Hub(group: eventLoops, configuration: configuration.effectiveHubConfiguration)
-        let router = GatewayRouter(configuration: configuration, hub: hub)
+        let compressors = WebSocketCompressorPool(group: eventLoops, configuration: configuration.stompWebSocket.deflate)
+        let router = GatewayRouter(configuration: configuration, hub: hub, compressors: compressors)
         let bootstrap = ServerBootstrap(group: eventLoops)
             .serverChannelOption(.backlog, value: 1024)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)

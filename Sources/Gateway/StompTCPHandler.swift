@@ -42,7 +42,7 @@ final class StompTCPHandler: ChannelInboundHandler, StompTransport {
 
     // MARK: StompTransport
 
-    func write(_ bytes: ByteBuffer, isText: Bool) {
+    func write(_ bytes: ByteBuffer, isText: Bool, shared: SharedFrame?) {
         context?.write(wrapOutboundOut(bytes), promise: nil)
     }
 

@@ -7,12 +7,16 @@ import WebSocket
 final class StompWebSocketApplication: WebSocketApplication, StompTransport {
     private let hub: Hub
     private let principal: Principal
+    private let compressors: WebSocketCompressorPool
+    private let loop: EventLoop
     private var connection: StompConnection?
     private weak var socket: WebSocketHandler?
 
-    init(hub: Hub, principal: Principal) {
+    init(hub: Hub, principal: Principal, compressors: WebSocketCompressorPool, loop: EventLoop) {
         self.hub = hub
         self.principal = principal
+        self.compressors = compressors
+        self.loop = loop
     }
 
     func webSocketDidOpen(_ socket: WebSocketHandler) {
@@ -37,8 +41,21 @@ final class StompWebSocketApplication: WebSocketApplication, StompTransport {
 
     // MARK: StompTransport
 
-    func write(_ bytes: ByteBuffer, isText: Bool) {
-        socket?.send(WebSocketMessage(kind: isText ? .text : .binary, data: bytes))
+    func write(_ bytes: ByteBuffer, isText: Bool, shared: SharedFrame?) {
+        guard let socket else { return }
+        let message = WebSocketMessage(kind: isText ? .text : .binary, data: bytes)
+        // A fan-out frame: compress it once for every connection that shares our deflate
+        // parameters without context takeover (see WebSocketOutboundMessage).
+        guard let shared, let bits = socket.handshake.deflate?.sharingWindowBits, let compressor = compressors.compressor(on: loop) else {
+            socket.send(message)
+            return
+        }
+        var outbound = (shared.transportCache as? PreparedMessage)?.outbound ?? WebSocketOutboundMessage(message)
+        if outbound.compressed[bits] == nil {
+            compressor.prepare(&outbound, windowBits: bits)
+            shared.transportCache = PreparedMessage(outbound)
+        }
+        socket.send(outbound)
     }
 
     func flush() {
@@ -55,3 +72,10 @@ final class StompWebSocketApplication: WebSocketApplication, StompTransport {
 
 @available(*, unavailable)
 extension StompWebSocketApplication: Sendable {}
+
+/// Holds a prepared message in a `SharedFrame`.
+private final class PreparedMessage {
+    let outbound: WebSocketOutboundMessage
+
+    init(_ outbound: WebSocketOutboundMessage) { self.outbound = outbound }
+}

@@ -16,6 +16,7 @@ public final class StompConnection {
     struct EncodedMessage {
         var bytes: ByteBuffer
         var isText: Bool
+        var shared: SharedFrame?
     }
 
     private struct Subscription {
@@ -395,7 +396,7 @@ public final class StompConnection {
         if let cached = cache[key] {
             encoded = cached
         } else {
-            encoded = encode(message, subscription: subscriptionID, ack: needsAck)
+            encoded = encode(message, subscription: subscriptionID, ack: needsAck, shared: SharedFrame())
             cache[key] = encoded
         }
         if needsAck {
@@ -422,21 +423,21 @@ public final class StompConnection {
         "\(message.id)/\(subscription)"
     }
 
-    private func encode(_ message: HubMessage, subscription: String, ack: Bool) -> EncodedMessage {
+    private func encode(_ message: HubMessage, subscription: String, ack: Bool, shared: SharedFrame? = nil) -> EncodedMessage {
         var headers: StompHeaders = ["destination": message.destination.description]
         headers.add("message-id", message.id)
         headers.add("subscription", subscription)
         if ack && version == .v1_2 { headers.add("ack", ackID(message, subscription)) }
         for (name, value) in message.headers { headers.add(name, value) }
         let bytes = StompEncoder.encode(StompFrame(.message, headers: headers, body: message.body), version: version)
-        return EncodedMessage(bytes: bytes, isText: UTF8Checker().isValid(bytes))
+        return EncodedMessage(bytes: bytes, isText: UTF8Checker().isValid(bytes), shared: shared)
     }
 
     // MARK: Output
 
     private func write(_ frame: StompFrame) {
         let bytes = StompEncoder.encode(frame, version: version)
-        write(EncodedMessage(bytes: bytes, isText: UTF8Checker().isValid(bytes)))
+        write(EncodedMessage(bytes: bytes, isText: UTF8Checker().isValid(bytes), shared: nil))
     }
 
     private func write(_ encoded: EncodedMessage) {
@@ -449,7 +450,7 @@ public final class StompConnection {
             }
         }
         wroteSinceBeat = true
-        transport.write(encoded.bytes, isText: encoded.isText)
+        transport.write(encoded.bytes, isText: encoded.isText, shared: encoded.shared)
     }
 
     /// Answers a frame's `receipt` header (non-transactional SENDs answer after publishing).

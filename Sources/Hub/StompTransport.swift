@@ -4,12 +4,33 @@ import NIOCore
 /// hands it whole encoded frames (or a heart-beat EOL) and never sees the framing.
 public protocol StompTransport: AnyObject {
     /// Queues one encoded frame. `isText` says whether the bytes are valid UTF-8, for
-    /// transports that distinguish text from binary (WebSocket).
-    func write(_ bytes: ByteBuffer, isText: Bool)
+    /// transports that distinguish text from binary (WebSocket). `shared` is set when the same
+    /// bytes go to many sessions in one fan-out: a transport may keep a derived form there
+    /// (a compressed WebSocket payload) so that the work is done once for all of them.
+    func write(_ bytes: ByteBuffer, isText: Bool, shared: SharedFrame?)
     /// Sends what was queued.
     func flush()
     /// Whether the transport takes more without buffering past its high-water mark.
     var isWritable: Bool { get }
     /// Closes once what was queued has been sent.
     func close()
+}
+
+/// One encoded frame shared by every session of a fan-out group, with room for what
+/// transports derive from it. Created and used on one event loop during one delivery.
+public final class SharedFrame {
+    /// Set by the first transport that derives something from the frame, read by the rest.
+    public var transportCache: AnyObject?
+
+    init() {}
+}
+
+@available(*, unavailable)
+extension SharedFrame: Sendable {}
+
+extension StompTransport {
+    /// Queues a frame that is not shared.
+    func write(_ bytes: ByteBuffer, isText: Bool) {
+        write(bytes, isText: isText, shared: nil)
+    }
 }
