@@ -7,13 +7,14 @@ RELEASE_BIN := .build/release/perigee
 # clients (Python) are the bottleneck, and skipping a second, optimised build saves minutes.
 TEST_BIN := .build/debug/perigee
 
-.PHONY: run test deps release unit-test external-test autobahn ws-cli clean
+.PHONY: run test deps release unit-test external-test autobahn ws-cli stomp-py browser clean
 
 ## run: install what is missing, build the release binary, serve on $(HOST):$(PORT)
 run: deps release
 	$(RELEASE_BIN) --host $(HOST) --port $(PORT) $(if $(CONFIG),--config $(CONFIG))
 
-## test: install what is missing, then every test: Swift tests, Autobahn|Testsuite, wscat-style CLI session
+## test: install what is missing, then every test: Swift tests, stomp.py, the shoutbox in
+## headless Chromium, a wscat-style CLI session, and Autobahn|Testsuite (the longest, last)
 test: deps unit-test external-test
 
 deps:
@@ -26,13 +27,19 @@ unit-test:
 	swift build --build-tests
 	swift test
 
-external-test: autobahn ws-cli
+external-test: stomp-py browser ws-cli autobahn
 
 autobahn:
 	PERIGEE_BIN=$(TEST_BIN) Tests/External/autobahn.sh
 
 ws-cli:
 	PERIGEE_BIN=$(TEST_BIN) Tests/External/ws_cli_test.sh
+
+stomp-py:
+	PERIGEE_BIN=$(TEST_BIN) Tests/External/stomp_py_test.sh
+
+browser:
+	PERIGEE_BIN=$(TEST_BIN) Tests/External/browser_test.sh
 
 clean:
 	rm -rf .build Tests/External/out

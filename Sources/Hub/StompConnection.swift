@@ -52,7 +52,7 @@ public final class StompConnection {
     private var transactions: [String: [StompFrame]] = [:]
     private var unwritableBytes = 0
     private var lastReceived: NIODeadline
-    private var wroteSinceBeat = false
+    private var lastWrite: NIODeadline
     private var sendBeatTask: Scheduled<Void>?
     private var receiveCheckTask: Scheduled<Void>?
 
@@ -67,6 +67,7 @@ public final class StompConnection {
         self.principal = principal
         self.parser = StompParser(limits: hub.configuration.limits)
         self.lastReceived = eventLoop.now
+        self.lastWrite = eventLoop.now
         self.id = shard.register(self)
     }
 
@@ -449,7 +450,7 @@ public final class StompConnection {
                 return
             }
         }
-        wroteSinceBeat = true
+        lastWrite = loop.now
         transport.write(encoded.bytes, isText: encoded.isText, shared: encoded.shared)
     }
 
@@ -490,15 +491,19 @@ public final class StompConnection {
         }
     }
 
-    /// Sends an EOL when nothing else went out during the interval.
+    /// Sends an EOL whenever `interval` passes without any other output. The timer is aimed
+    /// at the moment the interval since the last write runs out, so a write just after a beat
+    /// never stretches the silence towards twice the interval.
     private func scheduleSendBeat(every interval: TimeAmount) {
-        sendBeatTask = loop.assumeIsolated().scheduleTask(in: interval) { [weak self] in
+        let due = lastWrite + interval
+        let delay = max(due - loop.now, .milliseconds(1))
+        sendBeatTask = loop.assumeIsolated().scheduleTask(in: delay) { [weak self] in
             guard let self, !self.isClosed else { return }
-            if !self.wroteSinceBeat {
+            if self.loop.now - self.lastWrite >= interval - .milliseconds(1) {
+                self.lastWrite = self.loop.now
                 self.transport.write(ByteBuffer(string: "\n"), isText: true)
                 self.transport.flush()
             }
-            self.wroteSinceBeat = false
             self.scheduleSendBeat(every: interval)
         }
     }

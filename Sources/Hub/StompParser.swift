@@ -171,7 +171,8 @@ public struct StompParser {
         state = .idle
         if buffer.readableBytes == 0 {
             buffer.clear()
-        } else if buffer.readerIndex > 64 * 1024 {
+        } else if buffer.readerIndex > 64 * 1024 && buffer.readerIndex > buffer.readableBytes {
+            // Only when the consumed part dominates: moving the unread rest stays amortised O(1).
             buffer.discardReadBytes()
         }
         return .frame(StompFrame(command, headers: headers, body: body))

@@ -137,6 +137,11 @@ struct RawWebSocketClient {
         return nil
     }
 
+    /// Stops or resumes reading from the socket, to play a client that does not keep up.
+    func setReading(_ on: Bool) async throws {
+        try await channel.setOption(ChannelOptions.autoRead, value: on).get()
+    }
+
     func close() async {
         try? await channel.close()
     }

@@ -95,6 +95,10 @@ struct StompTestClient {
     func close() async {
         await raw.close()
     }
+
+    func setReading(_ on: Bool) async throws {
+        try await raw.setReading(on)
+    }
 }
 
 /// What the STOMP tests need of a running server.

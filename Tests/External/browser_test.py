@@ -1,0 +1,273 @@
+#!/usr/bin/env python3
+"""The shoutbox (web/index.html + web/perigee.js) in headless Chromium, driven by selenium.
+
+Starts the server (see perigee_server.py for PERIGEE_BIN / PERIGEE_CMD), opens the shoutbox in
+two browsers, and checks as a person would: both show "connected" over "websocket"; a shout
+typed in one shows up in both (button and Enter key); an HTTP publish shows up in both; markup
+in a shout is shown as text and never becomes an element; after the server restarts, both
+reconnect and shouts flow again (the client resubscribed). Screenshots go to --out.
+
+Exit status 0 only if every check passed; the last line is `N passed, N failed`.
+Started by browser_test.sh, which installs Chromium and the Python packages first.
+"""
+import argparse
+import http.client
+import os
+import sys
+import time
+import traceback
+import uuid
+
+import requests
+from selenium import webdriver
+from selenium.common.exceptions import NoAlertPresentException, WebDriverException
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from perigee_server import PerigeeServer, Results, ServerError  # noqa: E402
+
+CHROMEDRIVER = os.environ.get("CHROMEDRIVER", "/usr/bin/chromedriver")
+CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
+TIMEOUT = 15.0
+
+
+def make_driver():
+    os.environ["SE_OFFLINE"] = "true"  # never let selenium-manager try to download anything
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=900,800"):
+        options.add_argument(arg)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    return webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+
+
+def wait_for(predicate, timeout=TIMEOUT):
+    """Poll `predicate` until truthy; return its last value."""
+    deadline = time.monotonic() + timeout
+    value = None
+    while time.monotonic() < deadline:
+        try:
+            value = predicate()
+        except WebDriverException:
+            value = None
+        if value:
+            return value
+        time.sleep(0.1)
+    return value
+
+
+def state(driver):
+    return driver.find_element(By.ID, "connection").text.strip()
+
+
+def transport(driver):
+    return driver.find_element(By.ID, "transport").text.strip()
+
+
+def shown_bodies(driver):
+    return driver.execute_script(
+        "return Array.from(document.querySelectorAll('#messages li .body')).map(e => e.textContent)")
+
+
+def shows(driver, body):
+    return body in shown_bodies(driver)
+
+
+def shout(driver, body, enter=False):
+    box = driver.find_element(By.ID, "shout_text")
+    box.clear()
+    box.send_keys(body)
+    if enter:
+        box.send_keys(Keys.ENTER)
+    else:
+        driver.find_element(By.ID, "send_shout").click()
+
+
+def alert_open(driver):
+    try:
+        driver.switch_to.alert.text
+        return True
+    except NoAlertPresentException:
+        return False
+
+
+def console_errors(driver):
+    try:
+        entries = driver.get_log("browser")
+    except WebDriverException:
+        return []
+    return [e["message"] for e in entries if e.get("level") == "SEVERE" and "favicon.ico" not in e["message"]]
+
+
+def publish(base, body, content_type="text/plain"):
+    return requests.post(f"{base}/api/publish/topic/shouts", data=body.encode("utf-8"),
+                         headers={"Content-Type": content_type}, timeout=10)
+
+
+def run(server, out, res, windows):
+    base = server.http_url
+
+    def snap(name):
+        for label, d in windows.items():
+            try:
+                d.save_screenshot(os.path.join(out, f"{name}-{label}.png"))
+            except WebDriverException:
+                pass
+
+    # The static files the page needs, with the types browsers insist on for module scripts.
+    for path, ctype in (("/", "text/html"), ("/perigee.js", "text/javascript"),
+                        ("/shoutbox.js", "text/javascript"), ("/shoutbox.css", "text/css")):
+        try:
+            r = requests.get(base + path, timeout=10)
+            res.check(f"GET {path} serves web/ with Content-Type {ctype}",
+                      r.status_code == 200 and r.headers.get("Content-Type", "").split(";")[0] == ctype,
+                      f"status {r.status_code}, Content-Type {r.headers.get('Content-Type')!r}")
+        except requests.RequestException as e:
+            res.check(f"GET {path}", False, repr(e))
+    for path in ("/../Package.swift", "/%2e%2e/Package.swift", "/..%2fPackage.swift", "/../../etc/passwd"):
+        # http.client sends the path exactly as typed (requests/urllib3 would remove the dots).
+        conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
+        try:
+            conn.request("GET", path)
+            r = conn.getresponse()
+            text = r.read().decode("utf-8", "replace")
+            res.check(f"GET {path} does not leave web/", r.status in (400, 403, 404)
+                      and "PackageDescription" not in text and "root:" not in text,
+                      f"status {r.status}: {text[:200]!r}")
+        except (OSError, http.client.HTTPException) as e:
+            res.check(f"GET {path}", False, repr(e))
+        finally:
+            conn.close()
+
+    print(f"[browser] {CHROMIUM} via {CHROMEDRIVER}, server {base}")
+    try:
+        windows["a"] = make_driver()
+        windows["b"] = make_driver()
+    except WebDriverException as e:
+        res.check("start headless Chromium", False, str(e))
+        return
+    a, b = windows["a"], windows["b"]
+
+    for d in (a, b):
+        d.get(base + "/")
+    res.check("page loads with the shoutbox controls",
+              all(d.find_elements(By.ID, i) for d in (a, b)
+                  for i in ("shout_text", "send_shout", "messages", "connection", "transport")),
+              a.page_source[:500])
+    res.check("button reads 'Shout it'", a.find_element(By.ID, "send_shout").text.strip() == "Shout it",
+              a.find_element(By.ID, "send_shout").text)
+    ok = all(wait_for(lambda d=d: state(d) == "connected") for d in (a, b))
+    res.check("both windows show connected", ok, f"a={state(a)!r} b={state(b)!r}")
+    res.check("both windows show transport websocket",
+              transport(a) == "websocket" and transport(b) == "websocket",
+              f"a={transport(a)!r} b={transport(b)!r}")
+    snap("1-connected")
+    if not ok:
+        return
+
+    tag = uuid.uuid4().hex[:8]
+    first = f"hello from A {tag}"
+    shout(a, first)
+    res.check("a shout from A shows up in B", wait_for(lambda: shows(b, first)), repr(shown_bodies(b)))
+    res.check("... and in A itself", wait_for(lambda: shows(a, first)), repr(shown_bodies(a)))
+    res.check("the text box is cleared after shouting",
+              a.find_element(By.ID, "shout_text").get_attribute("value") == "")
+
+    second = f"B by Enter, h\u00e9llo w\u00f6rld \u2713 {tag}"
+    shout(b, second, enter=True)
+    res.check("a shout sent with Enter from B (non-ASCII) shows up in A",
+              wait_for(lambda: shows(a, second)), repr(shown_bodies(a)))
+    res.check("... and in B", wait_for(lambda: shows(b, second)), repr(shown_bodies(b)))
+    snap("2-shouts")
+
+    third = f"published over HTTP {tag}"
+    try:
+        r = publish(base, third)
+        body = r.json() if r.headers.get("Content-Type", "").startswith("application/json") else None
+        res.check("HTTP publish answers 202 with message-id and delivered >= 2",
+                  r.status_code == 202 and isinstance(body, dict) and body.get("message-id")
+                  and isinstance(body.get("delivered"), int) and body["delivered"] >= 2,
+                  f"status {r.status_code}, Content-Type {r.headers.get('Content-Type')!r}, body {r.text[:300]!r}")
+    except requests.RequestException as e:
+        res.check("HTTP publish answers 202", False, repr(e))
+    res.check("the HTTP publish shows up in A", wait_for(lambda: shows(a, third)), repr(shown_bodies(a)))
+    res.check("the HTTP publish shows up in B", wait_for(lambda: shows(b, third)), repr(shown_bodies(b)))
+
+    xss = f"<img src=x onerror=alert(1)> {tag}"
+    shout(a, xss)
+    res.check("markup in a shout shows up as literal text in B", wait_for(lambda: shows(b, xss)),
+              repr(shown_bodies(b)))
+    res.check("... and in A", wait_for(lambda: shows(a, xss)), repr(shown_bodies(a)))
+    html = f"<b id=injected>bold</b><script>window.pwned=1</script> {tag}"
+    try:
+        publish(base, html, "text/html")
+    except requests.RequestException:
+        pass
+    res.check("markup published over HTTP as text/html shows up as literal text",
+              wait_for(lambda: shows(b, html)), repr(shown_bodies(b)))
+    time.sleep(0.5)  # give an onerror handler, if one had been created, time to fire
+    for label, d in windows.items():
+        imgs = len(d.find_elements(By.CSS_SELECTOR, "#messages img"))
+        injected = len(d.find_elements(By.CSS_SELECTOR, "#messages b, #messages script, #injected"))
+        pwned = d.execute_script("return window.pwned === 1")
+        res.check(f"no element created from shout markup in {label.upper()} and no alert",
+                  imgs == 0 and injected == 0 and not pwned and not alert_open(d),
+                  f"img={imgs} injected={injected} pwned={pwned} alert={alert_open(d)}")
+    snap("3-markup")
+
+    # Restart the server: both pages must reconnect on their own and resubscribe.
+    server.stop()
+    res.check("both windows notice the server went away",
+              all(wait_for(lambda d=d: state(d) in ("reconnecting", "connecting")) for d in (a, b)),
+              f"a={state(a)!r} b={state(b)!r}")
+    snap("4-server-down")
+    server.start()
+    ok = all(wait_for(lambda d=d: state(d) == "connected", timeout=30) for d in (a, b))
+    res.check("both windows reconnect after a server restart", ok, f"a={state(a)!r} b={state(b)!r}")
+    if ok:
+        fourth = f"after the restart {tag}"
+        shout(b, fourth)
+        res.check("shouts flow again after reconnecting (resubscribed)",
+                  wait_for(lambda: shows(a, fourth)) and wait_for(lambda: shows(b, fourth)),
+                  f"a={shown_bodies(a)!r} b={shown_bodies(b)!r}")
+    snap("5-reconnected")
+
+    for label, d in windows.items():
+        errors = [e for e in console_errors(d) if "WebSocket" not in e]  # expected while restarting
+        res.check(f"no JavaScript errors in the console of {label.upper()}", not errors, "\n".join(errors))
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--out", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "out", "browser"))
+    args = ap.parse_args()
+    os.makedirs(args.out, exist_ok=True)
+    res = Results()
+    server = PerigeeServer(os.path.join(args.out, "server.log"), with_stomp=False)
+    windows = {}
+    try:
+        server.start()
+        print(f"[browser] server log: {server.log_path}")
+        run(server, args.out, res, windows)
+    except ServerError as e:
+        res.check("server runs", False, str(e))
+    except Exception:  # a crash in the test is a failure, reported with its traceback
+        res.check("browser test ran to the end", False, traceback.format_exc())
+    finally:
+        if server.proc is not None and not server.alive():
+            res.check("server stayed up", False, server.log_tail())
+        for d in windows.values():
+            try:
+                d.quit()
+            except WebDriverException:
+                pass
+        server.stop()
+    print(f"[browser] screenshots in {args.out}")
+    print(res.tally())
+    return 0 if res.failed == 0 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

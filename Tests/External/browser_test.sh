@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# The shoutbox in headless Chromium (selenium), two windows against one server.
+#
+#   Tests/External/browser_test.sh
+#
+# Installs Chromium and chromedriver from Debian if missing, sets up .venv (setup-venvs.sh),
+# then runs browser_test.py, which starts the server itself (it restarts it once to test
+# reconnection): PERIGEE_BIN (default .build/debug/perigee) or PERIGEE_CMD with '{port}'.
+# Also runs the node unit tests of web/perigee.js first (perigee_js_test.mjs).
+# Output: Tests/External/out/browser (server.log, result.txt, screenshots *.png).
+set -euo pipefail
+main() {
+    PERIGEE_LOG_TAG=browser
+    source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+    PERIGEE_DIE_TALLY="0 passed, 1 failed"
+    OUT="$PERIGEE_EXT_DIR/out/browser"
+    mkdir -p "$OUT"
+    rm -f "$OUT"/*.png
+
+    if [[ ! -x /usr/bin/chromium || ! -x /usr/bin/chromedriver ]]; then
+        perigee_log "installing chromium and chromium-driver (Debian)"
+        export DEBIAN_FRONTEND=noninteractive
+        apt-get update -qq >/dev/null || perigee_die "apt-get update failed"
+        apt-get install -y -qq chromium chromium-driver >/dev/null \
+            || perigee_die "apt-get install chromium chromium-driver failed"
+    fi
+    "$PERIGEE_EXT_DIR/setup-venvs.sh" >/dev/null || perigee_die "setting up the Python environments failed"
+    PY="${VENV_DIR:-$PERIGEE_REPO_ROOT/.venv}/bin/python"
+
+    local passed=0 failed=0 rc=0
+    if command -v node >/dev/null 2>&1; then
+        perigee_log "node --test perigee_js_test.mjs"
+        node --test --test-reporter=tap "$PERIGEE_EXT_DIR/perigee_js_test.mjs" >"$OUT/js-unit.txt" 2>&1 || rc=$?
+        passed=$(sed -n 's/^# pass \([0-9]*\)$/\1/p' "$OUT/js-unit.txt")
+        failed=$(sed -n 's/^# fail \([0-9]*\)$/\1/p' "$OUT/js-unit.txt")
+        grep -E '^(not )?ok ' "$OUT/js-unit.txt" | sed 's/^/  js: /' || true
+        if [[ -z "$passed" || -z "$failed" ]]; then
+            tail -n 20 "$OUT/js-unit.txt"; passed=0; failed=1
+        fi
+    else
+        perigee_log "node not found: skipping the perigee.js unit tests"
+    fi
+
+    local prc=0
+    (cd "$PERIGEE_REPO_ROOT" && SE_OFFLINE=true "$PY" "$PERIGEE_EXT_DIR/browser_test.py" --out "$OUT") \
+        >"$OUT/result.txt" 2>&1 || prc=$?
+    head -n -1 "$OUT/result.txt"
+    local tally
+    tally="$(tail -n 1 "$OUT/result.txt")"
+    if [[ "$tally" =~ ^([0-9]+)\ passed,\ ([0-9]+)\ failed$ ]]; then
+        passed=$((passed + BASH_REMATCH[1])); failed=$((failed + BASH_REMATCH[2]))
+    else
+        echo "$tally"; failed=$((failed + 1))
+    fi
+    (( prc == 0 && rc == 0 )) || (( failed > 0 )) || failed=1
+    echo "$passed passed, $failed failed"
+    (( failed == 0 ))
+}
+
+main "$@"
+exit $?

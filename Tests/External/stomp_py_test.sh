@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# STOMP with third-party clients: stomp.py over TCP and WebSocket, raw frames with `websockets`.
+#
+#   Tests/External/stomp_py_test.sh
+#
+# Sets up .venv (setup-venvs.sh), then runs stomp_py_test.py, which starts the server itself
+# with HTTP/WebSocket and STOMP-over-TCP ports: PERIGEE_BIN (default .build/debug/perigee) or
+# PERIGEE_CMD with '{port}' and '{stomp_port}'. Output: Tests/External/out/stomp-py
+# (server.log, result.txt).
+set -euo pipefail
+main() {
+    PERIGEE_LOG_TAG=stomp-py
+    source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+    PERIGEE_DIE_TALLY="0 passed, 1 failed"
+    OUT="$PERIGEE_EXT_DIR/out/stomp-py"
+    mkdir -p "$OUT"
+
+    "$PERIGEE_EXT_DIR/setup-venvs.sh" >/dev/null || perigee_die "setting up the Python environments failed"
+    PY="${VENV_DIR:-$PERIGEE_REPO_ROOT/.venv}/bin/python"
+
+    local rc=0
+    (cd "$PERIGEE_REPO_ROOT" && "$PY" "$PERIGEE_EXT_DIR/stomp_py_test.py" --out "$OUT") \
+        >"$OUT/result.txt" 2>&1 || rc=$?
+    head -n -1 "$OUT/result.txt"
+    local tally
+    tally="$(tail -n 1 "$OUT/result.txt")"
+    if ! [[ "$tally" =~ ^[0-9]+\ passed,\ [0-9]+\ failed$ ]]; then
+        echo "$tally"; tally="0 passed, 1 failed"; rc=1
+    elif [[ "$tally" =~ ^[0-9]+\ passed,\ 0\ failed$ ]] && (( rc != 0 )); then
+        tally="${tally%0 failed}1 failed"
+    fi
+    echo "$tally"
+    exit "$rc"
+}
+
+main "$@"
+exit $?
