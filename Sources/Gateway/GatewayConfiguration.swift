@@ -1,3 +1,4 @@
+import Fallback
 import Hub
 import WebSocket
 
@@ -28,6 +29,8 @@ public struct GatewayConfiguration: Sendable {
         configuration.deflate.serverNoContextTakeover = true
         return configuration
     }()
+    /// SockJS at `/stomp` (the fallback transports for browsers without WebSocket).
+    public var sockJS = SockJSConfiguration()
     /// Limits of the conformance echo endpoint: Autobahn|Testsuite sends messages of up to
     /// 16 MiB in frames of up to 16 MiB (its section 9).
     public var echoWebSocket: WebSocketConfiguration = {

@@ -57,11 +57,26 @@ final class GatewayHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
     }
 
     private func respond(to head: HTTPRequestHead, body: ByteBuffer, context: ChannelHandlerContext) {
-        if WebSocketHandshake.isUpgradeRequest(head) {
+        let path = GatewayRouter.path(of: head.uri)
+        let isUpgrade = WebSocketHandshake.isUpgradeRequest(head)
+        // A refused handshake at a WebSocket endpoint gets the engine's precise status; other
+        // requests under a SockJS prefix are SockJS's (405 for a POSTed upgrade, for example).
+        if isUpgrade && head.method == .GET && router.webSocketEndpoint(for: head) != nil {
             respondToRefusedUpgrade(head, context: context)
             return
         }
-        let path = GatewayRouter.path(of: head.uri)
+        if let service = router.sockJSService(owning: path) {
+            guard !bodyTooLarge else {
+                send(.payloadTooLarge, body: "request body too large\n", head: head, context: context)
+                return
+            }
+            service.handle(head, body: body, channel: context.channel)
+            return
+        }
+        if isUpgrade {
+            respondToRefusedUpgrade(head, context: context)
+            return
+        }
         if path == PublishRequest.pathPrefix || path.hasPrefix(PublishRequest.pathPrefix + "/") {
             guard head.method == .POST else {
                 sendJSON(.methodNotAllowed, ["error": .string("use POST to publish")], head: head, extraHeaders: ["Allow": "POST"], context: context)

@@ -1,3 +1,4 @@
+import Fallback
 import Hub
 import NIOHTTP1
 import WebSocket
@@ -11,32 +12,84 @@ struct GatewayRouter: Sendable {
     let configuration: GatewayConfiguration
     let hub: Hub
     let compressors: WebSocketCompressorPool
+    /// SockJS services by prefix: `/stomp`, and the protocol suite's services in conformance
+    /// mode.
+    let sockJSServices: [SockJSService]
+
+    init(configuration: GatewayConfiguration, hub: Hub, compressors: WebSocketCompressorPool) {
+        self.configuration = configuration
+        self.hub = hub
+        self.compressors = compressors
+        var services = [
+            SockJSService(prefix: "/stomp", configuration: configuration.sockJS) { StompSockJSApplication(hub: hub) }
+        ]
+        if configuration.conformance {
+            // The SockJS protocol suite's services, with its small streaming limit.
+            var suite = configuration.sockJS
+            suite.responseLimit = 4096
+            var noWebSocket = suite
+            noWebSocket.websocket = false
+            var cookies = suite
+            cookies.cookieNeeded = true
+            services += [
+                SockJSService(prefix: "/echo", configuration: suite) { SockJSEchoApplication() },
+                SockJSService(prefix: "/disabled_websocket_echo", configuration: noWebSocket) { SockJSEchoApplication() },
+                SockJSService(prefix: "/cookie_needed_echo", configuration: cookies) { SockJSEchoApplication() },
+                SockJSService(prefix: "/close", configuration: suite) { SockJSCloseApplication() },
+            ]
+        }
+        sockJSServices = services
+    }
+
+    /// The SockJS service whose prefix covers `path`.
+    func sockJSService(owning path: String) -> SockJSService? {
+        sockJSServices.first { $0.owns(path: path) }
+    }
 
     /// The WebSocket endpoint mounted at the request's path, if any.
     func webSocketEndpoint(for head: HTTPRequestHead) -> WebSocketEndpoint? {
-        switch Self.path(of: head.uri) {
-        case "/stomp":
-            let hub = self.hub
-            let compressors = self.compressors
-            return WebSocketEndpoint(
-                configuration: configuration.stompWebSocket,
-                selectSubprotocol: { offered, _ in
-                    // The server's preference wins; a client offering none still speaks STOMP
-                    // (so that a bare wscat session works by typing frames).
-                    for candidate in Self.stompSubprotocols where offered.contains(candidate) {
-                        return .accept(candidate)
-                    }
-                    return .none
-                },
-                makeApplication: { _, channel in
-                    StompWebSocketApplication(hub: hub, principal: .anonymous, compressors: compressors, loop: channel.eventLoop)
-                }
-            )
+        let path = Self.path(of: head.uri)
+        switch path {
+        case "/stomp", "/stomp/websocket":
+            return stompEndpoint()
         case "/echo/websocket" where configuration.conformance:
             return WebSocketEndpoint(configuration: configuration.echoWebSocket) { _, _ in EchoApplication() }
         default:
-            return nil
+            break
         }
+        guard let service = sockJSService(owning: path), service.configuration.websocket,
+            let route = SockJSRoute(path: path, prefix: service.prefix)
+        else { return nil }
+        let framed: Bool
+        switch route {
+        case .rawWebSocket: framed = false
+        case .session(_, _, .websocket): framed = true
+        default: return nil
+        }
+        let sockJS = service.configuration
+        let makeApplication = service.applicationFactory
+        return WebSocketEndpoint(configuration: configuration.stompWebSocket) { _, _ in
+            SockJSWebSocketApplication(configuration: sockJS, framed: framed, makeApplication: makeApplication)
+        }
+    }
+
+    private func stompEndpoint() -> WebSocketEndpoint {
+        let hub = self.hub
+        let compressors = self.compressors
+        return WebSocketEndpoint(
+            configuration: configuration.stompWebSocket,
+            selectSubprotocol: { offered, _ in
+                // The server's preference wins; a client offering none still speaks STOMP
+                // (so that a bare wscat session works by typing frames).
+                for candidate in Self.stompSubprotocols where offered.contains(candidate) {
+                    return .accept(candidate)
+                }
+                return .none
+            },
+            makeApplication: { _, channel in
+                StompWebSocketApplication(hub: hub, principal: .anonymous, compressors: compressors, loop: channel.eventLoop)
+            }
+        )
     }
 
     /// The path of a request target, without query or fragment.

@@ -1,0 +1,218 @@
+import NIOCore
+
+/// One SockJS session (SockJS protocol 0.3 "Session"): the outbound queue that survives
+/// between polls, the one receiving connection allowed at a time, heart-beats, and the
+/// disconnect delay after which a client that stopped polling is closed and freed.
+///
+/// Lives on one event loop; requests for it that arrive elsewhere are handed to that loop.
+public final class SockJSSession {
+    public let id: String
+    public let eventLoop: EventLoop
+    private let configuration: SockJSConfiguration
+    private var application: (any SockJSApplication)?
+    private var receiver: (any SockJSReceiver)?
+    private var opened = false
+    private var closeFrame: SockJSFrame?
+    private var queue: [String] = []
+    private var queuedBytes = 0
+    private var flushScheduled = false
+    private var lastSent: NIODeadline
+    private var heartbeatTask: Scheduled<Void>?
+    private var disconnectTask: Scheduled<Void>?
+    private let onFinished: (SockJSSession) -> Void
+
+    /// - Parameter onFinished: called once the session is over and its close frame no longer
+    ///   needs to be shown to late requests (the registry forgets it then).
+    public init(
+        id: String,
+        eventLoop: EventLoop,
+        configuration: SockJSConfiguration,
+        application: any SockJSApplication,
+        onFinished: @escaping (SockJSSession) -> Void
+    ) {
+        self.id = id
+        self.eventLoop = eventLoop
+        self.configuration = configuration
+        self.application = application
+        self.onFinished = onFinished
+        self.lastSent = eventLoop.now
+        scheduleDisconnect()
+    }
+
+    /// Whether the session is closed (late requests get its close frame).
+    public var isClosed: Bool { closeFrame != nil }
+
+    /// Whether a receiving connection is attached.
+    public var hasReceiver: Bool { receiver != nil }
+
+    // MARK: Client side
+
+    /// A receiving request (poll, stream, WebSocket) arrived.
+    public func attach(_ new: any SockJSReceiver) {
+        if receiver != nil {
+            _ = new.deliver(.anotherConnectionOpen)
+            new.end()
+            return
+        }
+        if let closeFrame {
+            _ = new.deliver(closeFrame)
+            new.end()
+            return
+        }
+        disconnectTask?.cancel()
+        disconnectTask = nil
+        receiver = new
+        if !opened {
+            // The application hears of the session only once the client has its open frame,
+            // so that whatever it sends or does at once (even closing) follows the `o`.
+            opened = true
+            let attached = send(.open)
+            application?.sockJSSessionDidOpen(self)
+            guard attached, receiver != nil else { return }
+        }
+        flushQueue()
+        if receiver != nil { scheduleHeartbeat() }
+    }
+
+    /// The receiving connection went away (the client closed it).
+    public func detach(_ gone: any SockJSReceiver) {
+        guard receiver === gone else { return }
+        receiver = nil
+        heartbeatTask?.cancel()
+        scheduleDisconnect()
+    }
+
+    /// Messages the client sent (xhr_send, jsonp_send, WebSocket).
+    public func receive(_ messages: [String]) {
+        for message in messages {
+            guard closeFrame == nil, let application else { return }
+            application.sockJSSession(self, didReceive: message)
+        }
+    }
+
+    /// The client dropped the connection that was receiving (SockJS: the session is
+    /// interrupted, and late requests are told so with close 1002).
+    public func clientAborted(_ gone: any SockJSReceiver) {
+        guard receiver === gone else { return }
+        receiver = nil
+        guard closeFrame == nil else { return }
+        closeFrame = .interrupted
+        finish(afterDelay: true)
+    }
+
+    /// The client's WebSocket closed, or it broke the protocol: the session ends now.
+    public func abort() {
+        guard closeFrame == nil else { return }
+        closeFrame = .interrupted
+        finish(afterDelay: false)
+    }
+
+    // MARK: Application side
+
+    /// Queues a message; it reaches the client on the current or the next receiving request,
+    /// in order. The application may send from `sockJSSessionDidOpen` on.
+    public func send(_ message: String) {
+        guard closeFrame == nil else { return }
+        queue.append(message)
+        queuedBytes += message.utf8.count
+        if queuedBytes > configuration.maxQueuedBytes {
+            // The client is not collecting its messages: close rather than grow without bound.
+            queue.removeAll()
+            queuedBytes = 0
+            close(code: 1002, reason: "Connection interrupted")
+            return
+        }
+        guard receiver != nil, !flushScheduled else { return }
+        // Batch what the application sends in this tick into one frame.
+        flushScheduled = true
+        eventLoop.assumeIsolated().execute { [weak self] in
+            guard let self else { return }
+            self.flushScheduled = false
+            self.flushQueue()
+        }
+    }
+
+    /// Closes the session with a close frame (default: 3000 "Go away!").
+    public func close(code: Int = 3000, reason: String = "Go away!") {
+        guard closeFrame == nil else { return }
+        let frame = SockJSFrame.close(code: code, reason: reason)
+        closeFrame = frame
+        if let current = receiver {
+            receiver = nil
+            _ = current.deliver(frame)
+            current.end()
+        }
+        finish(afterDelay: true)
+    }
+
+    // MARK: Internals
+
+    /// Sends a frame to the receiver; false when it ended (and was forgotten).
+    private func send(_ frame: SockJSFrame) -> Bool {
+        guard let current = receiver else { return false }
+        lastSent = eventLoop.now
+        if current.deliver(frame) { return true }
+        receiver = nil
+        heartbeatTask?.cancel()
+        if closeFrame == nil { scheduleDisconnect() }
+        return false
+    }
+
+    private func flushQueue() {
+        guard receiver != nil, !queue.isEmpty else { return }
+        let messages = queue
+        queue.removeAll()
+        queuedBytes = 0
+        _ = send(.messages(messages))
+    }
+
+    private func scheduleHeartbeat() {
+        heartbeatTask?.cancel()
+        let delay = max(lastSent + configuration.heartbeatDelay - eventLoop.now, .milliseconds(1))
+        heartbeatTask = eventLoop.assumeIsolated().scheduleTask(in: delay) { [weak self] in
+            guard let self, self.receiver != nil else { return }
+            if self.eventLoop.now - self.lastSent >= self.configuration.heartbeatDelay - .milliseconds(1) {
+                guard self.send(.heartbeat) else { return }
+            }
+            self.scheduleHeartbeat()
+        }
+    }
+
+    private func scheduleDisconnect() {
+        disconnectTask?.cancel()
+        disconnectTask = eventLoop.assumeIsolated().scheduleTask(in: configuration.disconnectDelay) { [weak self] in
+            guard let self, self.receiver == nil else { return }
+            if self.closeFrame == nil {
+                self.closeFrame = .interrupted
+            }
+            self.finish(afterDelay: false)
+        }
+    }
+
+    /// Tells the application (once) and, after the disconnect delay when asked, forgets the
+    /// session: late requests in between still see its close frame.
+    private func finish(afterDelay: Bool) {
+        heartbeatTask?.cancel()
+        if let application {
+            self.application = nil
+            application.sockJSSessionDidClose(self)
+        }
+        if let current = receiver {
+            receiver = nil
+            current.end()
+        }
+        guard afterDelay else {
+            disconnectTask?.cancel()
+            onFinished(self)
+            return
+        }
+        disconnectTask?.cancel()
+        disconnectTask = eventLoop.assumeIsolated().scheduleTask(in: configuration.disconnectDelay) { [weak self] in
+            guard let self else { return }
+            self.onFinished(self)
+        }
+    }
+}
+
+@available(*, unavailable)
+extension SockJSSession: Sendable {}

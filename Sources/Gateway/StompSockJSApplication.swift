@@ -1,0 +1,48 @@
+import Fallback
+import Hub
+import NIOCore
+
+/// STOMP over a SockJS session: each SockJS message carries STOMP text, and each STOMP frame
+/// goes out as one SockJS message. The session's byte-bounded queue is what keeps a client
+/// that stops polling from growing the server's memory.
+final class StompSockJSApplication: SockJSApplication, StompTransport {
+    private let hub: Hub
+    private var connection: StompConnection?
+    private weak var session: SockJSSession?
+
+    init(hub: Hub) {
+        self.hub = hub
+    }
+
+    func sockJSSessionDidOpen(_ session: SockJSSession) {
+        self.session = session
+        connection = StompConnection(hub: hub, eventLoop: session.eventLoop, transport: self)
+    }
+
+    func sockJSSession(_ session: SockJSSession, didReceive message: String) {
+        connection?.receive(message)
+    }
+
+    func sockJSSessionDidClose(_ session: SockJSSession) {
+        connection?.transportClosed()
+        connection = nil
+    }
+
+    // MARK: StompTransport
+
+    func write(_ bytes: ByteBuffer, isText: Bool, shared: SharedFrame?) {
+        // SockJS carries strings: STOMP frames are UTF-8 text (binary bodies do not survive).
+        session?.send(String(decoding: bytes.readableBytesView, as: UTF8.self))
+    }
+
+    func flush() {}
+
+    var isWritable: Bool { true }
+
+    func close() {
+        session?.close()
+    }
+}
+
+@available(*, unavailable)
+extension StompSockJSApplication: Sendable {}
