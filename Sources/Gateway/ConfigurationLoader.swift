@@ -138,7 +138,7 @@ private struct Reader {
 
     mutating func apply(_ root: Node, to configuration: inout GatewayConfiguration) throws(ConfigurationError) {
         var policy = AccessPolicy.standard
-        for (name, node) in try entries(root, "", allowed: ["listen", "static", "limits", "heartbeat", "websocket", "api_keys", "access", "conformance"]) {
+        for (name, node) in try entries(root, "", allowed: ["listen", "static", "limits", "heartbeat", "websocket", "sockjs", "api_keys", "access", "conformance"]) {
             switch name {
             case "listen":
                 for (key, value) in try entries(node, "listen", allowed: ["host", "port", "stomp_port"]) {
@@ -193,6 +193,27 @@ private struct Reader {
                         configuration.stompWebSocket.idleTimeout = seconds == 0 ? nil : .seconds(Int64(seconds))
                     default:
                         configuration.stompWebSocket.deflate.isEnabled = try bool(value, path)
+                    }
+                }
+            case "sockjs":
+                for (key, value) in try entries(
+                    node, "sockjs",
+                    allowed: ["websocket", "cookie_needed", "heartbeat_s", "disconnect_delay_s", "response_limit", "max_queued_bytes", "sockjs_url"]
+                ) {
+                    let path = "sockjs.\(key)"
+                    switch key {
+                    case "websocket": configuration.sockJS.websocket = try bool(value, path)
+                    case "cookie_needed": configuration.sockJS.cookieNeeded = try bool(value, path)
+                    case "heartbeat_s": configuration.sockJS.heartbeatDelay = .seconds(Int64(try int(value, path, 1...3_600)))
+                    case "disconnect_delay_s": configuration.sockJS.disconnectDelay = .seconds(Int64(try int(value, path, 1...3_600)))
+                    case "response_limit": configuration.sockJS.responseLimit = try int(value, path, 1_024...(64 << 20))
+                    case "max_queued_bytes": configuration.sockJS.maxQueuedBytes = try int(value, path, 1_024...(1 << 30))
+                    default:
+                        let url = try string(value, path)
+                        guard url.hasPrefix("/") || url.hasPrefix("http://") || url.hasPrefix("https://") else {
+                            throw fail(value, path, "expected an absolute path or an http(s) URL, got \"\(url)\"")
+                        }
+                        configuration.sockJS.sockjsURL = url
                     }
                 }
             case "api_keys":
