@@ -85,6 +85,14 @@ let package = Package(
             ]
         ),
         .testTarget(
+            name: "FallbackTests",
+            dependencies: [
+                "Fallback",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+            ]
+        ),
+        .testTarget(
             name: "HubTests",
             dependencies: [
                 "Hub",

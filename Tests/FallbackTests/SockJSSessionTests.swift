@@ -1,0 +1,222 @@
+import NIOCore
+import NIOEmbedded
+import Testing
+@testable import Fallback
+
+private final class FakeReceiver: SockJSReceiver {
+    var frames: [SockJSFrame] = []
+    var ended = false
+    let streaming: Bool
+
+    init(streaming: Bool) { self.streaming = streaming }
+
+    func deliver(_ frame: SockJSFrame) -> Bool {
+        guard !ended else { return false }
+        frames.append(frame)
+        if case .close = frame { ended = true }
+        if !streaming { ended = true }
+        return !ended
+    }
+
+    func end() { ended = true }
+}
+
+private final class Recorder: SockJSApplication {
+    var opened = 0
+    var received: [String] = []
+    var closed = 0
+    var onOpen: ((SockJSSession) -> Void)?
+
+    func sockJSSessionDidOpen(_ session: SockJSSession) {
+        opened += 1
+        onOpen?(session)
+    }
+
+    func sockJSSession(_ session: SockJSSession, didReceive message: String) { received.append(message) }
+
+    func sockJSSessionDidClose(_ session: SockJSSession) { closed += 1 }
+}
+
+@Suite struct SockJSSessionTests {
+    private func makeSession(
+        _ configure: (inout SockJSConfiguration) -> Void = { _ in }
+    ) -> (SockJSSession, Recorder, EmbeddedEventLoop, () -> Int) {
+        let loop = EmbeddedEventLoop()
+        var configuration = SockJSConfiguration()
+        configure(&configuration)
+        let recorder = Recorder()
+        var finished = 0
+        let session = SockJSSession(id: "s", eventLoop: loop, configuration: configuration, application: recorder) { _ in finished += 1 }
+        return (session, recorder, loop, { finished })
+    }
+
+    @Test func opensOnTheFirstReceiverThenTellsTheApplication() {
+        let (session, recorder, _, _) = makeSession()
+        #expect(recorder.opened == 0)
+        let poll = FakeReceiver(streaming: false)
+        session.attach(poll)
+        #expect(poll.frames == [.open])
+        #expect(recorder.opened == 1)
+        #expect(!session.hasReceiver)
+    }
+
+    @Test func queuesBetweenPollsInOrder() {
+        let (session, _, loop, _) = makeSession()
+        session.attach(FakeReceiver(streaming: false))
+        for index in 0..<3 { session.send("m\(index)") }
+        loop.run()
+        let next = FakeReceiver(streaming: false)
+        session.attach(next)
+        #expect(next.frames == [.messages(["m0", "m1", "m2"])])
+        // A poll with nothing queued waits for the next message.
+        let waiting = FakeReceiver(streaming: false)
+        session.attach(waiting)
+        #expect(waiting.frames.isEmpty)
+        session.send("later")
+        loop.run()
+        #expect(waiting.frames == [.messages(["later"])])
+    }
+
+    @Test func streamsBatchesPerTick() {
+        let (session, _, loop, _) = makeSession()
+        let stream = FakeReceiver(streaming: true)
+        session.attach(stream)
+        session.send("a")
+        session.send("b")
+        loop.run()
+        session.send("c")
+        loop.run()
+        #expect(stream.frames == [.open, .messages(["a", "b"]), .messages(["c"])])
+    }
+
+    @Test func refusesASecondReceiver() {
+        let (session, _, loop, _) = makeSession()
+        let first = FakeReceiver(streaming: true)
+        session.attach(first)
+        let second = FakeReceiver(streaming: true)
+        session.attach(second)
+        #expect(second.frames == [.anotherConnectionOpen])
+        #expect(second.ended)
+        session.send("still first")
+        loop.run()
+        #expect(first.frames.last == .messages(["still first"]))
+    }
+
+    @Test func heartbeatsAQuietReceiver() {
+        let (session, _, loop, _) = makeSession { $0.heartbeatDelay = .seconds(25) }
+        let stream = FakeReceiver(streaming: true)
+        session.attach(stream)
+        loop.advanceTime(by: .seconds(24))
+        #expect(stream.frames == [.open])
+        loop.advanceTime(by: .seconds(1))
+        #expect(stream.frames == [.open, .heartbeat])
+        loop.advanceTime(by: .seconds(25))
+        #expect(stream.frames == [.open, .heartbeat, .heartbeat])
+    }
+
+    @Test func closesAClientThatStopsPolling() {
+        let (session, recorder, loop, finished) = makeSession { $0.disconnectDelay = .seconds(5) }
+        session.attach(FakeReceiver(streaming: false))
+        session.send("never collected")
+        loop.advanceTime(by: .seconds(4))
+        #expect(recorder.closed == 0)
+        loop.advanceTime(by: .seconds(1))
+        #expect(recorder.closed == 1)
+        #expect(finished() == 1)
+        #expect(session.isClosed)
+    }
+
+    @Test func applicationCloseIsShownToLateRequests() {
+        let (session, recorder, loop, finished) = makeSession { $0.disconnectDelay = .seconds(5) }
+        recorder.onOpen = { $0.close() }
+        let first = FakeReceiver(streaming: true)
+        session.attach(first)
+        #expect(first.frames == [.open, .goAway])
+        #expect(first.ended)
+        let late = FakeReceiver(streaming: false)
+        session.attach(late)
+        #expect(late.frames == [.goAway])
+        #expect(recorder.closed == 1)
+        loop.advanceTime(by: .seconds(5))
+        #expect(finished() == 1)
+    }
+
+    @Test func anAbortedReceiverInterruptsTheSession() {
+        let (session, recorder, _, _) = makeSession()
+        let stream = FakeReceiver(streaming: true)
+        session.attach(stream)
+        session.clientAborted(stream)
+        #expect(recorder.closed == 1)
+        let next = FakeReceiver(streaming: false)
+        session.attach(next)
+        #expect(next.frames == [.interrupted])
+    }
+
+    @Test func aQueueOverTheLimitClosesTheSession() {
+        let (session, recorder, _, _) = makeSession { $0.maxQueuedBytes = 1_000 }
+        session.attach(FakeReceiver(streaming: false))
+        for _ in 0..<20 { session.send(String(repeating: "x", count: 100)) }
+        #expect(session.isClosed)
+        #expect(recorder.closed == 1)
+        let next = FakeReceiver(streaming: false)
+        session.attach(next)
+        #expect(next.frames == [.close(code: 1002, reason: "Connection interrupted")])
+    }
+
+    @Test func deliversClientMessagesInOrder() {
+        let (session, recorder, _, _) = makeSession()
+        session.attach(FakeReceiver(streaming: true))
+        session.receive(["a", "b"])
+        session.receive(["c"])
+        #expect(recorder.received == ["a", "b", "c"])
+    }
+}
+
+@Suite struct SockJSFramingTests {
+    @Test func encodesFrames() {
+        #expect(SockJSFrame.open.encoded == "o")
+        #expect(SockJSFrame.heartbeat.encoded == "h")
+        #expect(SockJSFrame.messages(["a", "b\"c"]).encoded == #"a["a","b\"c"]"#)
+        #expect(SockJSFrame.goAway.encoded == #"c[3000,"Go away!"]"#)
+    }
+
+    @Test func escapesWhatTheProtocolRequires() {
+        #expect(SockJSJSON.quote("  \u{0}\n\r ") == #""  \u0000\n\r ""#)
+        #expect(SockJSJSON.quote("\u{200c}\u{2028}\u{2060}\u{fff0}") == #""\u200c\u2028\u2060\ufff0""#)
+        #expect(SockJSJSON.quote("😀") == #""\ud83d\ude00""#)
+        #expect(SockJSJSON.quote("héllo") == "\"héllo\"")
+    }
+
+    @Test func decodesClientPayloads() {
+        #expect(SockJSJSON.decodeMessages(Array(#"["a","b"]"#.utf8)) == ["a", "b"])
+        #expect(SockJSJSON.decodeMessages(Array(#""one""#.utf8)) == ["one"])
+        #expect(SockJSJSON.decodeMessages(Array("[]".utf8)) == [])
+        #expect(SockJSJSON.decodeMessages(Array(#"["a"#.utf8)) == nil)
+        #expect(SockJSJSON.decodeMessages(Array("[1]".utf8)) == nil)
+    }
+
+    @Test func wrapsPerTransport() {
+        #expect(SockJSReceiverKind.xhrPolling.wrap(.open) == "o\n")
+        #expect(SockJSReceiverKind.eventSource.wrap(.open) == "data: o\r\n\r\n")
+        #expect(SockJSReceiverKind.jsonp(callback: "cb").wrap(.messages(["x"])) == "/**/cb(\"a[\\\"x\\\"]\");\r\n")
+        #expect(SockJSReceiverKind.htmlFile(callback: "cb").wrap(.open) == "<script>\np(\"o\");\n</script>\r\n")
+        #expect(SockJSReceiverKind.xhrStreaming.prelude == String(repeating: "h", count: 2048) + "\n")
+        #expect((SockJSReceiverKind.htmlFile(callback: "cb").prelude?.utf8.count ?? 0) > 1024)
+        #expect(SockJSReceiverKind.isValidCallback("jQuery_1.2-3"))
+        for bad in ["", " ", "*", "abc(", "a;b"] { #expect(!SockJSReceiverKind.isValidCallback(bad)) }
+    }
+
+    @Test func routesURLs() {
+        #expect(SockJSRoute(path: "/stomp", prefix: "/stomp") == .greeting)
+        #expect(SockJSRoute(path: "/stomp/", prefix: "/stomp") == .greeting)
+        #expect(SockJSRoute(path: "/stomp/info", prefix: "/stomp") == .info)
+        #expect(SockJSRoute(path: "/stomp/iframe-0.1.2.html", prefix: "/stomp") == .iframe)
+        #expect(SockJSRoute(path: "/stomp/iframe-/.html", prefix: "/stomp") == .notFound)
+        #expect(SockJSRoute(path: "/stomp/websocket", prefix: "/stomp") == .rawWebSocket)
+        #expect(SockJSRoute(path: "/stomp/000/abc/xhr", prefix: "/stomp") == .session(server: "000", session: "abc", transport: .xhr))
+        for bad in ["/stomp/a./a/xhr", "/stomp//a/xhr", "/stomp/a/a/nope", "/stomp/a/a", "/stomp/a"] {
+            #expect(SockJSRoute(path: bad, prefix: "/stomp") == .notFound)
+        }
+        #expect(SockJSRoute(path: "/stompy", prefix: "/stomp") == nil)
+    }
+}
