@@ -54,7 +54,10 @@ public enum SockJSReceiverKind: Sendable, Equatable {
         let text = frame.encoded
         switch self {
         case .xhrPolling, .xhrStreaming: return text + "\n"
-        case .eventSource: return "data: " + text + "\r\n\r\n"
+        case .eventSource:
+            // sockjs-client runs decodeURI on EventSource data: a literal % must survive it.
+            // (CR, LF and NUL, which would also need it, never survive JSON encoding unescaped.)
+            return "data: " + text.replacingPercent() + "\r\n\r\n"
         case .htmlFile: return "<script>\np(" + SockJSJSON.quote(text) + ");\n</script>\r\n"
         case .jsonp(let callback): return "/**/" + callback + "(" + SockJSJSON.quote(text) + ");\r\n"
         }
@@ -69,5 +72,12 @@ public enum SockJSReceiverKind: Sendable, Equatable {
             default: return false
             }
         }
+    }
+}
+
+extension String {
+    func replacingPercent() -> String {
+        guard contains("%") else { return self }
+        return split(separator: "%", omittingEmptySubsequences: false).joined(separator: "%25")
     }
 }

@@ -10,7 +10,7 @@ public final class SockJSWebSocketApplication: WebSocketApplication, SockJSRecei
     private let makeApplication: () -> any SockJSApplication
     private let framed: Bool
     private var session: SockJSSession?
-    private weak var socket: WebSocketHandler?
+    private weak var socket: (any WebSocketConnection)?
 
     /// - Parameter framed: true for SockJS framing, false for the raw `/websocket`.
     public init(configuration: SockJSConfiguration, framed: Bool, makeApplication: @escaping () -> any SockJSApplication) {
@@ -19,7 +19,7 @@ public final class SockJSWebSocketApplication: WebSocketApplication, SockJSRecei
         self.makeApplication = makeApplication
     }
 
-    public func webSocketDidOpen(_ socket: WebSocketHandler) {
+    public func webSocketDidOpen(_ socket: any WebSocketConnection) {
         self.socket = socket
         guard let loop = socket.channel?.eventLoop else { return }
         let session = SockJSSession(
@@ -33,7 +33,7 @@ public final class SockJSWebSocketApplication: WebSocketApplication, SockJSRecei
         session.attach(self)
     }
 
-    public func webSocket(_ socket: WebSocketHandler, didReceive message: WebSocketMessage) {
+    public func webSocket(_ socket: any WebSocketConnection, didReceive message: WebSocketMessage) {
         guard let session else { return }
         let text = String(decoding: message.data.readableBytesView, as: UTF8.self)
         guard framed else {
@@ -50,7 +50,7 @@ public final class SockJSWebSocketApplication: WebSocketApplication, SockJSRecei
         session.receive(messages)
     }
 
-    public func webSocketDidClose(_ socket: WebSocketHandler, code: WebSocketCloseCode?) {
+    public func webSocketDidClose(_ socket: any WebSocketConnection, code: WebSocketCloseCode?) {
         session?.abort()
         session = nil
     }

@@ -68,9 +68,11 @@ struct GatewayRouter: Sendable {
         }
         let sockJS = service.configuration
         let makeApplication = service.applicationFactory
-        return WebSocketEndpoint(configuration: configuration.stompWebSocket) { _, _ in
+        var endpoint = WebSocketEndpoint(configuration: configuration.stompWebSocket) { _, _ in
             SockJSWebSocketApplication(configuration: sockJS, framed: framed, makeApplication: makeApplication)
         }
+        endpoint.acceptsHixie76 = true
+        return endpoint
     }
 
     private func stompEndpoint() -> WebSocketEndpoint {

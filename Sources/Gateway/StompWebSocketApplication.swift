@@ -10,7 +10,7 @@ final class StompWebSocketApplication: WebSocketApplication, StompTransport {
     private let compressors: WebSocketCompressorPool
     private let loop: EventLoop
     private var connection: StompConnection?
-    private weak var socket: WebSocketHandler?
+    private weak var socket: (any WebSocketConnection)?
 
     init(hub: Hub, principal: Principal, compressors: WebSocketCompressorPool, loop: EventLoop) {
         self.hub = hub
@@ -19,22 +19,22 @@ final class StompWebSocketApplication: WebSocketApplication, StompTransport {
         self.loop = loop
     }
 
-    func webSocketDidOpen(_ socket: WebSocketHandler) {
+    func webSocketDidOpen(_ socket: any WebSocketConnection) {
         self.socket = socket
         guard let loop = socket.channel?.eventLoop else { return }
         connection = StompConnection(hub: hub, eventLoop: loop, transport: self, principal: principal)
         if connection == nil { socket.close(code: .internalError, reason: "no hub shard for this event loop") }
     }
 
-    func webSocket(_ socket: WebSocketHandler, didReceive message: WebSocketMessage) {
+    func webSocket(_ socket: any WebSocketConnection, didReceive message: WebSocketMessage) {
         connection?.receive(message.data)
     }
 
-    func webSocketWritabilityChanged(_ socket: WebSocketHandler) {
+    func webSocketWritabilityChanged(_ socket: any WebSocketConnection) {
         connection?.writabilityChanged()
     }
 
-    func webSocketDidClose(_ socket: WebSocketHandler, code: WebSocketCloseCode?) {
+    func webSocketDidClose(_ socket: any WebSocketConnection, code: WebSocketCloseCode?) {
         connection?.transportClosed()
         connection = nil
     }

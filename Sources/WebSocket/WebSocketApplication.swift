@@ -4,19 +4,19 @@
 /// not be `Sendable`.
 public protocol WebSocketApplication: AnyObject {
     /// The connection is open and `socket` can send.
-    func webSocketDidOpen(_ socket: WebSocketHandler)
+    func webSocketDidOpen(_ socket: any WebSocketConnection)
     /// A complete, validated, decompressed message arrived.
-    func webSocket(_ socket: WebSocketHandler, didReceive message: WebSocketMessage)
+    func webSocket(_ socket: any WebSocketConnection, didReceive message: WebSocketMessage)
     /// The channel's writability changed; a producer should pause while `socket.isWritable` is
     /// false.
-    func webSocketWritabilityChanged(_ socket: WebSocketHandler)
+    func webSocketWritabilityChanged(_ socket: any WebSocketConnection)
     /// The connection is gone. `code` is the peer's close code, or nil when the peer sent none
     /// (TCP dropped, or we closed first).
-    func webSocketDidClose(_ socket: WebSocketHandler, code: WebSocketCloseCode?)
+    func webSocketDidClose(_ socket: any WebSocketConnection, code: WebSocketCloseCode?)
 }
 
 extension WebSocketApplication {
-    public func webSocketDidOpen(_ socket: WebSocketHandler) {}
-    public func webSocketWritabilityChanged(_ socket: WebSocketHandler) {}
-    public func webSocketDidClose(_ socket: WebSocketHandler, code: WebSocketCloseCode?) {}
+    public func webSocketDidOpen(_ socket: any WebSocketConnection) {}
+    public func webSocketWritabilityChanged(_ socket: any WebSocketConnection) {}
+    public func webSocketDidClose(_ socket: any WebSocketConnection, code: WebSocketCloseCode?) {}
 }

@@ -15,6 +15,9 @@ public struct WebSocketEndpoint: Sendable {
     }
 
     public var configuration: WebSocketConfiguration
+    /// Accept the draft-76 handshake too (`Hixie76Handshake`): off by default, on for SockJS,
+    /// whose protocol asks for it for the sake of HAProxy.
+    public var acceptsHixie76: Bool = false
     /// Called with the offered subprotocols, in the client's order of preference.
     public var selectSubprotocol: @Sendable (_ offered: [String], _ request: HTTPRequestHead) -> SubprotocolChoice
     /// Called with the `Origin` header (nil when absent); `false` answers 403.

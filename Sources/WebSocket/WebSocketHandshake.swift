@@ -12,6 +12,8 @@ public struct WebSocketHandshakeResult: Sendable {
     public var deflate: PerMessageDeflateParameters?
     /// Headers for the 101 response besides `Upgrade` and `Connection`.
     public var responseHeaders: HTTPHeaders
+    /// The two key numbers of a draft-76 handshake; nil for RFC 6455.
+    public var hixie76Numbers: (UInt32, UInt32)?
 }
 
 /// The server side of the RFC 6455 §4.2 opening handshake, as a pure function of the request.
@@ -45,6 +47,9 @@ public enum WebSocketHandshake {
         guard head.headers.contains(name: "host") else { throw .missingHost }
         guard headerTokens(head.headers, "upgrade").contains("websocket") else { throw .missingUpgrade }
         guard headerTokens(head.headers, "connection").contains("upgrade") else { throw .missingConnectionUpgrade }
+        if endpoint.acceptsHixie76 && Hixie76Handshake.isHixie76(head) {
+            return try negotiateHixie76(head, endpoint: endpoint)
+        }
         let versions = head.headers["sec-websocket-version"]
         guard versions.count == 1, versions[0].trimmingSpaces == "13" else {
             throw .unsupportedVersion(versions.first)
@@ -85,6 +90,19 @@ public enum WebSocketHandshake {
             }
         }
         return WebSocketHandshakeResult(request: head, subprotocol: subprotocol, deflate: deflate, responseHeaders: headers)
+    }
+
+    private static func negotiateHixie76(_ head: HTTPRequestHead, endpoint: WebSocketEndpoint) throws(WebSocketHandshakeError) -> WebSocketHandshakeResult {
+        guard let key1 = head.headers.first(name: "sec-websocket-key1").flatMap(Hixie76Handshake.number(fromKey:)),
+            let key2 = head.headers.first(name: "sec-websocket-key2").flatMap(Hixie76Handshake.number(fromKey:)),
+            let host = head.headers.first(name: "host")
+        else { throw .malformedKey }
+        let origin = head.headers.first(name: "origin")
+        guard endpoint.acceptOrigin(origin) else { throw .originRejected(origin) }
+        var headers = HTTPHeaders()
+        if let origin { headers.add(name: "Sec-WebSocket-Origin", value: origin) }
+        headers.add(name: "Sec-WebSocket-Location", value: "ws://\(host)\(head.uri)")
+        return WebSocketHandshakeResult(request: head, subprotocol: nil, deflate: nil, responseHeaders: headers, hixie76Numbers: (key1, key2))
     }
 
     /// §4.1: the key is 16 random bytes, base64-encoded — always 24 characters ending in "==".

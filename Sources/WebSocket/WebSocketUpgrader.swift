@@ -43,9 +43,16 @@ public final class WebSocketUpgrader: HTTPServerProtocolUpgrader {
             return context.eventLoop.makeFailedFuture(WebSocketHandshakeError.noSuchEndpoint(upgradeRequest.uri))
         }
         let application = endpoint.makeApplication(result, context.channel)
-        let handler = WebSocketHandler(handshake: result, configuration: endpoint.configuration, application: application)
         do {
-            try context.pipeline.syncOperations.addHandler(handler)
+            if let numbers = result.hixie76Numbers {
+                let handler = Hixie76Handler(
+                    handshake: result, numbers: numbers, maxMessageSize: endpoint.configuration.maxMessageSize, application: application
+                )
+                try context.pipeline.syncOperations.addHandler(handler)
+            } else {
+                let handler = WebSocketHandler(handshake: result, configuration: endpoint.configuration, application: application)
+                try context.pipeline.syncOperations.addHandler(handler)
+            }
             return context.eventLoop.makeSucceededVoidFuture()
         } catch {
             return context.eventLoop.makeFailedFuture(error)

@@ -198,6 +198,7 @@ private final class Recorder: SockJSApplication {
     @Test func wrapsPerTransport() {
         #expect(SockJSReceiverKind.xhrPolling.wrap(.open) == "o\n")
         #expect(SockJSReceiverKind.eventSource.wrap(.open) == "data: o\r\n\r\n")
+        #expect(SockJSReceiverKind.eventSource.wrap(.messages(["100%"])) == "data: a[\"100%25\"]\r\n\r\n")
         #expect(SockJSReceiverKind.jsonp(callback: "cb").wrap(.messages(["x"])) == "/**/cb(\"a[\\\"x\\\"]\");\r\n")
         #expect(SockJSReceiverKind.htmlFile(callback: "cb").wrap(.open) == "<script>\np(\"o\");\n</script>\r\n")
         #expect(SockJSReceiverKind.xhrStreaming.prelude == String(repeating: "h", count: 2048) + "\n")

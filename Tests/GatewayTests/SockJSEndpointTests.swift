@@ -198,6 +198,42 @@ struct SockJSEndpointTests {
         }
     }
 
+    @Test func speaksSTOMPOverTheSockJSWebSocket() async throws {
+        try await withTestServer { server in
+            var (socket, _) = try await RawWebSocketClient.open(port: server.httpPort, path: session() + "/websocket")
+            #expect(String(buffer: try #require(try await socket.nextFrame()).payload) == "o")
+            try await socket.send(.text, Array(frame(.connect, ["accept-version": "1.2", "host": "h"]).utf8))
+            let connected = String(buffer: try #require(try await socket.nextFrame()).payload)
+            #expect(connected.hasPrefix("a[\"CONNECTED\\n"))
+            // Broken JSON ends the session and the connection.
+            try await socket.send(.text, Array("[\"broken".utf8))
+            let close = try await socket.awaitClose()
+            #expect(close?.tcpClosed == true)
+        }
+    }
+
+    @Test func acceptsTheDraft76HandshakeThatHAProxySpeaks() async throws {
+        try await withTestServer { server in
+            var client = try await RawWebSocketClient.connect(port: server.httpPort)
+            let path = session() + "/websocket"
+            let head = try await client.request(
+                "GET \(path) HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: WebSocket\r\nConnection: Upgrade\r\n"
+                    + "Origin: http://127.0.0.1\r\nSec-WebSocket-Key1: 18x 6]8vM;54 *(5:  {   U1]8  z [  8\r\n"
+                    + "Sec-WebSocket-Key2: 1_ tx7X d  <  nw  334J702) 7]o}` 0\r\n\r\n"
+            )
+            #expect(head.hasPrefix("HTTP/1.1 101"))
+            #expect(head.contains("Sec-WebSocket-Location: ws://127.0.0.1\(path)"))
+            try await client.send(ByteBuffer(string: "Tm[K T2u"))
+            var received: [UInt8] = []
+            while received.count < 19, let chunk = try await client.nextChunkPublic() {
+                received += Array(chunk.readableBytesView)
+            }
+            #expect(Array(received.prefix(16)) == Array("fQJ,fN/4F4!~K~MH".utf8))
+            #expect(Array(received.dropFirst(16).prefix(3)) == [0x00, UInt8(ascii: "o"), 0xFF])
+            await client.close()
+        }
+    }
+
     /// The strings of an `a[...]` polling frame.
     private func decodeArrayFrame(_ body: String) throws -> [String] {
         guard body.hasPrefix("a[") else { return [] }

@@ -9,12 +9,12 @@ private final class Recorder: WebSocketApplication {
     var closedWith: WebSocketCloseCode??
     var echo = true
 
-    func webSocket(_ socket: WebSocketHandler, didReceive message: WebSocketMessage) {
+    func webSocket(_ socket: any WebSocketConnection, didReceive message: WebSocketMessage) {
         received.append(message)
         if echo { socket.send(message) }
     }
 
-    func webSocketDidClose(_ socket: WebSocketHandler, code: WebSocketCloseCode?) {
+    func webSocketDidClose(_ socket: any WebSocketConnection, code: WebSocketCloseCode?) {
         closedWith = .some(code)
     }
 }

@@ -1,0 +1,142 @@
+import NIOCore
+
+/// A draft-76 WebSocket after its 101 (see `Hixie76Handshake`): it waits for the client's 8
+/// challenge bytes, answers them, then carries text messages framed as 0x00 … 0xFF. The
+/// closing handshake is the two bytes 0xFF 0x00. Binary frames do not exist in this draft's
+/// browser implementations and fail the connection.
+public final class Hixie76Handler: ChannelInboundHandler, WebSocketConnection {
+    public typealias InboundIn = ByteBuffer
+    public typealias OutboundOut = ByteBuffer
+
+    private enum State {
+        case awaitingKey3
+        case open
+        case closed
+    }
+
+    public let handshake: WebSocketHandshakeResult
+    private let numbers: (UInt32, UInt32)
+    private let maxMessageSize: Int
+    private let application: any WebSocketApplication
+    private var state: State = .awaitingKey3
+    private var buffer = ByteBuffer()
+    private var context: ChannelHandlerContext?
+    private var needsFlush = false
+
+    public init(handshake: WebSocketHandshakeResult, numbers: (UInt32, UInt32), maxMessageSize: Int, application: any WebSocketApplication) {
+        self.handshake = handshake
+        self.numbers = numbers
+        self.maxMessageSize = maxMessageSize
+        self.application = application
+    }
+
+    // MARK: WebSocketConnection
+
+    public var isOpen: Bool {
+        if case .open = state { return context != nil }
+        return false
+    }
+
+    public var isWritable: Bool { context?.channel.isWritable ?? false }
+
+    public var channel: Channel? { context?.channel }
+
+    public func send(_ message: WebSocketMessage) {
+        guard isOpen, message.kind == .text, let context else { return }
+        var frame = context.channel.allocator.buffer(capacity: message.data.readableBytes + 2)
+        frame.writeInteger(UInt8(0x00))
+        var data = message.data
+        frame.writeBuffer(&data)
+        frame.writeInteger(UInt8(0xFF))
+        context.write(wrapOutboundOut(frame), promise: nil)
+        needsFlush = true
+    }
+
+    public func send(_ outbound: WebSocketOutboundMessage) {
+        send(outbound.message)
+    }
+
+    public func flush() {
+        guard needsFlush, let context else { return }
+        needsFlush = false
+        context.flush()
+    }
+
+    public func close(code: WebSocketCloseCode, reason: String) {
+        guard isOpen, let context else { return }
+        state = .closed
+        // Draft-76 closing frames carry no code or reason.
+        context.writeAndFlush(wrapOutboundOut(ByteBuffer(bytes: [0xFF, 0x00]))).assumeIsolated().whenComplete { _ in
+            context.close(promise: nil)
+        }
+    }
+
+    // MARK: ChannelHandler
+
+    public func handlerAdded(context: ChannelHandlerContext) {
+        self.context = context
+    }
+
+    public func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        var bytes = unwrapInboundIn(data)
+        buffer.writeBuffer(&bytes)
+        if case .awaitingKey3 = state {
+            guard let key3 = buffer.readBytes(length: 8) else { return }
+            let answer = Hixie76Handshake.response(number1: numbers.0, number2: numbers.1, key3: key3)
+            context.writeAndFlush(wrapOutboundOut(ByteBuffer(bytes: answer)), promise: nil)
+            state = .open
+            application.webSocketDidOpen(self)
+        }
+        readFrames(context: context)
+        flush()
+    }
+
+    public func channelInactive(context: ChannelHandlerContext) {
+        let wasConnected = self.context != nil
+        state = .closed
+        self.context = nil
+        if wasConnected { application.webSocketDidClose(self, code: nil) }
+        context.fireChannelInactive()
+    }
+
+    public func errorCaught(context: ChannelHandlerContext, error: Error) {
+        context.close(promise: nil)
+    }
+
+    private func readFrames(context: ChannelHandlerContext) {
+        while case .open = state, let type = buffer.getInteger(at: buffer.readerIndex, as: UInt8.self) {
+            switch type {
+            case 0x00:
+                let view = buffer.readableBytesView.dropFirst()
+                guard let end = view.firstIndex(of: 0xFF) else {
+                    if buffer.readableBytes > maxMessageSize { fail(context) }
+                    return
+                }
+                let length = end - view.startIndex
+                buffer.moveReaderIndex(forwardBy: 1)
+                let payload = buffer.readSlice(length: length) ?? ByteBuffer()
+                buffer.moveReaderIndex(forwardBy: 1)
+                var validator = UTF8Validator()
+                let valid = payload.withUnsafeReadableBytes { validator.feed($0) } && validator.isAtBoundary
+                guard valid else { return fail(context) }
+                application.webSocket(self, didReceive: WebSocketMessage(kind: .text, data: payload))
+            case 0xFF:
+                guard let second = buffer.getInteger(at: buffer.readerIndex + 1, as: UInt8.self) else { return }
+                guard second == 0x00 else { return fail(context) }
+                close(code: .normalClosure, reason: "")
+                return
+            default:
+                return fail(context)
+            }
+        }
+        if buffer.readableBytes == 0 { buffer.clear() }
+    }
+
+    private func fail(_ context: ChannelHandlerContext) {
+        state = .closed
+        context.close(promise: nil)
+    }
+}
+
+@available(*, unavailable)
+extension Hixie76Handler: Sendable {}

@@ -1,0 +1,61 @@
+import NIOCore
+import NIOEmbedded
+import NIOHTTP1
+import Testing
+@testable import WebSocket
+
+@Suite struct Hixie76Tests {
+    /// The worked example of draft-hixie-thewebsocketprotocol-76 §1.3.
+    @Test func answersTheDraftsExample() throws {
+        let number1 = try #require(Hixie76Handshake.number(fromKey: "18x 6]8vM;54 *(5:  {   U1]8  z [  8"))
+        let number2 = try #require(Hixie76Handshake.number(fromKey: "1_ tx7X d  <  nw  334J702) 7]o}` 0"))
+        #expect(number1 == 155_712_099)
+        #expect(number2 == 173_347_027)
+        let answer = Hixie76Handshake.response(number1: number1, number2: number2, key3: Array("Tm[K T2u".utf8))
+        #expect(answer == Array("fQJ,fN/4F4!~K~MH".utf8))
+    }
+
+    @Test func rejectsMalformedKeys() {
+        #expect(Hixie76Handshake.number(fromKey: "12345") == nil)  // no spaces
+        #expect(Hixie76Handshake.number(fromKey: "1 2 3") == nil)  // 123 is not divisible by 2
+        #expect(Hixie76Handshake.number(fromKey: "   ") == nil)  // no digits
+    }
+
+    @Test func isOnlyAcceptedWhereEnabled() throws {
+        let head = HTTPRequestHead(version: .http1_1, method: .GET, uri: "/x", headers: [
+            "Host": "h", "Upgrade": "WebSocket", "Connection": "Upgrade", "Origin": "http://o",
+            "Sec-WebSocket-Key1": "4 @1  46546xW%0l 1 5", "Sec-WebSocket-Key2": "12998 5 Y3 1  .P00",
+        ])
+        var endpoint = WebSocketEndpoint { _, _ in fatalError("unused") }
+        #expect(throws: WebSocketHandshakeError.self) { try WebSocketHandshake.negotiate(head, endpoint: endpoint) }
+        endpoint.acceptsHixie76 = true
+        let result = try WebSocketHandshake.negotiate(head, endpoint: endpoint)
+        #expect(result.hixie76Numbers != nil)
+        #expect(result.responseHeaders.first(name: "Sec-WebSocket-Location") == "ws://h/x")
+        #expect(result.responseHeaders.first(name: "Sec-WebSocket-Origin") == "http://o")
+    }
+
+    @Test func framesTextAfterTheChallenge() throws {
+        final class Echo: WebSocketApplication {
+            var opened = false
+            func webSocketDidOpen(_ socket: any WebSocketConnection) { opened = true }
+            func webSocket(_ socket: any WebSocketConnection, didReceive message: WebSocketMessage) { socket.send(message) }
+        }
+        let echo = Echo()
+        let handshake = WebSocketHandshakeResult(
+            request: HTTPRequestHead(version: .http1_1, method: .GET, uri: "/"), subprotocol: nil, deflate: nil, responseHeaders: [:]
+        )
+        let channel = EmbeddedChannel()
+        try channel.pipeline.syncOperations.addHandler(
+            Hixie76Handler(handshake: handshake, numbers: (155_712_099, 173_347_027), maxMessageSize: 1024, application: echo)
+        )
+        try channel.writeInbound(ByteBuffer(string: "Tm[K"))
+        #expect(!echo.opened)
+        try channel.writeInbound(ByteBuffer(bytes: Array(" T2u".utf8) + [0x00] + Array("hi".utf8) + [0xFF]))
+        #expect(echo.opened)
+        #expect(try channel.readOutbound(as: ByteBuffer.self) == ByteBuffer(string: "fQJ,fN/4F4!~K~MH"))
+        #expect(try channel.readOutbound(as: ByteBuffer.self) == ByteBuffer(bytes: [0x00] + Array("hi".utf8) + [0xFF]))
+        try channel.writeInbound(ByteBuffer(bytes: [0xFF, 0x00]))
+        #expect(try channel.readOutbound(as: ByteBuffer.self) == ByteBuffer(bytes: [0xFF, 0x00]))
+    }
+}
