@@ -1,3 +1,5 @@
+import Fallback
+
 /// Just enough JSON to write the API's small answers, with correct string escaping.
 enum JSONValue: ExpressibleByStringLiteral {
     case string(String)
@@ -23,20 +25,8 @@ enum JSONValue: ExpressibleByStringLiteral {
         }
     }
 
+    /// JSON string quoting is SockJS's (a superset of what JSON requires), kept in one place.
     static func quote(_ text: String) -> String {
-        var output = "\""
-        for scalar in text.unicodeScalars {
-            switch scalar {
-            case "\"": output += "\\\""
-            case "\\": output += "\\\\"
-            case "\n": output += "\\n"
-            case "\r": output += "\\r"
-            case "\t": output += "\\t"
-            case _ where scalar.value < 0x20:
-                output += "\\u" + String(repeating: "0", count: 4 - String(scalar.value, radix: 16).count) + String(scalar.value, radix: 16)
-            default: output.unicodeScalars.append(scalar)
-            }
-        }
-        return output + "\""
+        SockJSJSON.quote(text)
     }
 }
