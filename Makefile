@@ -7,14 +7,15 @@ RELEASE_BIN := .build/release/perigee
 # clients (Python) are the bottleneck, and skipping a second, optimised build saves minutes.
 TEST_BIN := .build/debug/perigee
 
-.PHONY: run test deps release unit-test external-test autobahn ws-cli stomp-py browser clean
+.PHONY: run test deps release unit-test external-test autobahn ws-cli stomp-py browser sockjs-client clean
 
 ## run: install what is missing, build the release binary, serve on $(HOST):$(PORT)
 run: deps release
 	$(RELEASE_BIN) --host $(HOST) --port $(PORT) $(if $(CONFIG),--config $(CONFIG))
 
 ## test: install what is missing, then every test: Swift tests, stomp.py, the shoutbox in
-## headless Chromium, a wscat-style CLI session, and Autobahn|Testsuite (the longest, last)
+## headless Chromium on every transport, Debian's sockjs-client in Chromium, a wscat-style
+## CLI session, and Autobahn|Testsuite (the longest, last)
 test: deps unit-test external-test
 
 deps:
@@ -27,7 +28,7 @@ unit-test:
 	swift build --build-tests
 	swift test
 
-external-test: stomp-py browser ws-cli autobahn
+external-test: stomp-py browser sockjs-client ws-cli autobahn
 
 autobahn:
 	PERIGEE_BIN=$(TEST_BIN) Tests/External/autobahn.sh
@@ -40,6 +41,9 @@ stomp-py:
 
 browser:
 	PERIGEE_BIN=$(TEST_BIN) Tests/External/browser_test.sh
+
+sockjs-client:
+	PERIGEE_BIN=$(TEST_BIN) Tests/External/sockjs_client_test.sh
 
 clean:
 	rm -rf .build Tests/External/out

@@ -1,18 +1,19 @@
 /**
- * perigee.js — a small STOMP 1.0/1.1/1.2 client for the Perigee gateway.
- * Plain ES module, no dependencies, no build step.
+ * perigee.js — a small STOMP 1.0/1.1/1.2 client for the Perigee gateway, over WebSocket or, when
+ * WebSocket does not get through, over the SockJS 0.3 fallback transports Perigee serves at the
+ * same prefix. Plain ES module, no dependencies, no build step.
  *
  *   import { PerigeeClient } from "./perigee.js";
  *
  *   const client = new PerigeeClient({
- *     url: "ws://example.org/stomp",   // default: ws(s)://<page host>/stomp
- *     transports: ["websocket"],       // tried in order; only "websocket" exists today
+ *     url: "ws://example.org/stomp",   // default: ws(s)://<page host>/stomp; http(s):// works too
+ *     transports: ["websocket", "xhr-streaming", "eventsource", "xhr-polling"], // the default order
  *     versions: ["1.2", "1.1", "1.0"], // sent as accept-version
  *     host: "example.org",             // CONNECT `host` header (default: the URL's host name)
  *     connectHeaders: {login: "u", passcode: "p"},   // extra CONNECT headers
  *     heartbeat: {outgoing: 10000, incoming: 10000}, // ms; 0 disables that direction
  *     reconnect: {initialDelay: 500, maxDelay: 30000}, // or `false`: never reconnect
- *     connectTimeout: 10000,           // ms from opening the transport to CONNECTED
+ *     connectTimeout: 10000,           // ms per transport, from opening it to CONNECTED
  *     onStateChange: (state, previous) => {},
  *     onError: (error) => {},          // Error; for an ERROR frame, error.frame is the frame
  *     onConnect: (connectedFrame) => {},
@@ -33,8 +34,18 @@
  *   await client.disconnect();  // DISCONNECT (waits briefly for its receipt), then closes
  *
  * Properties: client.state ("connecting" | "connected" | "reconnecting" | "disconnected"),
- * client.transport (name of the transport in use, or null), client.version (negotiated
- * STOMP version, or null), client.session (the server's session id, or null).
+ * client.transport (name of the transport in use while connected, else null), client.version
+ * (negotiated STOMP version, or null), client.session (the server's session id, or null).
+ *
+ * Transports (names as in `transports`):
+ * - "websocket": STOMP over a plain WebSocket at the URL (subprotocols v12/v11/v10.stomp).
+ * - "xhr-streaming", "eventsource", "xhr-polling": SockJS 0.3 sessions at the same prefix over
+ *   HTTP (`<prefix>/<3-digit server>/<random session>/xhr_streaming` and so on). One SockJS
+ *   message carries STOMP text; what the client sends goes out as a JSON array of strings in
+ *   a POST to `xhr_send`, one request at a time so that order is kept. SockJS carries text
+ *   only: a binary body is sent as its UTF-8 decoding. The HTTP requests are made with
+ *   `fetch` (streamed for xhr-streaming) and `EventSource`; any browser that runs ES modules
+ *   has both. `options.fetch` / `options.EventSource` / `options.WebSocket` replace them.
  *
  * Behaviour:
  * - Frames are parsed incrementally from bytes: several frames in one transport message, a frame
@@ -45,19 +56,25 @@
  *   `content-length` of its body's UTF-8 bytes.
  * - Heart-beats: negotiated as in STOMP 1.1 §Heart-beating. The client sends an EOL when it has
  *   sent nothing for the agreed period, and closes and reconnects when nothing arrives for twice
- *   the server's agreed period plus one second.
+ *   the server's agreed period plus one second. (SockJS's own `h` frames are not counted.)
+ * - Falling back: the transports are tried in order; one that closes, fails, or does not
+ *   deliver CONNECTED within `connectTimeout` ms is given up and the next is tried at once.
+ *   When every transport of the round failed, the next round waits for the backoff below.
  * - Reconnection: after a lost connection the state is "reconnecting"; attempts are spaced by
- *   an exponential backoff (initialDelay doubled per failure, capped at maxDelay) with jitter
- *   (a random delay in [delay/2, delay]). After CONNECTED every live subscription is sent again
- *   under its same id, then frames queued while offline are flushed.
+ *   an exponential backoff (initialDelay doubled per failed round, capped at maxDelay) with
+ *   jitter (a random delay in [delay/2, delay]). A reconnect starts with the transport that
+ *   last reached CONNECTED, then the others in `transports` order (a network that needed a
+ *   fallback once most likely needs it again, and this spares it the timeouts of the
+ *   transports before it); connect() after disconnect() starts again from the first one.
+ *   After CONNECTED every live subscription is sent again under its same id, then frames
+ *   queued while offline are flushed.
  * - send() while not connected queues the frame (bounded by `maxQueuedFrames`, default 1000).
  *   A send with a receipt whose connection is lost before the RECEIPT rejects: the server may
  *   or may not have it.
- * - Transports: `PerigeeClient.transports` maps a name to a factory
+ * - Custom transports: `PerigeeClient.transports` maps a name to a factory
  *   `(url, protocols, client) => transport`. A transport has `send(data)`, `close()`, and calls
  *   its `onopen()`, `onmessage(data: string | ArrayBuffer | Uint8Array)`, `onclose({code,
- *   reason, opened})`. If a transport closes before it opened, the next one in `transports` is
- *   tried; a SockJS transport can be registered the same way later.
+ *   reason, opened})`.
  */
 
 const LF = 0x0a;
@@ -223,7 +240,7 @@ export class StompFrameParser {
 function webSocketTransport(url, protocols, client) {
   const WS = client.options.WebSocket || globalThis.WebSocket;
   if (!WS) throw new Error("no WebSocket implementation available");
-  const socket = new WS(url, protocols);
+  const socket = new WS(webSocketUrl(url), protocols);
   socket.binaryType = "arraybuffer";
   let opened = false;
   const transport = {
@@ -250,6 +267,210 @@ function defaultUrl() {
   return (loc.protocol === "https:" ? "wss://" : "ws://") + loc.host + "/stomp";
 }
 
+/** The URL with an http(s) scheme turned into ws(s); others are kept. */
+function webSocketUrl(url) { return String(url).replace(/^http(s?):/i, "ws$1:"); }
+
+/** The URL with a ws(s) scheme turned into http(s), without a trailing slash. */
+function httpUrl(url) { return String(url).replace(/^ws(s?):/i, "http$1:").replace(/\/+$/, ""); }
+
+/** A SockJS session id: random letters and digits (the server treats it as opaque). */
+function randomSessionId() {
+  const alphabet = "abcdefghijklmnopqrstuvwxyz0123456789";
+  const bytes = new Uint8Array(16);
+  if (globalThis.crypto && globalThis.crypto.getRandomValues) globalThis.crypto.getRandomValues(bytes);
+  else for (let i = 0; i < bytes.length; i++) bytes[i] = Math.floor(Math.random() * 256);
+  let id = "";
+  for (const b of bytes) id += alphabet[b % alphabet.length];
+  return id;
+}
+
+/**
+ * One SockJS 0.3 session over HTTP: `kind` is "xhr-streaming", "eventsource" or "xhr-polling".
+ * The receiving side turns the frames `o` (open), `h` (heart-beat), `a[...]` (messages) and
+ * `c[code, reason]` (close) into the transport callbacks; sending batches whatever was queued
+ * while the previous `xhr_send` was in flight into one JSON array of strings.
+ */
+class SockJSTransport {
+  constructor(kind, url, client) {
+    this.name = kind;
+    this.onopen = this.onmessage = this.onclose = null;
+    const server = String(Math.floor(Math.random() * 1000)).padStart(3, "0");
+    this.base = httpUrl(url) + "/" + server + "/" + randomSessionId();
+    const fetchImpl = client.options.fetch || globalThis.fetch;
+    if (!fetchImpl) throw new Error("no fetch implementation available");
+    this.fetch = (...args) => fetchImpl.apply(globalThis, args);
+    this.EventSource = client.options.EventSource || globalThis.EventSource;
+    this.log = (text) => client._log(kind + ": " + text);
+    this.opened = false;
+    this.closed = false;
+    this.outbox = [];
+    this.sending = false;
+    this.receiving = null; // AbortController of the receiving request, or the EventSource
+    if (kind === "xhr-streaming") this._stream();
+    else if (kind === "xhr-polling") this._poll();
+    else if (kind === "eventsource") this._eventSource();
+    else throw new Error("unknown SockJS transport: " + kind);
+  }
+
+  send(data) {
+    if (this.closed) throw new Error("the " + this.name + " session is closed");
+    this.outbox.push(typeof data === "string" ? data : decoder.decode(toBytes(data)));
+    if (!this.sending) this._flush();
+  }
+
+  /** Stop receiving. SockJS has no close message from the client: the server's session
+   *  expires once nobody polls it. Sends already under way are let through. */
+  close() {
+    if (this.closed) return;
+    this.closed = true;
+    this._stopReceiving();
+  }
+
+  _stopReceiving() {
+    const r = this.receiving;
+    this.receiving = null;
+    if (r) { try { r.close ? r.close() : r.abort(); } catch (_) { /* already done */ } }
+  }
+
+  /** The session is over: report it once. */
+  _finish(code, reason) {
+    if (this.closed) return;
+    this.log("closed " + code + " " + reason);
+    this.close();
+    if (this.onclose) this.onclose({ code, reason, opened: this.opened });
+  }
+
+  /** Handle one SockJS frame (the text of one line, poll response or event). */
+  _frame(text) {
+    if (this.closed) return;
+    const type = text[0];
+    if (type === "o") {
+      if (!this.opened) { this.opened = true; if (this.onopen) this.onopen(); }
+    } else if (type === "h") {
+      // SockJS heart-beat: the request is alive; nothing for STOMP.
+    } else if (type === "a" || type === "c") {
+      let payload;
+      try { payload = JSON.parse(text.slice(1)); } catch (_) { payload = null; }
+      if (!Array.isArray(payload)) { this._finish(1002, "malformed SockJS frame: " + text.slice(0, 40)); return; }
+      if (type === "c") { this._finish(Number(payload[0]) || 1006, String(payload[1] || "")); return; }
+      for (const message of payload) {
+        if (this.closed) return;
+        if (this.onmessage) this.onmessage(String(message));
+      }
+    } else if (text !== "") {
+      this._finish(1002, "unexpected SockJS frame: " + text.slice(0, 40));
+    }
+  }
+
+  /** A POST to `<session>/<path>`; resolves with the Response or rejects. */
+  _post(path, body, signal) {
+    const init = { method: "POST", credentials: "include", cache: "no-store", signal };
+    // text/plain keeps a cross-origin request "simple" (no preflight), as SockJS expects.
+    if (body !== undefined) { init.body = body; init.headers = { "Content-Type": "text/plain;charset=UTF-8" }; }
+    return this.fetch(this.base + "/" + path, init);
+  }
+
+  async _flush() {
+    this.sending = true;
+    try {
+      while (this.outbox.length > 0 && !this.closed) {
+        const batch = this.outbox.splice(0);
+        const response = await this._post("xhr_send", JSON.stringify(batch));
+        await response.arrayBuffer().catch(() => null);
+        if (response.status !== 204 && response.status !== 200) {
+          throw new Error("xhr_send answered HTTP " + response.status);
+        }
+      }
+    } catch (error) {
+      this._finish(1006, error.message);
+    } finally {
+      this.sending = false;
+    }
+  }
+
+  /** xhr-streaming: newline-separated frames after a 2 KiB `h` prelude; the server ends a
+   *  response after its byte limit, and the next request resumes the same session. */
+  async _stream() {
+    try {
+      while (!this.closed) {
+        const controller = new AbortController();
+        this.receiving = controller;
+        const response = await this._post("xhr_streaming", undefined, controller.signal);
+        if (response.status !== 200) throw new Error("xhr_streaming answered HTTP " + response.status);
+        if (!response.body || !response.body.getReader) throw new Error("no streamed response bodies");
+        const reader = response.body.getReader();
+        const textDecoder = new TextDecoder("utf-8");
+        let buffer = "";
+        let first = true;
+        let frames = 0;
+        for (;;) {
+          const { value, done } = await reader.read();
+          if (done || this.closed) break;
+          buffer += textDecoder.decode(value, { stream: true });
+          let newline;
+          while ((newline = buffer.indexOf("\n")) >= 0 && !this.closed) {
+            const line = buffer.slice(0, newline);
+            buffer = buffer.slice(newline + 1);
+            if (first) { first = false; if (/^h+$/.test(line)) continue; } // the prelude
+            frames++;
+            this._frame(line);
+          }
+        }
+        if (this.closed) return;
+        // A response that ends having carried no frame means the server is not serving us.
+        if (frames === 0) throw new Error("xhr_streaming response ended without a frame");
+        this.log("response ended after " + frames + " frames; reopening");
+      }
+    } catch (error) {
+      if (!this.closed) this._finish(1006, error.message);
+    }
+  }
+
+  /** xhr-polling: one POST to `xhr` at a time, each answered with one frame. */
+  async _poll() {
+    try {
+      while (!this.closed) {
+        const controller = new AbortController();
+        this.receiving = controller;
+        const response = await this._post("xhr", undefined, controller.signal);
+        const text = await response.text();
+        if (this.closed) return;
+        if (response.status !== 200) throw new Error("xhr answered HTTP " + response.status);
+        const lines = text.split("\n").filter((line) => line !== "");
+        if (lines.length === 0) throw new Error("empty xhr poll response");
+        for (const line of lines) this._frame(line);
+      }
+    } catch (error) {
+      if (!this.closed) this._finish(1006, error.message);
+    }
+  }
+
+  /** eventsource: each `data:` event is a frame. When the server ends the response the
+   *  browser would retry after its own delay; a new EventSource resumes at once instead. */
+  _eventSource() {
+    const ES = this.EventSource;
+    if (!ES) throw new Error("no EventSource implementation available");
+    const open = () => {
+      let frames = 0;
+      const source = new ES(this.base + "/eventsource", { withCredentials: true });
+      this.receiving = source;
+      source.onmessage = (event) => { frames++; this._frame(String(event.data)); };
+      source.onerror = () => {
+        source.close();
+        if (this.closed || this.receiving !== source) return;
+        if (frames === 0) { this._finish(1006, "eventsource request failed"); return; }
+        this.log("response ended after " + frames + " frames; reopening");
+        open();
+      };
+    };
+    open();
+  }
+}
+
+function sockJSTransport(kind) {
+  return (url, protocols, client) => new SockJSTransport(kind, url, client);
+}
+
 const STATES = ["connecting", "connected", "reconnecting", "disconnected"];
 
 export class PerigeeClient {
@@ -258,7 +479,8 @@ export class PerigeeClient {
     const reconnect = options.reconnect === false ? null : (options.reconnect || {});
     this.options = {
       url: options.url || defaultUrl(),
-      transports: options.transports || ["websocket"],
+      transports: options.transports && options.transports.length > 0
+        ? [...options.transports] : ["websocket", "xhr-streaming", "eventsource", "xhr-polling"],
       versions: options.versions || ["1.2", "1.1", "1.0"],
       host: options.host,
       connectHeaders: options.connectHeaders || {},
@@ -273,6 +495,8 @@ export class PerigeeClient {
       connectTimeout: options.connectTimeout || 10000,
       maxQueuedFrames: options.maxQueuedFrames || 1000,
       WebSocket: options.WebSocket,
+      fetch: options.fetch,
+      EventSource: options.EventSource,
     };
     this.onStateChange = options.onStateChange || null;
     this.onError = options.onError || null;
@@ -292,20 +516,28 @@ export class PerigeeClient {
     this._nextSubscription = 1;
     this._nextReceipt = 1;
     this._attempt = 0;
-    this._transportIndex = 0;
+    this._round = [];           // transport names of the current round, in the order tried
+    this._roundIndex = 0;       // position in _round of the current attempt
+    this._lastWorking = null;   // the transport that last reached CONNECTED
     this._reconnectTimer = null;
     this._wanted = false;       // true between connect() and disconnect()
   }
 
   /** The transports the client knows; add a factory here to offer a new one. */
-  static transports = { websocket: webSocketTransport };
+  static transports = {
+    websocket: webSocketTransport,
+    "xhr-streaming": sockJSTransport("xhr-streaming"),
+    eventsource: sockJSTransport("eventsource"),
+    "xhr-polling": sockJSTransport("xhr-polling"),
+  };
 
   /** Open the connection (no-op if already connecting or connected). */
   connect() {
     if (this._wanted) return;
     this._wanted = true;
     this._attempt = 0;
-    this._transportIndex = 0;
+    this._lastWorking = null;
+    this._startRound();
     this._setState("connecting");
     this._open();
   }
@@ -421,13 +653,20 @@ export class PerigeeClient {
     if (receipt === undefined) frame.pending.resolve();
   }
 
-  _open() {
+  /** A new round of attempts: the last transport that worked first, then the others in order. */
+  _startRound() {
     const names = this.options.transports;
-    const name = names[this._transportIndex % names.length];
+    const last = this._lastWorking;
+    this._round = last && names.includes(last) ? [last, ...names.filter((n) => n !== last)] : [...names];
+    this._roundIndex = 0;
+  }
+
+  _open() {
+    const name = this._round[this._roundIndex];
     const factory = PerigeeClient.transports[name];
     const protocols = this.options.versions.map((v) => STOMP_SUBPROTOCOLS[v]).filter(Boolean);
     const conn = {
-      name, transport: null, parser: new StompFrameParser(), connected: false,
+      name, transport: null, parser: new StompFrameParser(), opened: false, connected: false,
       lastReceived: Date.now(), lastSent: Date.now(), timers: [],
     };
     this._conn = conn;
@@ -448,6 +687,7 @@ export class PerigeeClient {
     conn.transport = transport;
     transport.onopen = () => {
       if (this._conn !== conn) return;
+      conn.opened = true;
       this._write(conn, "CONNECT", this._connectHeaders(), null);
     };
     transport.onmessage = (data) => { if (this._conn === conn) this._receive(conn, data); };
@@ -461,7 +701,7 @@ export class PerigeeClient {
       if (this._conn === conn && !conn.connected) {
         this._error(new Error("no CONNECTED within " + this.options.connectTimeout + " ms"));
         this._teardown(null);
-        this._lost(conn, true);
+        this._lost(conn, conn.opened);
       }
     }, this.options.connectTimeout));
   }
@@ -553,6 +793,7 @@ export class PerigeeClient {
     this.session = frame.headers.session || null;
     this.server = frame.headers.server || null;
     this.transport = conn.name;
+    this._lastWorking = conn.name;
     this._attempt = 0;
     this._setupHeartbeat(conn, frame.headers["heart-beat"]);
     this._setState("connected");
@@ -638,23 +879,33 @@ export class PerigeeClient {
     pending.forEach((p) => p.reject(error));
   }
 
-  /** The attempt `conn` is over; schedule the next one unless the user disconnected. */
+  /**
+   * The attempt `conn` is over; schedule the next one unless the user disconnected. An attempt
+   * that never reached CONNECTED hands over to the next transport of the round at once; after
+   * a lost connection or a round where every transport failed, a new round starts after the
+   * backoff delay.
+   */
   _lost(conn, opened) {
     if (this._conn === conn) this._teardown(null);
     const wasConnected = conn.connected;
     this.version = null;
     this.session = null;
     if (!this._wanted) { this._setState("disconnected"); return; }
-    if (!opened && !wasConnected) this._transportIndex++; // this transport failed: try the next
     const reconnect = this.options.reconnect;
-    if (!reconnect) { this._wanted = false; this._setState("disconnected"); return; }
+    const tryNextNow = !wasConnected && this._roundIndex + 1 < this._round.length;
+    if (!tryNextNow && !reconnect) { this._wanted = false; this._setState("disconnected"); return; }
     this._setState(this.state === "connecting" && !wasConnected ? "connecting" : "reconnecting");
-    // A transport that fails to open moves on to the next one at once, until all were tried.
-    const tryNextNow = !opened && !wasConnected && this._transportIndex % this.options.transports.length !== 0;
-    const base = Math.min(reconnect.maxDelay, reconnect.initialDelay * Math.pow(2, this._attempt));
-    const delay = tryNextNow ? 0 : base / 2 + Math.random() * (base / 2);
-    if (!tryNextNow) this._attempt++;
-    this._log("reconnecting in " + Math.round(delay) + " ms");
+    let delay = 0;
+    if (tryNextNow) {
+      this._log(conn.name + " failed" + (opened ? " after opening" : "") + "; trying " + this._round[this._roundIndex + 1]);
+      this._roundIndex++;
+    } else {
+      const base = Math.min(reconnect.maxDelay, reconnect.initialDelay * Math.pow(2, this._attempt));
+      delay = base / 2 + Math.random() * (base / 2);
+      this._attempt++;
+      this._startRound();
+      this._log("reconnecting in " + Math.round(delay) + " ms, trying " + this._round.join(", "));
+    }
     clearTimeout(this._reconnectTimer);
     this._reconnectTimer = setTimeout(() => {
       this._reconnectTimer = null;

@@ -49,8 +49,20 @@ function addShout(message) {
   if (atBottom) messages.scrollTop = messages.scrollHeight;
 }
 
+// `?transports=xhr-polling` or `?transports=websocket,eventsource` forces the transports tried,
+// in that order (names as in perigee.js); without it the client's default order applies.
+function transportsFromUrl() {
+  const param = new URLSearchParams(location.search).get("transports");
+  if (param === null) return undefined;
+  const names = param.split(",").map((name) => name.trim()).filter((name) => name !== "");
+  const unknown = names.filter((name) => !(name in PerigeeClient.transports));
+  if (unknown.length > 0) showNotice("Unknown transport in the page URL: " + unknown.join(", "));
+  return names.length > 0 ? names : undefined;
+}
+
 const client = new PerigeeClient({
-  transports: ["websocket"],
+  transports: transportsFromUrl(),
+  connectTimeout: 5000, // per transport: a proxy that holds a WebSocket or buffers a stream costs 5 s
   heartbeat: { outgoing: 10000, incoming: 10000 },
   reconnect: { initialDelay: 500, maxDelay: 15000 },
   onStateChange: showState,

@@ -55,6 +55,13 @@ public final class SockJSSession {
             return
         }
         if let closeFrame {
+            // What the application sent before closing comes first (an ERROR before the close).
+            if !queue.isEmpty {
+                let messages = queue
+                queue.removeAll()
+                queuedBytes = 0
+                guard new.deliver(.messages(messages)) else { return }
+            }
             _ = new.deliver(closeFrame)
             new.end()
             return
@@ -136,6 +143,8 @@ public final class SockJSSession {
     public func close(code: Int = 3000, reason: String = "Go away!") {
         guard closeFrame == nil else { return }
         let frame = SockJSFrame.close(code: code, reason: reason)
+        // Messages queued in this tick go out before the close frame, now or on the next poll.
+        flushQueue()
         closeFrame = frame
         if let current = receiver {
             receiver = nil

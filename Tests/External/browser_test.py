@@ -5,7 +5,12 @@ Starts the server (see perigee_server.py for PERIGEE_BIN / PERIGEE_CMD), opens t
 two browsers, and checks as a person would: both show "connected" over "websocket"; a shout
 typed in one shows up in both (button and Enter key); an HTTP publish shows up in both; markup
 in a shout is shown as text and never becomes an element; after the server restarts, both
-reconnect and shouts flow again (the client resubscribed). Screenshots go to --out.
+reconnect and shouts flow again (the client resubscribed). Then, with the page URL's
+`?transports=` forcing each transport of perigee.js in turn (websocket, xhr-streaming,
+eventsource, xhr-polling): both windows show that transport, shouts cross between them and an
+HTTP publish reaches both; the same with one window on websocket and the other on xhr-polling;
+and with WebSocket (then also xhr-streaming) blocked by the browser, the client falls back to
+the next transport by itself. Screenshots go to --out.
 
 Exit status 0 only if every check passed; the last line is `N passed, N failed`.
 Started by browser_test.sh, which installs Chromium and the Python packages first.
@@ -104,6 +109,136 @@ def console_errors(driver):
 def publish(base, body, content_type="text/plain"):
     return requests.post(f"{base}/api/publish/topic/shouts", data=body.encode("utf-8"),
                          headers={"Content-Type": content_type}, timeout=10)
+
+
+TRANSPORTS = ("websocket", "xhr-streaming", "eventsource", "xhr-polling")
+
+
+def open_page(driver, base, transports=None):
+    driver.get(base + "/" + (f"?transports={','.join(transports)}" if transports else ""))
+
+
+def exchange(res, base, label, senders, receivers, tag):
+    """Shouts from each window in `senders` reach every window in `receivers`; an HTTP publish
+    reaches them all."""
+    for name, d in senders.items():
+        body = f"{label}: from {name} {tag}"
+        shout(d, body)
+        for other, r in receivers.items():
+            res.check(f"{label}: a shout from {name} shows up in {other}",
+                      wait_for(lambda r=r: shows(r, body)), repr(shown_bodies(r)[-5:]))
+    body = f"{label}: published over HTTP {tag}"
+    try:
+        r = publish(base, body)
+        res.check(f"{label}: HTTP publish answers 202", r.status_code == 202, f"{r.status_code} {r.text[:200]!r}")
+    except requests.RequestException as e:
+        res.check(f"{label}: HTTP publish answers 202", False, repr(e))
+    for name, d in receivers.items():
+        res.check(f"{label}: the HTTP publish shows up in {name}", wait_for(lambda d=d: shows(d, body)),
+                  repr(shown_bodies(d)[-5:]))
+
+
+BURST = 40
+
+
+def burst(res, base, label, windows, tag):
+    """BURST HTTP publishes of ~200 bytes in a row reach every window, all of them, in order.
+    The server runs with a 4 KiB SockJS response limit, so streaming responses are renewed
+    several times and polls come and go meanwhile."""
+    bodies = [f"{label} burst {i:03d} {tag} " + "x" * 160 for i in range(BURST)]
+    for body in bodies:
+        try:
+            publish(base, body)
+        except requests.RequestException:
+            pass
+    for name, d in windows.items():
+        def shown(d=d):
+            return [b for b in shown_bodies(d) if b.startswith(f"{label} burst ") and tag in b]
+        wait_for(lambda: len(shown()) >= BURST)
+        got = shown()
+        res.check(f"{label}: a burst of {BURST} HTTP publishes reaches {name} complete and in order",
+                  got == bodies, f"{len(got)} shown; first differences: "
+                  f"{[(i, g[:24]) for i, (g, w) in enumerate(zip(got, bodies)) if g != w][:3]}")
+
+
+def block_urls(driver, patterns):
+    """Make the browser fail HTTP requests to URLs matching `patterns` (DevTools Network domain;
+    it does not apply to WebSocket handshakes)."""
+    driver.execute_cdp_cmd("Network.enable", {})
+    driver.execute_cdp_cmd("Network.setBlockedURLs", {"urls": list(patterns)})
+
+
+# Run before the page's scripts: every WebSocket the page opens goes to a path where the server
+# refuses the Upgrade, as behind a proxy that strips it (the handshake fails, close 1006).
+BREAK_WEBSOCKET = """
+(() => {
+  const Real = window.WebSocket;
+  window.WebSocket = function (url, protocols) {
+    return new Real(String(url).replace(/\\/stomp$/, "/no-websocket-here"), protocols);
+  };
+  window.WebSocket.prototype = Real.prototype;
+})();
+"""
+
+
+def break_websocket(driver):
+    """Install BREAK_WEBSOCKET for the next page loads; returns the id that removes it."""
+    driver.execute_cdp_cmd("Page.enable", {})
+    return driver.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument", {"source": BREAK_WEBSOCKET})["identifier"]
+
+
+def run_transports(server, out, res, windows):
+    """Each transport forced in both windows, a mixed pair, and falling back on its own."""
+    base = server.http_url
+    a, b = windows["a"], windows["b"]
+    tag = uuid.uuid4().hex[:8]
+    for name in TRANSPORTS:
+        for d in (a, b):
+            open_page(d, base, [name])
+        ok = all(wait_for(lambda d=d: state(d) == "connected") for d in (a, b))
+        res.check(f"{name}: both windows forced to it show connected", ok, f"a={state(a)!r} b={state(b)!r}")
+        res.check(f"{name}: both windows show transport {name}",
+                  transport(a) == name and transport(b) == name, f"a={transport(a)!r} b={transport(b)!r}")
+        if ok:
+            exchange(res, base, name, {"A": a, "B": b}, {"A": a, "B": b}, tag)
+            burst(res, base, name, {"A": a, "B": b}, tag)
+        for label, d in (("a", a), ("b", b)):
+            d.save_screenshot(os.path.join(out, f"6-{name}-{label}.png"))
+
+    open_page(a, base, ["websocket"])
+    open_page(b, base, ["xhr-polling"])
+    ok = all(wait_for(lambda d=d: state(d) == "connected") for d in (a, b))
+    res.check("mixed: A on websocket and B on xhr-polling",
+              ok and transport(a) == "websocket" and transport(b) == "xhr-polling",
+              f"a={state(a)!r}/{transport(a)!r} b={state(b)!r}/{transport(b)!r}")
+    if ok:
+        exchange(res, base, "mixed", {"A": a, "B": b}, {"A": a, "B": b}, tag)
+
+    # Falling back by itself: the default order, with WebSocket refused and then also the
+    # first SockJS transports blocked. B stays on the default (websocket).
+    try:
+        script = break_websocket(a)
+    except WebDriverException as e:
+        res.check("fallback: break WebSocket in A through DevTools", False, str(e))
+        return
+    open_page(b, base)
+    fallbacks = (([], "xhr-streaming"), (["*/xhr_streaming"], "eventsource"),
+                 (["*/xhr_streaming", "*/eventsource"], "xhr-polling"))
+    for blocked, expected in fallbacks:
+        label = "fallback: WebSocket refused" + "".join(f", {p} blocked" for p in blocked)
+        block_urls(a, blocked)
+        open_page(a, base)
+        ok = wait_for(lambda: state(a) == "connected", timeout=30)
+        res.check(f"{label}: A connects by itself over {expected}", ok and transport(a) == expected,
+                  f"state {state(a)!r}, transport {transport(a)!r}")
+        if ok and wait_for(lambda: state(b) == "connected"):
+            exchange(res, base, f"fallback to {expected}", {"A": a, "B": b}, {"A": a, "B": b}, tag)
+    block_urls(a, [])
+    a.execute_cdp_cmd("Page.removeScriptToEvaluateOnNewDocument", {"identifier": script})
+    open_page(a, base)
+    res.check("without the breakage A is back on websocket",
+              wait_for(lambda: state(a) == "connected" and transport(a) == "websocket"),
+              f"state {state(a)!r}, transport {transport(a)!r}")
 
 
 def run(server, out, res, windows):
@@ -235,7 +370,9 @@ def run(server, out, res, windows):
     snap("5-reconnected")
 
     for label, d in windows.items():
-        errors = [e for e in console_errors(d) if "WebSocket" not in e]  # expected while restarting
+        # Expected while the server restarts: every transport fails to connect.
+        errors = [e for e in console_errors(d) if "WebSocket" not in e
+                  and not ("/stomp/" in e and "ERR_CONNECTION_REFUSED" in e)]
         res.check(f"no JavaScript errors in the console of {label.upper()}", not errors, "\n".join(errors))
 
 
@@ -245,12 +382,18 @@ def main():
     args = ap.parse_args()
     os.makedirs(args.out, exist_ok=True)
     res = Results()
-    server = PerigeeServer(os.path.join(args.out, "server.log"), with_stomp=False)
+    config = os.path.join(args.out, "perigee.yaml")
+    with open(config, "w") as f:
+        f.write("# Written by browser_test.py: small SockJS responses, renewed often.\n"
+                "sockjs:\n  response_limit: 4096\n")
+    server = PerigeeServer(os.path.join(args.out, "server.log"), with_stomp=False, config=config)
     windows = {}
     try:
         server.start()
         print(f"[browser] server log: {server.log_path}")
         run(server, args.out, res, windows)
+        if "a" in windows and "b" in windows and server.alive():
+            run_transports(server, args.out, res, windows)
     except ServerError as e:
         res.check("server runs", False, str(e))
     except Exception:  # a crash in the test is a failure, reported with its traceback

@@ -1,5 +1,8 @@
 #!/usr/bin/env bash
-# The shoutbox in headless Chromium (selenium), two windows against one server.
+# The shoutbox in headless Chromium (selenium), two windows against one server: over the
+# default transport, then forced to each perigee.js transport in turn (websocket,
+# xhr-streaming, eventsource, xhr-polling), mixed (websocket + xhr-polling), and falling back
+# by itself when WebSocket (and then the first SockJS transports) fail.
 #
 #   Tests/External/browser_test.sh
 #

@@ -1,10 +1,11 @@
 """Start, stop and restart a Perigee server for the Python external tests.
 
 The command line comes from the environment, so the same tests can run against another server:
-  PERIGEE_CMD   whole command line, run by bash; '{port}', '{stomp_port}' and '{config}' (the
-                test's configuration file, if it has one) are replaced
+  PERIGEE_CMD   whole command line, run by bash; '{port}', '{stomp_port}', '{config}' (the
+                test's configuration file, if it has one) and '{web_root}' are replaced
   PERIGEE_BIN   the perigee binary (default .build/debug/perigee), started as
-                BIN --host 127.0.0.1 --port P --stomp-port S --web-root web [--config FILE]
+                BIN --host 127.0.0.1 --port P --stomp-port S --web-root DIR [--config FILE]
+                (DIR is web unless the test serves its own files)
 Relative paths are relative to the repository root, where the server runs.
 """
 import os
@@ -41,8 +42,9 @@ class PerigeeServer:
     """One server process at a time, on fixed ports (kept across restarts)."""
 
     def __init__(self, log_path, port=None, stomp_port=None, with_stomp=True, config=None,
-                 start_timeout=30.0):
+                 start_timeout=30.0, web_root="web"):
         self.config = config
+        self.web_root = web_root
         self.port = port or free_port()
         self.stomp_port = (stomp_port or free_port()) if with_stomp else 0
         self.log_path = log_path
@@ -56,14 +58,15 @@ class PerigeeServer:
         cmd = os.environ.get("PERIGEE_CMD")
         if cmd:
             return (cmd.replace("{port}", str(self.port)).replace("{stomp_port}", str(self.stomp_port))
-                    .replace("{config}", shlex.quote(self.config or "")))
+                    .replace("{config}", shlex.quote(self.config or ""))
+                    .replace("{web_root}", shlex.quote(self.web_root)))
         binary = os.environ.get("PERIGEE_BIN", ".build/debug/perigee")
         path = binary if os.path.isabs(binary) else os.path.join(REPO_ROOT, binary)
         if not os.access(path, os.X_OK):
             raise ServerError(f"server binary not found or not executable: {path} "
                               "(run `swift build`, or set PERIGEE_BIN / PERIGEE_CMD)")
         args = [path, "--host", "127.0.0.1", "--port", str(self.port),
-                "--stomp-port", str(self.stomp_port), "--web-root", "web"]
+                "--stomp-port", str(self.stomp_port), "--web-root", self.web_root]
         if self.config:
             args += ["--config", self.config]
         return " ".join(shlex.quote(a) for a in args)

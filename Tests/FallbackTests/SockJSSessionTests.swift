@@ -141,6 +141,27 @@ private final class Recorder: SockJSApplication {
         #expect(finished() == 1)
     }
 
+    @Test func messagesSentBeforeClosingArriveBeforeTheCloseFrame() {
+        let (session, _, _, _) = makeSession()
+        let stream = FakeReceiver(streaming: true)
+        session.attach(stream)
+        session.send("ERROR frame")
+        session.close()
+        #expect(stream.frames == [.open, .messages(["ERROR frame"]), .goAway])
+
+        // Between polls: the next poll gets the messages, the one after it the close frame.
+        let (polled, _, _, _) = makeSession()
+        polled.attach(FakeReceiver(streaming: false))
+        polled.send("RECEIPT frame")
+        polled.close()
+        let first = FakeReceiver(streaming: false)
+        polled.attach(first)
+        #expect(first.frames == [.messages(["RECEIPT frame"])])
+        let second = FakeReceiver(streaming: false)
+        polled.attach(second)
+        #expect(second.frames == [.goAway])
+    }
+
     @Test func anAbortedReceiverInterruptsTheSession() {
         let (session, recorder, _, _) = makeSession()
         let stream = FakeReceiver(streaming: true)
