@@ -103,6 +103,31 @@ struct SockJSEndpointTests {
         }
     }
 
+    @Test func pollsOverJSONPAndSetsTheCookieWhenConfigured() async throws {
+        try await withTestServer({ $0.sockJS.cookieNeeded = true }) { server in
+            let port = server.httpPort
+            let url = session()
+            let open = try await get(port, url + "/jsonp?c=cb", headers: ["Cookie: JSESSIONID=abc123"])
+            #expect(open.body == "/**/cb(\"o\");\r\n")
+            #expect(open.header("Content-Type") == "application/javascript; charset=UTF-8")
+            #expect(open.header("Set-Cookie") == "JSESSIONID=abc123; path=/")
+            let connect = frame(.connect, ["accept-version": "1.2", "host": "h"])
+            let form = "d=" + connect.utf8.map { byte -> String in
+                let hex = String(byte, radix: 16, uppercase: true)
+                return "%" + (hex.count == 1 ? "0" + hex : hex)
+            }.joined()
+            let sent = try await post(port, url + "/jsonp_send", form, headers: ["Content-Type: application/x-www-form-urlencoded"])
+            #expect(sent.status == 200)
+            #expect(sent.body == "ok")
+            #expect(sent.header("Set-Cookie") == "JSESSIONID=dummy; path=/")
+            let reply = try await get(port, url + "/jsonp?c=cb")
+            #expect(reply.body.hasPrefix("/**/cb(\"a[\\\"CONNECTED"))
+            let info = try await get(port, "/stomp/info")
+            #expect(info.body.contains("\"cookie_needed\":true"))
+            #expect(info.header("Set-Cookie") == nil)
+        }
+    }
+
     @Test func refusesASecondReceivingRequest() async throws {
         try await withTestServer { server in
             let port = server.httpPort
