@@ -10,7 +10,7 @@
 #                by bash (e.g. the stand-in:
 #                PERIGEE_CMD='.venv/bin/python Tests/External/standin_echo_server.py --port {port}')
 #   PERIGEE_BIN  the perigee binary (default .build/release/perigee), started as
-#                $PERIGEE_BIN --host 127.0.0.1 --port PORT --conformance
+#                $PERIGEE_BIN --host 127.0.0.1 --port PORT --stomp-port 0 --conformance
 #   PERIGEE_PORT port to use (default: a free port picked at random)
 #   PERIGEE_START_TIMEOUT seconds to wait for the port to accept (default 30)
 # Relative paths are relative to the repository root; commands run from there.
@@ -78,7 +78,7 @@ perigee_start_server() {
         [[ -x "$abs" ]] || perigee_die "server binary not found or not executable: $abs
   Build it first (swift build -c release), set PERIGEE_BIN=/path/to/perigee,
   or set PERIGEE_CMD='command line with {port}' to test another server."
-        cmd="$(printf '%q ' "$abs" --host 127.0.0.1 --port "$PERIGEE_PORT" --conformance)"
+        cmd="$(printf '%q ' "$abs" --host 127.0.0.1 --port "$PERIGEE_PORT" --stomp-port 0 --conformance)"
     fi
     PERIGEE_URL="ws://127.0.0.1:$PERIGEE_PORT/echo/websocket"
     perigee_log "starting server: $cmd"
