@@ -8,12 +8,17 @@ public struct HubMessage: Sendable {
     /// Headers passed through to subscribers: `content-type` and the sender's custom headers.
     public let headers: StompHeaders
     public let body: ByteBuffer
+    /// Whether the body is UTF-8. Header text always is, so this says whether every MESSAGE
+    /// frame made from the message can travel as WebSocket text; checked once per publish
+    /// rather than once per encoded frame.
+    public let bodyIsText: Bool
 
     public init(id: String, destination: Destination, headers: StompHeaders, body: ByteBuffer) {
         self.id = id
         self.destination = destination
         self.headers = headers
         self.body = body
+        self.bodyIsText = UTF8Checker().isValid(body)
     }
 
     /// Headers a sender may not set on a delivered message: the hub sets these itself, and

@@ -431,14 +431,14 @@ public final class StompConnection {
         if ack && version == .v1_2 { headers.add("ack", ackID(message, subscription)) }
         for (name, value) in message.headers { headers.add(name, value) }
         let bytes = StompEncoder.encode(StompFrame(.message, headers: headers, body: message.body), version: version)
-        return EncodedMessage(bytes: bytes, isText: UTF8Checker().isValid(bytes), shared: shared)
+        return EncodedMessage(bytes: bytes, isText: message.bodyIsText, shared: shared)
     }
 
     // MARK: Output
 
     private func write(_ frame: StompFrame) {
         let bytes = StompEncoder.encode(frame, version: version)
-        write(EncodedMessage(bytes: bytes, isText: UTF8Checker().isValid(bytes), shared: nil))
+        write(EncodedMessage(bytes: bytes, isText: UTF8Checker().isValid(frame.body), shared: nil))
     }
 
     private func write(_ encoded: EncodedMessage) {
