@@ -43,29 +43,58 @@ public struct Destination: Sendable, Hashable, CustomStringConvertible {
     public var description: String { "/\(kind.rawValue)/\(name)" }
 
     /// Whether the pattern `self` matches the concrete destination `other`.
+    ///
+    /// Linear in (pattern words × destination words) whatever the pattern: see
+    /// `match(_:_:steps:)`.
     public func matches(_ other: Destination) -> Bool {
         guard kind == other.kind else { return false }
         guard isPattern else { return name == other.name }
-        return Self.match(words[...], other.words[...])
+        var steps = 0
+        return Self.match(words, other.words, steps: &steps)
     }
 
-    private static func match(_ pattern: ArraySlice<Substring>, _ words: ArraySlice<Substring>) -> Bool {
-        guard let head = pattern.first else { return words.isEmpty }
-        switch head {
-        case "#":
-            // Zero or more words: try every split, shortest first.
-            var rest = words
-            while true {
-                if match(pattern.dropFirst(), rest) { return true }
-                guard !rest.isEmpty else { return false }
-                rest = rest.dropFirst()
+    /// Matches pattern words against destination words by simulating the pattern as a
+    /// nondeterministic automaton: the set of pattern positions reachable after each word is
+    /// computed once, so no input makes it backtrack. `#` positions are their own epsilon
+    /// closure. Costs at most 2 × (pattern words + 1) × (destination words + 1) steps; `steps`
+    /// counts them (the fuzz target checks that bound).
+    static func match(_ pattern: [Substring], _ words: [Substring], steps: inout Int) -> Bool {
+        let count = pattern.count
+        // Positions reachable before consuming a word: start, plus skipping leading #s.
+        var current = [Bool](repeating: false, count: count + 1)
+        var next = current
+        func close(_ set: inout [Bool]) {
+            // Epsilon closure: a # may match zero words, so reaching it reaches what follows.
+            for position in 0..<count where set[position] && pattern[position] == "#" {
+                steps += 1
+                set[position + 1] = true
             }
-        case "*":
-            guard !words.isEmpty else { return false }
-            return match(pattern.dropFirst(), words.dropFirst())
-        default:
-            guard let first = words.first, first == head else { return false }
-            return match(pattern.dropFirst(), words.dropFirst())
         }
+        current[0] = true
+        close(&current)
+        for word in words {
+            for position in 0...count { next[position] = false }
+            var any = false
+            for position in 0..<count where current[position] {
+                steps += 1
+                switch pattern[position] {
+                case "#":
+                    next[position] = true  // # takes this word and may take more
+                    any = true
+                case "*":
+                    next[position + 1] = true
+                    any = true
+                case let literal where literal == word:
+                    next[position + 1] = true
+                    any = true
+                default:
+                    break
+                }
+            }
+            guard any else { return false }
+            close(&next)
+            swap(&current, &next)
+        }
+        return current[count]
     }
 }

@@ -31,6 +31,25 @@ import Testing
         #expect(!matches("/topic/stocks.*", "/queue/stocks.ibm"))
     }
 
+    /// Issue 7, fault 2: `/topic/#.#.#.…#.x` (255 bytes) against a 4–6-word topic took
+    /// 10^8–10^11 steps with the backtracking matcher; the automaton takes words × positions.
+    @Test func hashChainPatternStaysLinear() throws {
+        let hashes = Array(repeating: "#", count: 126).joined(separator: ".") + ".x"
+        let pattern = try #require(Destination("/topic/" + hashes, allowWildcards: true))
+        #expect(pattern.name.utf8.count <= 255)
+        for topic in ["a.b.c.d", "a.b.c.d.e", "a.b.c.d.e.f", "a.b.c.d.e.x"] {
+            let destination = try #require(Destination("/topic/" + topic))
+            var steps = 0
+            let matched = Destination.match(pattern.words, destination.words, steps: &steps)
+            #expect(matched == topic.hasSuffix(".x"))
+            #expect(steps <= 2 * (pattern.words.count + 1) * (destination.words.count + 1))
+        }
+        #expect(matches("/topic/#.#.x", "/topic/x"))
+        #expect(matches("/topic/#.*.#", "/topic/a"))
+        #expect(!matches("/topic/*.#.*", "/topic/a"))
+        #expect(matches("/topic/*.#.*", "/topic/a.b"))
+    }
+
     @Test func routerFindsExactAndPatternSubscribers() throws {
         var router = TopicRouter<Int>()
         router.add(1, for: try #require(Destination("/topic/stocks.ibm")))
