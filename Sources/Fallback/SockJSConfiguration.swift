@@ -13,8 +13,16 @@ public struct SockJSConfiguration: Sendable {
     /// A streaming response is ended after this many bytes, so that proxies that buffer
     /// responses deliver it; the client opens the next one.
     public var responseLimit: Int = 128 * 1024
-    /// Messages queued for a client between polls, in bytes; past it the session is closed.
+    /// Messages queued for a client between polls (or while its connection is not taking
+    /// more), in bytes; past it the session is closed with 1002.
     public var maxQueuedBytes: Int = 4 << 20
+    /// Past this many queued bytes the session reports itself not writable, so that the
+    /// application applies its own slow-consumer policy first.
+    public var queueHighWaterBytes: Int = 64 * 1024
+    /// Sessions that may exist at once on one endpoint, and per client address. Past either, a
+    /// request that would open one gets 503.
+    public var maxSessions: Int = 10_000
+    public var maxSessionsPerAddress: Int = 100
     /// The largest body of an `xhr_send`/`jsonp_send`.
     public var maxSendBytes: Int = 1 << 20
     /// The sockjs-client URL the iframe page loads.

@@ -36,6 +36,9 @@ final class SockJSHTTPReceiver: SockJSReceiver {
         return true
     }
 
+    /// `Channel.isWritable` is safe from any thread.
+    var isWritable: Bool { channel.isWritable }
+
     func end() {
         guard !ended else { return }
         ended = true

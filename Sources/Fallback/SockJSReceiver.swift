@@ -4,6 +4,9 @@ public protocol SockJSReceiver: AnyObject {
     /// Sends one frame. Returns false when the receiver has ended (a poll was answered, or a
     /// streaming response reached its byte limit), after which the session forgets it.
     func deliver(_ frame: SockJSFrame) -> Bool
+    /// Whether the connection takes more without buffering past its high-water mark; while it
+    /// does not, the session keeps messages in its own bounded queue.
+    var isWritable: Bool { get }
     /// Ends the receiver without a frame (the session is going away).
     func end()
 }

@@ -122,6 +122,10 @@ public final class SockJSService: Sendable {
     }
 
     private func receive(_ id: String, kind: SockJSReceiverKind, responder: SockJSResponder) {
+        let address = responder.channel.remoteAddress?.ipAddress ?? ""
+        if registry.entry(id) == nil, let refusal = registry.admissionRefusal(address: address, configuration: configuration) {
+            return responder.respond(.serviceUnavailable, contentType: "text/plain; charset=UTF-8", body: refusal + "\n", cors: true, noCache: true)
+        }
         responder.startStream(kind: kind)
         let channel = responder.channel
         let closeAfterEnd = responder.closeAfterEnd
@@ -141,11 +145,17 @@ public final class SockJSService: Sendable {
             }
         }
         let loop = channel.eventLoop
-        if let found = registry.findOrCreate(id, on: loop, configuration: configuration, makeApplication: makeApplication) {
-            attach(NIOLoopBoundBox(found.session, eventLoop: loop))
-        } else if let entry = registry.entry(id) {
-            entry.eventLoop.execute { attach(entry.session) }
-        } else {
+        switch registry.findOrCreate(id, on: loop, address: address, configuration: configuration, makeApplication: makeApplication) {
+        case .here(let session, _):
+            attach(NIOLoopBoundBox(session, eventLoop: loop))
+        case .elsewhere:
+            if let entry = registry.entry(id) {
+                entry.eventLoop.execute { attach(entry.session) }
+            } else {
+                responder.endStream()
+            }
+        case .refused:
+            // The head already went out; the body says why and the response ends.
             responder.endStream()
         }
     }

@@ -18,6 +18,10 @@ public final class SockJSSession {
     private var flushScheduled = false
     private var lastSent: NIODeadline
     private var heartbeatTask: Scheduled<Void>?
+    /// Re-checks a receiver that stopped taking output (HTTP receivers report no writability
+    /// changes to the session, so it looks again every `writabilityRecheck`).
+    private var writabilityTask: Scheduled<Void>?
+    private static let writabilityRecheck: TimeAmount = .milliseconds(50)
     private var disconnectTask: Scheduled<Void>?
     private let onFinished: (SockJSSession) -> Void
 
@@ -44,6 +48,13 @@ public final class SockJSSession {
 
     /// Whether a receiving connection is attached.
     public var hasReceiver: Bool { receiver != nil }
+
+    /// Whether the application may send without the queue growing past its high-water mark
+    /// (`SockJSConfiguration.queueHighWaterBytes`). False once closed.
+    public var isWritable: Bool { closeFrame == nil && queuedBytes < configuration.queueHighWaterBytes }
+
+    /// Bytes waiting for the client.
+    public var queuedByteCount: Int { queuedBytes }
 
     // MARK: Client side
 
@@ -129,7 +140,11 @@ public final class SockJSSession {
             close(code: 1002, reason: "Connection interrupted")
             return
         }
-        guard receiver != nil, !flushScheduled else { return }
+        guard let current = receiver, !flushScheduled else { return }
+        guard current.isWritable else {
+            scheduleWritabilityCheck()
+            return
+        }
         // Batch what the application sends in this tick into one frame.
         flushScheduled = true
         eventLoop.assumeIsolated().execute { [weak self] in
@@ -139,13 +154,30 @@ public final class SockJSSession {
         }
     }
 
+    /// Drops the client at once (a slow consumer): whatever is queued is discarded, `farewell`
+    /// (an ERROR) goes out on a best-effort basis, then the close frame 3000 with `reason`.
+    public func abort(farewell: String, reason: String) {
+        guard closeFrame == nil else { return }
+        queue.removeAll()
+        queuedBytes = 0
+        queue.append(farewell)
+        queuedBytes = farewell.utf8.count
+        close(code: 3000, reason: reason)
+    }
+
+    /// The receiving connection takes output again.
+    public func receiverBecameWritable() {
+        flushQueue()
+    }
+
     /// Closes the session with a close frame (default: 3000 "Go away!").
     public func close(code: Int = 3000, reason: String = "Go away!") {
         guard closeFrame == nil else { return }
         let frame = SockJSFrame.close(code: code, reason: reason)
-        // Messages queued in this tick go out before the close frame, now or on the next poll.
-        flushQueue()
+        // Messages queued in this tick go out before the close frame, now or on the next poll
+        // (whether or not the receiver is writable: nothing more will follow them).
         closeFrame = frame
+        flushQueue()
         if let current = receiver {
             receiver = nil
             _ = current.deliver(frame)
@@ -168,11 +200,24 @@ public final class SockJSSession {
     }
 
     private func flushQueue() {
-        guard receiver != nil, !queue.isEmpty else { return }
+        guard let current = receiver, !queue.isEmpty else { return }
+        guard current.isWritable || closeFrame != nil else {
+            scheduleWritabilityCheck()
+            return
+        }
         let messages = queue
         queue.removeAll()
         queuedBytes = 0
         _ = send(.messages(messages))
+    }
+
+    private func scheduleWritabilityCheck() {
+        guard writabilityTask == nil else { return }
+        writabilityTask = eventLoop.assumeIsolated().scheduleTask(in: Self.writabilityRecheck) { [weak self] in
+            guard let self else { return }
+            self.writabilityTask = nil
+            self.flushQueue()
+        }
     }
 
     private func scheduleHeartbeat() {
@@ -202,6 +247,8 @@ public final class SockJSSession {
     /// session: late requests in between still see its close frame.
     private func finish(afterDelay: Bool) {
         heartbeatTask?.cancel()
+        writabilityTask?.cancel()
+        writabilityTask = nil
         if let application {
             self.application = nil
             application.sockJSSessionDidClose(self)

@@ -3,34 +3,58 @@ import NIOCore
 
 /// Every live SockJS session of one endpoint, by id. Shared by all event loops: a request may
 /// arrive on any loop, and is handed to the loop that owns its session.
+///
+/// Bounded: at most `SockJSConfiguration.maxSessions` sessions, and
+/// `maxSessionsPerAddress` opened from one client address.
 public final class SockJSSessionRegistry: Sendable {
     public struct Entry: Sendable {
         public let eventLoop: EventLoop
         public let session: NIOLoopBoundBox<SockJSSession>
+        fileprivate let address: String
     }
 
-    private let entries = NIOLockedValueBox<[String: Entry]>([:])
+    /// What `findOrCreate` found.
+    public enum Lookup {
+        /// The session, on the caller's loop; `created` when this request opened it.
+        case here(SockJSSession, created: Bool)
+        /// It lives on another loop: hop to `entry(id)`'s loop.
+        case elsewhere
+        /// No session could be opened: a limit was reached (the reason is for the 503 body).
+        case refused(String)
+    }
+
+    private struct State {
+        var entries: [String: Entry] = [:]
+        var perAddress: [String: Int] = [:]
+    }
+
+    private let state = NIOLockedValueBox(State())
 
     public init() {}
 
     public func entry(_ id: String) -> Entry? {
-        entries.withLockedValue { $0[id] }
+        state.withLockedValue { $0.entries[id] }
     }
 
-    public var count: Int { entries.withLockedValue { $0.count } }
+    public var count: Int { state.withLockedValue { $0.entries.count } }
 
-    /// Finds the session or creates it on `eventLoop` (the caller's loop). Returns nil when
-    /// it exists on another loop; the caller then hops to `entry(id)`'s loop.
+    /// Sessions opened from `address`.
+    public func count(from address: String) -> Int { state.withLockedValue { $0.perAddress[address] ?? 0 } }
+
+    /// Finds the session or creates it on `eventLoop` (the caller's loop) for a client at
+    /// `address` (its IP address; "" when unknown).
     public func findOrCreate(
         _ id: String,
         on eventLoop: EventLoop,
+        address: String,
         configuration: SockJSConfiguration,
         makeApplication: () -> any SockJSApplication
-    ) -> (session: SockJSSession, created: Bool)? {
+    ) -> Lookup {
         if let existing = entry(id) {
-            guard existing.eventLoop === eventLoop else { return nil }
-            return (existing.session.value, false)
+            guard existing.eventLoop === eventLoop else { return .elsewhere }
+            return .here(existing.session.value, created: false)
         }
+        if let refusal = admissionRefusal(address: address, configuration: configuration) { return .refused(refusal) }
         let session = SockJSSession(
             id: id,
             eventLoop: eventLoop,
@@ -39,22 +63,47 @@ public final class SockJSSessionRegistry: Sendable {
             onFinished: { [weak self] finished in self?.remove(finished.id, eventLoop: finished.eventLoop) }
         )
         let box = NIOLoopBoundBox(session, eventLoop: eventLoop)
-        let winner: Entry = entries.withLockedValue { entries in
-            if let raced = entries[id] { return raced }
-            let entry = Entry(eventLoop: eventLoop, session: box)
-            entries[id] = entry
-            return entry
+        enum Outcome { case inserted, raced(Entry), refused(String) }
+        let outcome: Outcome = state.withLockedValue { state in
+            if let raced = state.entries[id] { return .raced(raced) }
+            if let refusal = Self.refusal(state, address: address, configuration: configuration) { return .refused(refusal) }
+            state.entries[id] = Entry(eventLoop: eventLoop, session: box, address: address)
+            state.perAddress[address, default: 0] += 1
+            return .inserted
         }
-        guard winner.eventLoop === eventLoop, winner.session.value === session else {
+        switch outcome {
+        case .inserted:
+            return .here(session, created: true)
+        case .raced(let winner):
             session.abort()
-            return nil
+            return winner.eventLoop === eventLoop ? .here(winner.session.value, created: false) : .elsewhere
+        case .refused(let reason):
+            session.abort()
+            return .refused(reason)
         }
-        return (session, true)
+    }
+
+    /// Why a new session from `address` would be refused now (for a 503 body), or nil.
+    public func admissionRefusal(address: String, configuration: SockJSConfiguration) -> String? {
+        state.withLockedValue { Self.refusal($0, address: address, configuration: configuration) }
+    }
+
+    private static func refusal(_ state: State, address: String, configuration: SockJSConfiguration) -> String? {
+        if state.entries.count >= configuration.maxSessions {
+            return "too many SockJS sessions: the server holds its limit of \(configuration.maxSessions) SockJS sessions"
+        }
+        if (state.perAddress[address] ?? 0) >= configuration.maxSessionsPerAddress {
+            return "too many SockJS sessions: your address holds its limit of \(configuration.maxSessionsPerAddress) SockJS sessions"
+        }
+        return nil
     }
 
     private func remove(_ id: String, eventLoop: EventLoop) {
-        entries.withLockedValue { entries in
-            if entries[id]?.eventLoop === eventLoop { entries[id] = nil }
+        state.withLockedValue { state in
+            guard let entry = state.entries[id], entry.eventLoop === eventLoop else { return }
+            state.entries[id] = nil
+            let remaining = (state.perAddress[entry.address] ?? 1) - 1
+            state.perAddress[entry.address] = remaining > 0 ? remaining : nil
         }
     }
 }

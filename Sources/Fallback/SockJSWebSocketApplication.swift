@@ -50,6 +50,10 @@ public final class SockJSWebSocketApplication: WebSocketApplication, SockJSRecei
         session.receive(messages)
     }
 
+    public func webSocketWritabilityChanged(_ socket: any WebSocketConnection) {
+        if socket.isWritable { session?.receiverBecameWritable() }
+    }
+
     public func webSocketDidClose(_ socket: any WebSocketConnection, code: WebSocketCloseCode?) {
         session?.abort()
         session = nil
@@ -80,6 +84,8 @@ public final class SockJSWebSocketApplication: WebSocketApplication, SockJSRecei
             return false
         }
     }
+
+    public var isWritable: Bool { socket?.isWritable ?? false }
 
     public func end() {
         socket?.close(code: .normalClosure, reason: "")

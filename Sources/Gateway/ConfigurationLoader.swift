@@ -1,3 +1,4 @@
+import NIOCore
 import Hub
 import Yams
 
@@ -138,7 +139,7 @@ private struct Reader {
 
     mutating func apply(_ root: Node, to configuration: inout GatewayConfiguration) throws(ConfigurationError) {
         var policy = AccessPolicy.standard
-        for (name, node) in try entries(root, "", allowed: ["listen", "static", "limits", "heartbeat", "websocket", "sockjs", "api_keys", "access", "conformance"]) {
+        for (name, node) in try entries(root, "", allowed: ["listen", "static", "limits", "timeouts", "heartbeat", "websocket", "sockjs", "api_keys", "access", "conformance"]) {
             switch name {
             case "listen":
                 for (key, value) in try entries(node, "listen", allowed: ["host", "port", "stomp_port"]) {
@@ -156,7 +157,11 @@ private struct Reader {
             case "limits":
                 for (key, value) in try entries(
                     node, "limits",
-                    allowed: ["max_frame_size", "max_message_size", "max_headers", "max_header_length", "max_outbound_bytes", "max_queued_messages", "max_subscriptions"]
+                    allowed: [
+                        "max_frame_size", "max_message_size", "max_headers", "max_header_length", "max_outbound_bytes",
+                        "max_queued_messages", "max_queues", "max_subscriptions", "max_unacked_messages", "max_unacked_bytes",
+                        "max_transactions", "max_frames_per_transaction", "max_transaction_bytes",
+                    ]
                 ) {
                     let path = "limits.\(key)"
                     switch key {
@@ -169,7 +174,28 @@ private struct Reader {
                     case "max_header_length": configuration.hub.limits.maxHeaderLength = try int(value, path, 64...(1 << 20))
                     case "max_outbound_bytes": configuration.hub.maxOutboundBytes = try int(value, path, 1_024...(1 << 30))
                     case "max_queued_messages": configuration.hub.maxQueuedMessages = try int(value, path, 0...10_000_000)
+                    case "max_queues": configuration.hub.maxQueues = try int(value, path, 0...10_000_000)
+                    case "max_unacked_messages": configuration.hub.maxUnacknowledgedMessages = try int(value, path, 1...10_000_000)
+                    case "max_unacked_bytes": configuration.hub.maxUnacknowledgedBytes = try int(value, path, 1_024...(1 << 34))
+                    case "max_transactions": configuration.hub.maxTransactions = try int(value, path, 0...10_000)
+                    case "max_frames_per_transaction": configuration.hub.maxFramesPerTransaction = try int(value, path, 1...1_000_000)
+                    case "max_transaction_bytes": configuration.hub.maxTransactionBytes = try int(value, path, 1_024...(1 << 34))
                     default: configuration.hub.maxSubscriptions = try int(value, path, 1...100_000)
+                    }
+                }
+            case "timeouts":
+                for (key, value) in try entries(
+                    node, "timeouts",
+                    allowed: ["connect_ms", "http_head_ms", "http_body_ms", "http_keepalive_ms", "linger_ms"]
+                ) {
+                    let path = "timeouts.\(key)"
+                    let milliseconds = try int(value, path, 1...86_400_000)
+                    switch key {
+                    case "connect_ms": configuration.hub.connectTimeoutMilliseconds = milliseconds
+                    case "http_head_ms": configuration.httpHeadTimeout = .milliseconds(Int64(milliseconds))
+                    case "http_body_ms": configuration.httpBodyTimeout = .milliseconds(Int64(milliseconds))
+                    case "http_keepalive_ms": configuration.httpKeepAliveTimeout = .milliseconds(Int64(milliseconds))
+                    default: configuration.lingerTimeout = .milliseconds(Int64(milliseconds))
                     }
                 }
             case "heartbeat":
@@ -198,7 +224,10 @@ private struct Reader {
             case "sockjs":
                 for (key, value) in try entries(
                     node, "sockjs",
-                    allowed: ["websocket", "cookie_needed", "heartbeat_s", "disconnect_delay_s", "response_limit", "max_queued_bytes", "sockjs_url"]
+                    allowed: [
+                        "websocket", "cookie_needed", "heartbeat_s", "disconnect_delay_s", "response_limit", "max_queued_bytes",
+                        "max_sessions", "max_sessions_per_address", "sockjs_url",
+                    ]
                 ) {
                     let path = "sockjs.\(key)"
                     switch key {
@@ -208,6 +237,8 @@ private struct Reader {
                     case "disconnect_delay_s": configuration.sockJS.disconnectDelay = .seconds(Int64(try int(value, path, 1...3_600)))
                     case "response_limit": configuration.sockJS.responseLimit = try int(value, path, 1_024...(64 << 20))
                     case "max_queued_bytes": configuration.sockJS.maxQueuedBytes = try int(value, path, 1_024...(1 << 30))
+                    case "max_sessions": configuration.sockJS.maxSessions = try int(value, path, 1...10_000_000)
+                    case "max_sessions_per_address": configuration.sockJS.maxSessionsPerAddress = try int(value, path, 1...10_000_000)
                     default:
                         let url = try string(value, path)
                         guard url.hasPrefix("/") || url.hasPrefix("http://") || url.hasPrefix("https://") else {

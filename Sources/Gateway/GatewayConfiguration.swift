@@ -1,3 +1,4 @@
+import NIOCore
 import Fallback
 import Hub
 import WebSocket
@@ -29,6 +30,16 @@ public struct GatewayConfiguration: Sendable {
         configuration.deflate.serverNoContextTakeover = true
         return configuration
     }()
+    /// Seconds a new HTTP connection has to send a complete request head (slowloris); past it,
+    /// 408 and close.
+    public var httpHeadTimeout: TimeAmount = .seconds(10)
+    /// Seconds a request body has to arrive completely after its head.
+    public var httpBodyTimeout: TimeAmount = .seconds(30)
+    /// An HTTP keep-alive connection idle this long after its last response is closed.
+    public var httpKeepAliveTimeout: TimeAmount = .seconds(30)
+    /// After an error answer (STOMP ERROR, HTTP 400/431), input is drained for at most this
+    /// long before the connection is dropped, so that the client reads the answer.
+    public var lingerTimeout: TimeAmount = .seconds(2)
     /// SockJS at `/stomp` (the fallback transports for browsers without WebSocket).
     public var sockJS = SockJSConfiguration()
     /// Limits of the conformance echo endpoint: Autobahn|Testsuite sends messages of up to

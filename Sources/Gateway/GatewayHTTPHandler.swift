@@ -112,7 +112,9 @@ final class GatewayHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
             case .failure(let failure):
                 sendJSON(failure.status, ["error": .string(failure.message)], head: head, context: context)
             case .success(let message):
-                guard router.configuration.hub.authorize(principal, .send, message.destination) else {
+                // The hub's configuration carries the access policy; `configuration.hub` is the
+                // raw setting, which allows everything (issue 7, fault 5).
+                guard router.hub.configuration.authorize(principal, .send, message.destination) else {
                     sendJSON(.forbidden, ["error": .string("you may not send to \(message.destination)")], head: head, context: context)
                     return
                 }
@@ -125,8 +127,13 @@ final class GatewayHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
                             head: head,
                             context: context
                         )
-                    case .failure:
-                        self.sendJSON(.serviceUnavailable, ["error": .string("\(message.destination) is full")], head: head, context: context)
+                    case .failure(let error):
+                        let text: String
+                        switch error as? Hub.PublishError {
+                        case .tooManyQueues(let limit): text = "at most \(limit) queues may exist; this message would create another"
+                        default: text = "\(message.destination) is full"
+                        }
+                        self.sendJSON(.serviceUnavailable, ["error": .string(text)], head: head, context: context)
                     }
                 }
             }

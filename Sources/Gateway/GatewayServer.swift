@@ -60,7 +60,7 @@ public final class GatewayServer: Sendable {
                         .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
                         .childChannelInitializer { channel in
                             channel.eventLoop.makeCompletedFuture {
-                                try channel.pipeline.syncOperations.addHandler(StompTCPHandler(hub: hub))
+                                try channel.pipeline.syncOperations.addHandler(StompTCPHandler(hub: hub, lingerTimeout: configuration.lingerTimeout))
                             }
                         }
                         .bind(host: configuration.host, port: max(configuration.stompPort, 0)).get()
@@ -88,15 +88,27 @@ public final class GatewayServer: Sendable {
     private static func configureHTTP(channel: Channel, router: GatewayRouter) throws {
         let upgrader = WebSocketUpgrader { head in router.webSocketEndpoint(for: head) }
         let http = GatewayHTTPHandler(router: router)
+        let configuration = router.configuration
+        let guardHandler = HTTPConnectionGuard(
+            timeouts: .init(
+                head: configuration.httpHeadTimeout,
+                body: configuration.httpBodyTimeout,
+                keepAlive: configuration.httpKeepAliveTimeout,
+                linger: configuration.lingerTimeout
+            )
+        )
         try channel.pipeline.syncOperations.configureHTTPServerPipeline(
             withServerUpgrade: (
                 upgraders: [upgrader],
                 completionHandler: { context in
-                    // The upgraded connection speaks frames, not HTTP: drop the HTTP handler.
+                    // The upgraded connection speaks frames, not HTTP: drop the HTTP handlers.
+                    context.pipeline.syncOperations.removeHandler(name: HTTPConnectionGuard.name, promise: nil)
                     context.pipeline.syncOperations.removeHandler(name: GatewayHTTPHandler.name, promise: nil)
                 }
-            )
+            ),
+            withErrorHandling: false
         )
+        try channel.pipeline.syncOperations.addHandler(guardHandler, name: HTTPConnectionGuard.name)
         try channel.pipeline.syncOperations.addHandler(http, name: GatewayHTTPHandler.name)
     }
 

@@ -37,10 +37,16 @@ final class StompSockJSApplication: SockJSApplication, StompTransport {
 
     func flush() {}
 
-    var isWritable: Bool { true }
+    var isWritable: Bool { session?.isWritable ?? false }
 
-    func close() {
+    var carriesTextOnly: Bool { true }
+
+    func close(afterError: Bool) {
         session?.close()
+    }
+
+    func abort(farewell: ByteBuffer) {
+        session?.abort(farewell: String(decoding: farewell.readableBytesView, as: UTF8.self), reason: "slow consumer")
     }
 }
 

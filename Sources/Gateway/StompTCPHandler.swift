@@ -7,11 +7,17 @@ final class StompTCPHandler: ChannelInboundHandler, StompTransport {
     typealias OutboundOut = ByteBuffer
 
     private let hub: Hub
+    private let lingerTimeout: TimeAmount
     private var connection: StompConnection?
     private var context: ChannelHandlerContext?
+    /// Closing after an error: input is read and discarded until EOF or the linger timeout.
+    private var lingering = false
 
-    init(hub: Hub) {
+    /// - Parameter lingerTimeout: how long input is drained after an ERROR before the
+    ///   connection is dropped.
+    init(hub: Hub, lingerTimeout: TimeAmount) {
         self.hub = hub
+        self.lingerTimeout = lingerTimeout
     }
 
     func handlerAdded(context: ChannelHandlerContext) {
@@ -21,6 +27,7 @@ final class StompTCPHandler: ChannelInboundHandler, StompTransport {
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        guard !lingering else { return }
         connection?.receive(unwrapInboundIn(data))
     }
 
@@ -52,10 +59,23 @@ final class StompTCPHandler: ChannelInboundHandler, StompTransport {
 
     var isWritable: Bool { context?.channel.isWritable ?? false }
 
-    func close() {
+    var carriesTextOnly: Bool { false }
+
+    func close(afterError: Bool) {
         guard let context else { return }
-        context.writeAndFlush(wrapOutboundOut(context.channel.allocator.buffer(capacity: 0))).assumeIsolated()
-            .whenComplete { _ in context.close(promise: nil) }
+        let flushed = context.writeAndFlush(wrapOutboundOut(context.channel.allocator.buffer(capacity: 0)))
+        guard afterError else {
+            flushed.assumeIsolated().whenComplete { _ in context.close(promise: nil) }
+            return
+        }
+        LingeringClose.start(context: context, timeout: lingerTimeout, after: flushed)
+        lingering = true
+    }
+
+    func abort(farewell: ByteBuffer) {
+        guard let context else { return }
+        context.writeAndFlush(wrapOutboundOut(farewell), promise: nil)
+        context.close(promise: nil)
     }
 }
 

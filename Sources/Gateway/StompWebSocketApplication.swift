@@ -64,9 +64,20 @@ final class StompWebSocketApplication: WebSocketApplication, StompTransport {
 
     var isWritable: Bool { socket?.isWritable ?? false }
 
-    func close() {
+    var carriesTextOnly: Bool { false }
+
+    /// The WebSocket closing handshake already drains input until the peer's close frame or
+    /// the close timeout (RFC 6455 §7.1.1), which is the lingering close an ERROR needs.
+    func close(afterError: Bool) {
         socket?.flush()
         socket?.close(code: .normalClosure, reason: "")
+    }
+
+    func abort(farewell: ByteBuffer) {
+        guard let socket else { return }
+        socket.send(WebSocketMessage(kind: .text, data: farewell))
+        socket.flush()
+        socket.channel?.close(promise: nil)
     }
 }
 

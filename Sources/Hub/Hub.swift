@@ -12,6 +12,8 @@ public final class Hub: Sendable {
     let shards: [NIOLoopBoundBox<HubShard>]
     private let loops: [EventLoop]
     private let counter = NIOLockedValueBox<UInt64>(0)
+    /// Queues in existence across all shards, against `configuration.maxQueues`.
+    private let queueCount = NIOLockedValueBox<Int>(0)
     private let prefix: String
 
     public init(group: EventLoopGroup, configuration: HubConfiguration = .init()) {
@@ -52,8 +54,33 @@ public final class Hub: Sendable {
 
     /// Errors of a publish.
     public enum PublishError: Error, Sendable, Hashable {
+        /// The queue holds `maxQueuedMessages` (waiting plus in flight).
         case queueFull(String)
+        /// The message would create a queue beyond `maxQueues`.
+        case tooManyQueues(limit: Int)
     }
+
+    /// Takes a place for a new queue; false when `maxQueues` exist.
+    func reserveQueue() -> Bool {
+        let limit = configuration.maxQueues
+        return queueCount.withLockedValue { count in
+            guard count < limit else { return false }
+            count += 1
+            return true
+        }
+    }
+
+    /// Takes a place even past the limit (a consumer's queue, messages taken back).
+    func forceReserveQueue() {
+        queueCount.withLockedValue { $0 += 1 }
+    }
+
+    func releaseQueue() {
+        queueCount.withLockedValue { $0 -= 1 }
+    }
+
+    /// Queues in existence (for tests and metrics).
+    public var queueTotal: Int { queueCount.withLockedValue { $0 } }
 
     /// Publishes `message`; the future completes on `loop` once every shard has delivered it.
     public func publish(_ message: HubMessage, on loop: EventLoop) -> EventLoopFuture<PublishResult> {
@@ -72,6 +99,14 @@ public final class Hub: Sendable {
                 hub.shards[owner].value.enqueue(message, hub: hub)
             }.hop(to: loop)
         }
+    }
+
+    /// STOMP sessions alive across all shards (for tests and metrics).
+    public func sessionCount(on loop: EventLoop) -> EventLoopFuture<Int> {
+        let futures = zip(loops, shards).map { shardLoop, shard in
+            shardLoop.submit { shard.value.sessionCount }
+        }
+        return EventLoopFuture.whenAllSucceed(futures, on: loop).map { $0.reduce(0, +) }
     }
 
     /// Subscriber counts per destination across all shards, for the listing API.

@@ -12,13 +12,26 @@ public struct HubConfiguration: Sendable {
     /// Bytes a session may have queued for a client that is not reading before it is
     /// disconnected with ERROR `slow consumer`.
     public var maxOutboundBytes: Int = 4 << 20
-    /// Messages a queue holds while it has no subscriber.
+    /// Messages a queue holds: waiting for a consumer, plus delivered to a `client` or
+    /// `client-individual` consumer and not yet acknowledged (so a requeue never overflows).
     public var maxQueuedMessages: Int = 10_000
     /// Open transactions per session, and frames per transaction.
     public var maxTransactions: Int = 16
     public var maxFramesPerTransaction: Int = 1_000
+    /// Bytes held in a session's open transactions (bodies and headers of the frames they
+    /// hold), across all of them.
+    public var maxTransactionBytes: Int = 4 << 20
     /// Subscriptions per session.
     public var maxSubscriptions: Int = 256
+    /// Messages a `client` or `client-individual` subscription may hold unacknowledged;
+    /// one more fails the session with ERROR `too many unacknowledged messages`.
+    public var maxUnacknowledgedMessages: Int = 1_000
+    /// Body bytes a session may hold unacknowledged, across its subscriptions.
+    public var maxUnacknowledgedBytes: Int = 16 << 20
+    /// Queues that may exist at once in the hub (with messages or consumers).
+    public var maxQueues: Int = 10_000
+    /// Milliseconds a connection may take from opening to its CONNECT frame.
+    public var connectTimeoutMilliseconds: Int = 10_000
     /// The `server` header of CONNECTED.
     public var serverName: String = "Perigee/0.1"
     /// Checks CONNECT credentials: returns the principal, or nil to refuse. With no

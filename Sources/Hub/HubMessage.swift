@@ -27,14 +27,25 @@ public struct HubMessage: Sendable {
         "destination", "message-id", "subscription", "ack", "content-length", "receipt", "transaction",
     ]
 
-    /// The pass-through headers of a SEND (or an HTTP publish).
+    /// The pass-through headers of a SEND (or an HTTP publish): the first of each name, minus
+    /// every header a lenient parser could take for one the hub sets itself. A name is dropped
+    /// when, lowercased and stripped of whitespace, it is a reserved name (`Destination`,
+    /// ` destination`, `content-length\t`), or when it carries whitespace or control
+    /// characters at all (issue 7, fault 12). `content-type` passes only under its exact name.
     public static func passThroughHeaders(_ headers: StompHeaders) -> StompHeaders {
         var result = StompHeaders()
         var seen = Set<String>()
-        for (name, value) in headers where !reservedHeaders.contains(name) && seen.insert(name).inserted {
+        for (name, value) in headers where isPassable(name) && seen.insert(name).inserted {
             result.add(name, value)
         }
         return result
+    }
+
+    private static func isPassable(_ name: String) -> Bool {
+        guard !name.isEmpty, !name.utf8.contains(where: { $0 <= 0x20 || $0 == 0x7F }) else { return false }
+        let folded = name.lowercased()
+        if reservedHeaders.contains(folded) { return false }
+        return folded != "content-type" || name == "content-type"
     }
 }
 

@@ -12,6 +12,12 @@ public final class HubShard {
         var messages: [HubMessage] = []
         var consumers: [QueueConsumer] = []
         var next = 0
+        /// Delivered to acknowledging consumers and not yet settled.
+        var inFlight = 0
+
+        /// What counts against `maxQueuedMessages`.
+        var held: Int { messages.count + inFlight }
+        var isUnused: Bool { consumers.isEmpty && messages.isEmpty && inFlight == 0 }
     }
 
     let index: Int
@@ -28,12 +34,17 @@ public final class HubShard {
 
     // MARK: Sessions
 
-    func register(_ connection: StompConnection) -> UInt64 {
+    /// A connection id unique in the hub (the shard's index in the top bits).
+    func allocateConnectionID() -> UInt64 {
         nextConnectionID += 1
-        let id = UInt64(index) << 48 | nextConnectionID
-        connections[id] = connection
-        return id
+        return UInt64(index) << 48 | nextConnectionID
     }
+
+    func register(_ connection: StompConnection, id: UInt64) {
+        connections[id] = connection
+    }
+
+    var sessionCount: Int { connections.count }
 
     func unregister(_ id: UInt64) {
         connections[id] = nil
@@ -56,10 +67,11 @@ public final class HubShard {
     func deliverTopic(_ message: HubMessage) -> Int {
         guard !router.isEmpty else { return 0 }
         var encoded: [StompConnection.EncodingKey: StompConnection.EncodedMessage] = [:]
+        var permissions: [Principal: Bool] = [:]
         var delivered = 0
         for key in router.subscribers(of: message.destination) {
             guard let connection = connections[key.connection] else { continue }
-            if connection.deliver(message, subscription: key.subscription, cache: &encoded) { delivered += 1 }
+            if connection.deliver(message, subscription: key.subscription, cache: &encoded, permissions: &permissions) { delivered += 1 }
         }
         return delivered
     }
@@ -77,30 +89,51 @@ public final class HubShard {
 
     func enqueue(_ message: HubMessage, hub: Hub) -> EventLoopFuture<Hub.PublishResult> {
         let loop = hub.loop(of: index)
-        var queue = queues[message.destination.name] ?? OwnedQueue()
-        if queue.consumers.isEmpty {
-            guard queue.messages.count < configuration.maxQueuedMessages else {
-                return loop.makeFailedFuture(Hub.PublishError.queueFull(message.destination.description))
-            }
-            queue.messages.append(message)
-            queues[message.destination.name] = queue
-            return loop.makeSucceededFuture(.init(delivered: 0, queued: true))
+        let name = message.destination.name
+        var queue: OwnedQueue
+        if let existing = queues[name] {
+            queue = existing
+        } else {
+            guard hub.reserveQueue() else { return loop.makeFailedFuture(Hub.PublishError.tooManyQueues(limit: configuration.maxQueues)) }
+            queue = OwnedQueue()
         }
-        let consumer = queue.consumers[queue.next % queue.consumers.count]
-        queue.next = (queue.next + 1) % queue.consumers.count
-        queues[message.destination.name] = queue
-        dispatch(message, to: consumer, hub: hub)
-        return loop.makeSucceededFuture(.init(delivered: 1, queued: false))
+        guard queue.consumers.isEmpty else {
+            let consumer = queue.consumers[queue.next % queue.consumers.count]
+            queue.next = (queue.next + 1) % queue.consumers.count
+            if consumer.needsAck { queue.inFlight += 1 }
+            queues[name] = queue
+            dispatch(message, to: consumer, hub: hub)
+            return loop.makeSucceededFuture(.init(delivered: 1, queued: false))
+        }
+        guard queue.held < configuration.maxQueuedMessages else {
+            if queues[name] == nil { hub.releaseQueue() }  // reserved above for nothing
+            return loop.makeFailedFuture(Hub.PublishError.queueFull(message.destination.description))
+        }
+        queue.messages.append(message)
+        queues[name] = queue
+        return loop.makeSucceededFuture(.init(delivered: 0, queued: true))
     }
 
     /// Puts messages back at the front of their queue (a NACK, or a consumer gone before it
-    /// acknowledged), then hands them out again.
+    /// acknowledged), then hands them out again. They were counted against the queue's limit
+    /// all along (waiting or in flight), so taking them back never overflows it.
     ///
-    /// - Parameter avoiding: the consumer that refused them (NACK); another one gets them
-    ///   first when there is one.
-    func requeue(_ messages: [HubMessage], avoiding: QueueConsumer? = nil, hub: Hub) {
+    /// - Parameters:
+    ///   - avoiding: the consumer that refused them (NACK); another one gets them first when
+    ///     there is one.
+    ///   - wasInFlight: whether they were counted as in flight (delivered to an acknowledging
+    ///     consumer).
+    func requeue(_ messages: [HubMessage], avoiding: QueueConsumer? = nil, wasInFlight: Bool, hub: Hub) {
         guard let name = messages.first?.destination.name else { return }
-        var queue = queues[name] ?? OwnedQueue()
+        var queue: OwnedQueue
+        if let existing = queues[name] {
+            queue = existing
+        } else {
+            // The queue was forgotten meanwhile; messages taken back are never dropped.
+            hub.forceReserveQueue()
+            queue = OwnedQueue()
+        }
+        if wasInFlight { queue.inFlight = max(0, queue.inFlight - messages.count) }
         queue.messages.insert(contentsOf: messages, at: 0)
         if let avoiding, queue.consumers.count > 1, queue.consumers[queue.next % queue.consumers.count] == avoiding {
             queue.next = (queue.next + 1) % queue.consumers.count
@@ -109,20 +142,39 @@ public final class HubShard {
         drain(name, hub: hub)
     }
 
+    /// Acknowledged messages leave the queue's count.
+    func settle(queue name: String, count: Int, hub: Hub) {
+        guard var queue = queues[name] else { return }
+        queue.inFlight = max(0, queue.inFlight - count)
+        store(queue, name, hub: hub)
+    }
+
     func addQueueConsumer(_ consumer: QueueConsumer, queue name: String, hub: Hub) {
-        var queue = queues[name] ?? OwnedQueue()
+        var queue: OwnedQueue
+        if let existing = queues[name] {
+            queue = existing
+        } else {
+            // Consumers are bounded by the subscription limits; they always get their queue.
+            hub.forceReserveQueue()
+            queue = OwnedQueue()
+        }
         queue.consumers.append(consumer)
         queues[name] = queue
         drain(name, hub: hub)
     }
 
-    func removeQueueConsumer(_ consumer: QueueConsumer, queue name: String) {
+    func removeQueueConsumer(_ consumer: QueueConsumer, queue name: String, hub: Hub) {
         guard var queue = queues[name] else { return }
         queue.consumers.removeAll { $0 == consumer }
-        if queue.consumers.isEmpty && queue.messages.isEmpty {
-            queues[name] = nil
+        queue.next = queue.consumers.isEmpty ? 0 : queue.next % queue.consumers.count
+        store(queue, name, hub: hub)
+    }
+
+    /// Saves a queue, or forgets it (and frees its place) once nothing refers to it.
+    private func store(_ queue: OwnedQueue, _ name: String, hub: Hub) {
+        if queue.isUnused {
+            if queues.removeValue(forKey: name) != nil { hub.releaseQueue() }
         } else {
-            queue.next = queue.consumers.isEmpty ? 0 : queue.next % queue.consumers.count
             queues[name] = queue
         }
     }
@@ -133,7 +185,9 @@ public final class HubShard {
         queue.messages = []
         var assignments: [(HubMessage, QueueConsumer)] = []
         for message in messages {
-            assignments.append((message, queue.consumers[queue.next % queue.consumers.count]))
+            let consumer = queue.consumers[queue.next % queue.consumers.count]
+            assignments.append((message, consumer))
+            if consumer.needsAck { queue.inFlight += 1 }
             queue.next = (queue.next + 1) % queue.consumers.count
         }
         queues[name] = queue
@@ -150,12 +204,13 @@ public final class HubShard {
             if let connection = shard.connections[consumer.connection],
                 connection.deliverQueued(message, subscription: consumer.subscription)
             {
+                // An auto-acknowledging consumer settles on delivery: nothing stays in flight.
                 return
             }
             hub.loop(of: owner).execute {
                 let ownerShard = hub.shards[owner].value
-                ownerShard.removeQueueConsumer(consumer, queue: message.destination.name)
-                ownerShard.requeue([message], hub: hub)
+                ownerShard.removeQueueConsumer(consumer, queue: message.destination.name, hub: hub)
+                ownerShard.requeue([message], wasInFlight: consumer.needsAck, hub: hub)
             }
         }
     }

@@ -4,4 +4,17 @@ struct QueueConsumer: Sendable, Hashable {
     var shard: Int
     var connection: UInt64
     var subscription: String
+    /// Whether the subscription acknowledges (`client`, `client-individual`): its messages stay
+    /// in flight, counted against the queue's limit, until settled. Not part of its identity.
+    var needsAck: Bool
+
+    static func == (lhs: QueueConsumer, rhs: QueueConsumer) -> Bool {
+        lhs.shard == rhs.shard && lhs.connection == rhs.connection && lhs.subscription == rhs.subscription
+    }
+
+    func hash(into hasher: inout Hasher) {
+        hasher.combine(shard)
+        hasher.combine(connection)
+        hasher.combine(subscription)
+    }
 }

@@ -24,6 +24,13 @@ public struct StompError: Error, Hashable, Sendable, CustomStringConvertible {
         case heartbeatTimeout
         case slowConsumer
         case unauthorized
+        case tooManySubscriptions(limit: Int)
+        case tooManyTransactions(limit: Int)
+        case transactionTooLarge(String)
+        case tooManyUnacknowledged(String)
+        case connectTimeout(seconds: Double)
+        case queueFull(String)
+        case tooManyQueues(limit: Int)
     }
 
     private let base: Base
@@ -55,6 +62,15 @@ public struct StompError: Error, Hashable, Sendable, CustomStringConvertible {
     public static let heartbeatTimeout = Self(.heartbeatTimeout)
     public static let slowConsumer = Self(.slowConsumer)
     public static let unauthorized = Self(.unauthorized)
+    public static func tooManySubscriptions(limit: Int) -> Self { .init(.tooManySubscriptions(limit: limit)) }
+    public static func tooManyTransactions(limit: Int) -> Self { .init(.tooManyTransactions(limit: limit)) }
+    /// `limit`: which limit, in words ("more than 1000 frames").
+    public static func transactionTooLarge(_ limit: String) -> Self { .init(.transactionTooLarge(limit)) }
+    /// `limit`: which limit was reached, in words.
+    public static func tooManyUnacknowledged(_ limit: String) -> Self { .init(.tooManyUnacknowledged(limit)) }
+    public static func connectTimeout(seconds: Double) -> Self { .init(.connectTimeout(seconds: seconds)) }
+    public static func queueFull(_ destination: String) -> Self { .init(.queueFull(destination)) }
+    public static func tooManyQueues(limit: Int) -> Self { .init(.tooManyQueues(limit: limit)) }
 
     /// The ERROR frame's `message` header: short, stable, greppable.
     public var message: String {
@@ -80,6 +96,13 @@ public struct StompError: Error, Hashable, Sendable, CustomStringConvertible {
         case .heartbeatTimeout: return "heart-beat timeout"
         case .slowConsumer: return "slow consumer"
         case .unauthorized: return "unauthorized"
+        case .tooManySubscriptions: return "too many subscriptions"
+        case .tooManyTransactions: return "too many transactions"
+        case .transactionTooLarge: return "transaction too large"
+        case .tooManyUnacknowledged: return "too many unacknowledged messages"
+        case .connectTimeout: return "connect timeout"
+        case .queueFull: return "queue full"
+        case .tooManyQueues: return "too many queues"
         }
     }
 
@@ -109,6 +132,14 @@ public struct StompError: Error, Hashable, Sendable, CustomStringConvertible {
         case .heartbeatTimeout: return "No frame or heart-beat arrived within the negotiated interval."
         case .slowConsumer: return "The connection fell too far behind its messages and was disconnected."
         case .unauthorized: return "The credentials were not accepted."
+        case .tooManySubscriptions(let limit): return "A session may hold at most \(limit) subscriptions."
+        case .tooManyTransactions(let limit): return "A session may hold at most \(limit) open transactions."
+        case .transactionTooLarge(let limit): return "Open transactions are limited: this frame would make \(limit)."
+        case .tooManyUnacknowledged(let limit):
+            return "The client left \(limit) unacknowledged: ACK (or NACK) what it received."
+        case .connectTimeout(let seconds): return "CONNECT must arrive within \(seconds) seconds of connecting."
+        case .queueFull(let destination): return "\(destination.prefix(200)) holds as many messages as it may; try again later."
+        case .tooManyQueues(let limit): return "At most \(limit) queues may exist; this SEND would create another."
         }
     }
 

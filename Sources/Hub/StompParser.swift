@@ -36,6 +36,15 @@ public struct StompParser {
     public let limits: StompLimits
     private var state: State = .idle
     private var buffer = ByteBuffer()
+    /// How far the current head has been scanned (offsets from the reader index), so that a
+    /// head arriving in pieces is scanned once, not once per piece.
+    private var headScan = HeadScan()
+
+    private struct HeadScan {
+        var scanned = 0
+        var lineStart = 0
+        var lines: [Range<Int>] = []
+    }
 
     public init(limits: StompLimits = .init(), version: StompVersion? = nil) {
         self.limits = limits
@@ -82,30 +91,34 @@ public struct StompParser {
         }
 
         let view = buffer.readableBytesView
-        var lines: [ByteBufferView] = []
-        var lineStart = view.startIndex
+        let base = view.startIndex
+        var scan = headScan
         var headerEnd: Int?
-        var index = view.startIndex
+        var index = base + scan.scanned
         while index < view.endIndex {
             if view[index] == UInt8(ascii: "\n") {
                 var lineEnd = index
-                if lineEnd > lineStart && view[lineEnd - 1] == UInt8(ascii: "\r") { lineEnd -= 1 }
-                if lineEnd - lineStart > limits.maxHeaderLength { throw .headerTooLong(limit: limits.maxHeaderLength) }
-                if lineEnd == lineStart && !lines.isEmpty {
+                if lineEnd > base + scan.lineStart && view[lineEnd - 1] == UInt8(ascii: "\r") { lineEnd -= 1 }
+                if lineEnd - (base + scan.lineStart) > limits.maxHeaderLength { throw .headerTooLong(limit: limits.maxHeaderLength) }
+                if lineEnd == base + scan.lineStart && !scan.lines.isEmpty {
                     headerEnd = index + 1
                     break
                 }
-                lines.append(view[lineStart..<lineEnd])
-                if lines.count > limits.maxHeaders + 1 { throw .tooManyHeaders(limit: limits.maxHeaders) }
-                lineStart = index + 1
+                scan.lines.append(scan.lineStart..<(lineEnd - base))
+                if scan.lines.count > limits.maxHeaders + 1 { throw .tooManyHeaders(limit: limits.maxHeaders) }
+                scan.lineStart = index + 1 - base
             }
             index += 1
         }
         guard let headerEnd else {
-            if index - lineStart > limits.maxHeaderLength { throw .headerTooLong(limit: limits.maxHeaderLength) }
+            if index - (base + scan.lineStart) > limits.maxHeaderLength { throw .headerTooLong(limit: limits.maxHeaderLength) }
             if view.count > limits.maxFrameSize { throw .frameTooLarge(limit: limits.maxFrameSize) }
+            scan.scanned = index - base
+            headScan = scan
             return .needMoreData
         }
+        headScan = HeadScan()
+        let lines = scan.lines.map { view[(base + $0.lowerBound)..<(base + $0.upperBound)] }
 
         guard let commandLine = lines.first else { throw .malformedFrame("missing command") }
         let commandText = String(decoding: commandLine, as: UTF8.self)
@@ -134,7 +147,9 @@ public struct StompParser {
             contentLength = length
         }
         let headerSize = headerEnd - view.startIndex
-        if let contentLength, headerSize + contentLength + 1 > limits.maxFrameSize {
+        // Compared without adding to the client's number, which may be as large as Int.max
+        // (issue 7, fault 1).
+        if let contentLength, contentLength > limits.maxFrameSize - headerSize - 1 {
             throw .frameTooLarge(limit: limits.maxFrameSize)
         }
         buffer.moveReaderIndex(forwardBy: headerSize)

@@ -12,8 +12,16 @@ public protocol StompTransport: AnyObject {
     func flush()
     /// Whether the transport takes more without buffering past its high-water mark.
     var isWritable: Bool { get }
-    /// Closes once what was queued has been sent.
-    func close()
+    /// Whether it carries only text (SockJS): bodies that are not UTF-8 are then sent as their
+    /// UTF-8 decoding, with a `content-length` that counts the bytes actually sent.
+    var carriesTextOnly: Bool { get }
+    /// Closes once what was queued has been sent. After an error (`afterError`), input that
+    /// is still arriving is read and discarded for a bounded time first (a lingering close),
+    /// so that the client is not reset before it reads the ERROR.
+    func close(afterError: Bool)
+    /// Closes now, discarding whatever output is queued (a slow consumer), after a
+    /// best-effort attempt to send `farewell` (an ERROR frame).
+    func abort(farewell: ByteBuffer)
 }
 
 /// One encoded frame shared by every session of a fan-out group, with room for what

@@ -6,6 +6,7 @@ import Testing
 private final class FakeReceiver: SockJSReceiver {
     var frames: [SockJSFrame] = []
     var ended = false
+    var isWritable = true
     let streaming: Bool
 
     init(streaming: Bool) { self.streaming = streaming }
