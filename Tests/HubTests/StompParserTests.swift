@@ -121,4 +121,39 @@ import Testing
             #expect(decoded.body == frame.body)
         }
     }
+
+    /// Fault 1: `content-length:9223372036854775807` trapped in the size arithmetic.
+    @Test(arguments: ["9223372036854775807", "9223372036854775806", "4611686018427387904", "1048576"])
+    func hugeContentLengthIsRefusedNotTrapped(length: String) {
+        var parser = StompParser(version: .v1_2)
+        parser.append(ByteBuffer(string: "SEND\ndestination:/topic/a\ncontent-length:\(length)\n\nabc"))
+        #expect(throws: StompError.frameTooLarge(limit: StompLimits().maxFrameSize)) { try parser.parseStep() }
+        var tooBig = StompParser(version: .v1_2)
+        tooBig.append(ByteBuffer(string: "SEND\ncontent-length:9223372036854775808\n\n"))
+        #expect(throws: StompError.invalidHeader("content-length", value: "9223372036854775808")) { try tooBig.parseStep() }
+    }
+
+    /// A head that arrives a byte at a time is parsed correctly (its scan resumes where it
+    /// stopped) and an unterminated one is refused at the header-length limit.
+    @Test func headArrivingByteByByte() throws {
+        var parser = StompParser(version: .v1_2)
+        let text = "SEND\r\ndestination:/topic/a\r\nx:y\r\n\r\nhi\0"
+        var frames: [StompFrame] = []
+        for byte in text.utf8 {
+            parser.append(ByteBuffer(bytes: [byte]))
+            while case .frame(let frame) = try parser.parseStep() { frames.append(frame) }
+        }
+        #expect(frames.count == 1)
+        #expect(frames.first?.headers["x"] == "y")
+        #expect(frames.first?.bodyText == "hi")
+
+        // Fault 7's input: 16 KiB of arbitrary bytes and no blank line.
+        var endless = StompParser()
+        #expect(throws: StompError.headerTooLong(limit: StompLimits().maxHeaderLength)) {
+            for _ in 0..<16 {
+                endless.append(ByteBuffer(repeating: UInt8(ascii: "A"), count: 1024))
+                _ = try endless.parseStep()
+            }
+        }
+    }
 }
