@@ -108,7 +108,10 @@ public final class GatewayServer: Sendable {
             ),
             withErrorHandling: false
         )
-        try channel.pipeline.syncOperations.addHandler(guardHandler, name: HTTPConnectionGuard.name)
+        // Right after the decoder, before NIO's pipelining handler: the guard answers requests
+        // that never completed (408, 431), which that handler would take for a protocol violation.
+        let decoder = try channel.pipeline.syncOperations.handler(type: ByteToMessageHandler<HTTPRequestDecoder>.self)
+        try channel.pipeline.syncOperations.addHandler(guardHandler, name: HTTPConnectionGuard.name, position: .after(decoder))
         try channel.pipeline.syncOperations.addHandler(http, name: GatewayHTTPHandler.name)
     }
 

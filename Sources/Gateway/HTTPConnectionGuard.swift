@@ -12,8 +12,9 @@ import NIOHTTP1
 /// - while the socket is not writable (the client does not read its responses), the next
 ///   pipelined request waits, so responses cannot pile up in memory.
 ///
-/// Sits between NIO's HTTP server handlers and `GatewayHTTPHandler`; it is removed when the
-/// connection upgrades to WebSocket, whose own timers take over.
+/// Sits right after NIO's request decoder (before its pipelining and upgrade handlers, so that
+/// its own answers go straight to the encoder); it is removed when the connection upgrades to
+/// WebSocket, whose own timers take over.
 final class HTTPConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
     typealias InboundIn = HTTPServerRequestPart
     typealias InboundOut = HTTPServerRequestPart
