@@ -36,6 +36,7 @@ struct SockJSResponder {
         let keepAlive = request.isKeepAlive
         headers.add(name: "Content-Length", value: String(body.utf8.count))
         headers.add(name: "Connection", value: keepAlive ? "keep-alive" : "close")
+        headers.add(name: "X-Content-Type-Options", value: "nosniff")
         channel.write(HTTPServerResponsePart.head(HTTPResponseHead(version: request.version, status: status, headers: headers)), promise: nil)
         if !body.isEmpty && request.method != .HEAD {
             channel.write(HTTPServerResponsePart.body(.byteBuffer(ByteBuffer(string: body))), promise: nil)

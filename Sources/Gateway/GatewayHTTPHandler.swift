@@ -252,6 +252,8 @@ final class GatewayHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
         var headers = extra
         headers.add(name: "Content-Length", value: String(body.readableBytes))
         headers.add(name: "Connection", value: keepAlive ? "keep-alive" : "close")
+        // Error bodies echo the client's path: never let a browser sniff them as HTML.
+        headers.add(name: "X-Content-Type-Options", value: "nosniff")
         let response = HTTPResponseHead(version: head.version, status: status, headers: headers)
         context.write(wrapOutboundOut(.head(response)), promise: nil)
         if head.method != .HEAD {

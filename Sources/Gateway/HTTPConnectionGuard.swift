@@ -61,6 +61,11 @@ final class HTTPConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
         // Upgrading: what the client sent after the upgrade request goes on to the new handlers.
         for part in held { context.fireChannelRead(wrapInboundOut(part)) }
         held.removeAll()
+        // A read held back for writability must not stall the upgraded connection.
+        if pendingRead {
+            pendingRead = false
+            context.read()
+        }
     }
 
     // MARK: Inbound

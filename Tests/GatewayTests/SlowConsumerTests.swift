@@ -45,4 +45,44 @@ struct SlowConsumerTests {
             #expect(try await publisher.next()?.headers["receipt-id"] == "after")
         }
     }
+
+    /// The SockJS streaming transport respects writability too: a client that stops reading
+    /// its xhr_streaming response is dropped instead of growing the channel's buffer.
+    @Test func aSockJSStreamThatStopsReadingIsDropped() async throws {
+        try await withTestServer({ $0.hub.maxOutboundBytes = 256 * 1024 }) { server in
+            let port = server.httpPort
+            let url = "/stomp/000/" + String(UInt64.random(in: 0...UInt64.max), radix: 36)
+            var stream = try await RawWebSocketClient.connect(port: port)
+            _ = try await stream.request("POST \(url)/xhr_streaming HTTP/1.1\r\nHost: h\r\nContent-Length: 0\r\n\r\n")
+            let connect = StompFrame(.connect, headers: ["accept-version": "1.2", "host": "h"])
+            let subscribe = StompFrame(.subscribe, headers: ["destination": "/topic/firehose", "id": "1", "receipt": "r"])
+            let texts = [connect, subscribe].map { String(decoding: StompEncoder.encode($0, version: .v1_2).readableBytesView, as: UTF8.self) }
+            let payload = "[" + texts.map { "\"" + $0.replacingOccurrences(of: "\n", with: "\\n").replacingOccurrences(of: "\0", with: "\\u0000") + "\"" }.joined(separator: ",") + "]"
+            #expect(try await HTTPTestClient.request(port: port, method: "POST", path: url + "/xhr_send", body: payload).status == 204)
+            var received = ""
+            while !received.contains("RECEIPT") {
+                guard let chunk = try await stream.nextChunkPublic() else { break }
+                received += String(buffer: chunk)
+            }
+            #expect(received.contains("RECEIPT"))
+            try await stream.setReading(false)
+            let handle = GatewayServerHandle(httpPort: port, stompPort: server.stompPort)
+            var publisher = try await StompTestClient.connect(handle, over: .tcp)
+            let loop = MultiThreadedEventLoopGroup.singleton.next()
+            let chunk = String(repeating: "x", count: 60_000)
+            var sessions = 2
+            var published = 0
+            while sessions == 2 && published < 2_000 {
+                for _ in 0..<10 {
+                    try await publisher.send(.send, ["destination": "/topic/firehose"], body: chunk)
+                }
+                published += 10
+                try await publisher.send(.send, ["destination": "/topic/other", "receipt": "p\(published)"])
+                #expect(try await publisher.next()?.command == .receipt)
+                sessions = try await server.hub.sessionCount(on: loop).get()
+            }
+            #expect(sessions == 1, "the SockJS stream was still connected after \(published) messages")
+            await stream.close()
+        }
+    }
 }
