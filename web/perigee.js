@@ -20,6 +20,7 @@
  *     onError: (error) => {},          // Error; for an ERROR frame, error.frame is the frame
  *     onConnect: (connectedFrame) => {},
  *     debug: (text) => {},             // optional trace of frames and decisions
+ *     clock: {now, setTimeout, clearTimeout, setInterval, clearInterval}, // default: real time
  *   });
  *
  *   client.connect();

@@ -7,6 +7,15 @@ import { STOMP_SUBPROTOCOLS, StompFrameParser, encodeFrame, toBytes, toText } fr
 import { webSocketTransport } from "./websocket-transport.js";
 import { sockJSTransport } from "./sockjs-transports.js";
 
+/** Real time: the timers of the page (or of node). `options.clock` replaces it (tests). */
+const systemClock = {
+  now: () => Date.now(),
+  setTimeout: (callback, ms) => setTimeout(callback, ms),
+  clearTimeout: (handle) => clearTimeout(handle),
+  setInterval: (callback, ms) => setInterval(callback, ms),
+  clearInterval: (handle) => clearInterval(handle),
+};
+
 function defaultUrl() {
   const loc = globalThis.location;
   if (!loc) return "ws://127.0.0.1:9000/stomp";
@@ -40,6 +49,8 @@ export class PerigeeClient {
       fetch: options.fetch,
       EventSource: options.EventSource,
     };
+    // Every timer and every reading of the time goes through this clock.
+    this._clock = options.clock || systemClock;
     this.onStateChange = options.onStateChange || null;
     this.onError = options.onError || null;
     this.onConnect = options.onConnect || null;
@@ -124,7 +135,7 @@ export class PerigeeClient {
    */
   disconnect({ timeout = 1000 } = {}) {
     this._wanted = false;
-    clearTimeout(this._reconnectTimer);
+    this._clock.clearTimeout(this._reconnectTimer);
     this._reconnectTimer = null;
     const conn = this._conn;
     const finish = () => {
@@ -135,10 +146,10 @@ export class PerigeeClient {
     if (!conn || !conn.connected) { finish(); return Promise.resolve(); }
     const id = "disconnect-" + this._nextReceipt++;
     return new Promise((resolve) => {
-      const timer = setTimeout(() => { this._receipts.delete(id); finish(); resolve(); }, timeout);
+      const timer = this._clock.setTimeout(() => { this._receipts.delete(id); finish(); resolve(); }, timeout);
       this._receipts.set(id, {
-        resolve: () => { clearTimeout(timer); finish(); resolve(); },
-        reject: () => { clearTimeout(timer); finish(); resolve(); },
+        resolve: () => { this._clock.clearTimeout(timer); finish(); resolve(); },
+        reject: () => { this._clock.clearTimeout(timer); finish(); resolve(); },
       });
       this._write(conn, "DISCONNECT", { receipt: id }, null);
     });
@@ -209,7 +220,7 @@ export class PerigeeClient {
     const protocols = this.options.versions.map((v) => STOMP_SUBPROTOCOLS[v]).filter(Boolean);
     const conn = {
       name, transport: null, parser: new StompFrameParser(), opened: false, connected: false,
-      lastReceived: Date.now(), lastSent: Date.now(), timers: [],
+      lastReceived: this._clock.now(), lastSent: this._clock.now(), timers: [],
     };
     this._conn = conn;
     this._log("opening " + name + " " + this.options.url);
@@ -239,7 +250,7 @@ export class PerigeeClient {
       this._lost(conn, info.opened);
     };
     // No CONNECTED in time: give up on this attempt.
-    conn.timers.push(setTimeout(() => {
+    conn.timers.push(this._clock.setTimeout(() => {
       if (this._conn === conn && !conn.connected) {
         this._error(new Error("no CONNECTED within " + this.options.connectTimeout + " ms"));
         this._teardown(null);
@@ -269,7 +280,7 @@ export class PerigeeClient {
     // Text messages for UTF-8 frames (what browsers and the server expect); binary otherwise.
     const isText = body === null || body === undefined || typeof body === "string";
     conn.transport.send(isText ? toText(bytes) : bytes);
-    conn.lastSent = Date.now();
+    conn.lastSent = this._clock.now();
   }
 
   _transmit(command, headers, body) {
@@ -285,7 +296,7 @@ export class PerigeeClient {
   }
 
   _receive(conn, data) {
-    conn.lastReceived = Date.now();
+    conn.lastReceived = this._clock.now();
     let events;
     try {
       events = conn.parser.push(data);
@@ -355,17 +366,17 @@ export class PerigeeClient {
     const sendEvery = outgoing > 0 && sy > 0 ? Math.max(outgoing, sy) : 0;
     const expectEvery = incoming > 0 && sx > 0 ? Math.max(incoming, sx) : 0;
     if (sendEvery > 0) {
-      conn.timers.push(setInterval(() => {
+      conn.timers.push(this._clock.setInterval(() => {
         if (this._conn !== conn) return;
-        if (Date.now() - conn.lastSent >= sendEvery * 0.9) {
-          try { conn.transport.send("\n"); conn.lastSent = Date.now(); } catch (_) { /* onclose follows */ }
+        if (this._clock.now() - conn.lastSent >= sendEvery * 0.9) {
+          try { conn.transport.send("\n"); conn.lastSent = this._clock.now(); } catch (_) { /* onclose follows */ }
         }
       }, Math.max(100, Math.floor(sendEvery / 2))));
     }
     if (expectEvery > 0) {
-      conn.timers.push(setInterval(() => {
+      conn.timers.push(this._clock.setInterval(() => {
         if (this._conn !== conn) return;
-        const silent = Date.now() - conn.lastReceived;
+        const silent = this._clock.now() - conn.lastReceived;
         // Twice the interval, plus a second for latency and timer drift on either side.
         if (silent > expectEvery * 2 + 1000) {
           this._error(new Error("server silent for " + silent + " ms (heart-beat " + expectEvery + " ms)"));
@@ -404,7 +415,7 @@ export class PerigeeClient {
   _teardown(reason) {
     const conn = this._conn;
     if (!conn) return;
-    conn.timers.forEach((t) => { clearTimeout(t); clearInterval(t); });
+    conn.timers.forEach((t) => { this._clock.clearTimeout(t); this._clock.clearInterval(t); });
     conn.timers = [];
     if (conn.transport) {
       conn.transport.onopen = conn.transport.onmessage = conn.transport.onclose = null;
@@ -448,8 +459,8 @@ export class PerigeeClient {
       this._startRound();
       this._log("reconnecting in " + Math.round(delay) + " ms, trying " + this._round.join(", "));
     }
-    clearTimeout(this._reconnectTimer);
-    this._reconnectTimer = setTimeout(() => {
+    this._clock.clearTimeout(this._reconnectTimer);
+    this._reconnectTimer = this._clock.setTimeout(() => {
       this._reconnectTimer = null;
       if (this._wanted && !this._conn) {
         if (this.state !== "connecting") this._setState("reconnecting");
