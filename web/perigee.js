@@ -49,6 +49,9 @@
  *   only: a binary body is sent as its UTF-8 decoding. The HTTP requests are made with
  *   `fetch` (streamed for xhr-streaming) and `EventSource`; any browser that runs ES modules
  *   has both. `options.fetch` / `options.EventSource` / `options.WebSocket` replace them.
+ *   EventSource data arrives %-escaped (SockJS servers escape it because sockjs-client runs
+ *   decodeURI on it) and is unescaped the same way; data with a malformed escape closes the
+ *   transport as a protocol error, like a malformed SockJS frame.
  *
  * Behaviour:
  * - Frames are parsed incrementally from bytes: several frames in one transport message, a frame

@@ -3,6 +3,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { PerigeeClient } from "../../web/perigee/client.js";
+import { unescapeEventSourceData } from "../../web/perigee/sockjs-transports.js";
 import { fakeEventSource, fakeFetch, until } from "./perigee_js_support.mjs";
 
 const SESSION_URL = /^http:\/\/h:1\/stomp\/\d{3}\/[a-z0-9]{8,}\/(xhr|xhr_send|xhr_streaming|eventsource)$/;
@@ -152,4 +153,61 @@ test("sockjs eventsource: data events are frames; a new EventSource resumes an e
   sources[1].onerror(); // ended again...
   sources[2].onerror(); // ...and the next one fails before any frame: the transport is over
   assert.equal(client.state, "disconnected");
+});
+
+/** A SockJS frame as a SockJS server writes it into an EventSource `data:` line. */
+const eventSourceData = (frame) => frame.split("%").join("%25");
+
+test("unescapeEventSourceData: decodeURI semantics, null for a malformed escape", () => {
+  assert.equal(unescapeEventSourceData("a[\"100%25 sure\"]"), 'a["100% sure"]');
+  assert.equal(unescapeEventSourceData("%2523 stays %23"), "%23 stays %23", "decoded once; # stays escaped");
+  assert.equal(unescapeEventSourceData("h"), "h");
+  assert.equal(unescapeEventSourceData("x%0Ay%0Dz%00"), "x\ny\rz\0", "sockjs-node also escapes CR, LF, NUL");
+  assert.equal(unescapeEventSourceData("%3B%2F%3F"), "%3B%2F%3F", "reserved characters stay escaped, as in decodeURI");
+  assert.equal(unescapeEventSourceData("%C3%A9"), "\u00e9");
+  assert.equal(unescapeEventSourceData("100% sure"), null);
+  assert.equal(unescapeEventSourceData("%E9"), null, "not UTF-8");
+  assert.equal(unescapeEventSourceData("ends with %2"), null);
+});
+
+/** A client on the eventsource transport, connected, subscribed to /topic/a. */
+async function eventSourceClient(options = {}) {
+  const net = fakeFetch();
+  const { EventSource, sources } = fakeEventSource();
+  const got = [];
+  const client = new PerigeeClient({
+    url: "ws://h:1/stomp", transports: ["eventsource"], fetch: net.fetch, EventSource,
+    heartbeat: { outgoing: 0, incoming: 0 }, reconnect: false, ...options,
+  });
+  const sub = client.subscribe("/topic/a", (m) => got.push(m));
+  client.connect();
+  sources[0].emit("o");
+  await until(() => net.find("xhr_send"));
+  net.find("xhr_send").respond(204);
+  sources[0].emit('a["CONNECTED\\nversion:1.2\\n\\n\\u0000"]');
+  await until(() => net.find("xhr_send"));
+  net.find("xhr_send").respond(204);
+  return { client, sub, got, sources, net };
+}
+
+test("sockjs eventsource: a % in a message survives the server's %25 escaping", async () => {
+  const { client, sub, got, sources } = await eventSourceClient();
+  const frame = `MESSAGE\nsubscription:${sub.id}\nmessage-id:1\nx-rate:50%\n\nbody 100% sure, 100%25 literal\0`;
+  const data = eventSourceData("a" + JSON.stringify([frame]));
+  assert.match(data, /body 100%25 sure, 100%2525 literal/);
+  sources[0].emit(data);
+  assert.deepEqual(got.map((m) => m.body), ["body 100% sure, 100%25 literal"]);
+  assert.equal(got[0].headers["x-rate"], "50%");
+  assert.equal(client.state, "connected", "the message did not break the connection");
+  await client.disconnect({ timeout: 1 });
+});
+
+test("sockjs eventsource: a malformed escape closes the transport instead of throwing", async () => {
+  const log = [];
+  const { client, sub, got, sources } = await eventSourceClient({ debug: (t) => log.push(t) });
+  assert.doesNotThrow(() => sources[0].emit(`a["MESSAGE\\nsubscription:${sub.id}\\n\\n100% raw\\u0000"]`));
+  assert.deepEqual(got, []);
+  assert.equal(client.state, "disconnected");
+  assert.ok(sources[0].closed);
+  assert.match(log.join("\n"), /malformed escape in eventsource data/);
 });

@@ -12,6 +12,24 @@ import { toText } from "./stomp-codec.js";
 /** The URL with a ws(s) scheme turned into http(s), without a trailing slash. */
 function httpUrl(url) { return String(url).replace(/^ws(s?):/i, "http$1:").replace(/\/+$/, ""); }
 
+/**
+ * The SockJS frame in an EventSource event's `data`, as the server meant it. SockJS servers
+ * %-escape EventSource data because sockjs-client runs decodeURI on it: Perigee escapes `%`
+ * as `%25`, sockjs-node also CR, LF and NUL. So this undoes exactly what decodeURI undoes.
+ * Returns null when the data holds a malformed escape (a `%` not followed by two hex digits,
+ * or escapes that are not UTF-8), which decodeURI would throw on: the caller treats that as a
+ * broken transport rather than guess what the server meant.
+ */
+export function unescapeEventSourceData(data) {
+  const text = String(data);
+  if (text.indexOf("%") < 0) return text;
+  try {
+    return decodeURI(text);
+  } catch (_) {
+    return null;
+  }
+}
+
 /** A SockJS session id: random letters and digits (the server treats it as opaque). */
 function randomSessionId() {
   const alphabet = "abcdefghijklmnopqrstuvwxyz0123456789";
@@ -184,8 +202,9 @@ class SockJSTransport {
     }
   }
 
-  /** eventsource: each `data:` event is a frame. When the server ends the response the
-   *  browser would retry after its own delay; a new EventSource resumes at once instead. */
+  /** eventsource: each `data:` event is a frame, %-escaped (see unescapeEventSourceData).
+   *  When the server ends the response the browser would retry after its own delay; a new
+   *  EventSource resumes at once instead. */
   _eventSource() {
     const ES = this.EventSource;
     if (!ES) throw new Error("no EventSource implementation available");
@@ -193,7 +212,12 @@ class SockJSTransport {
       let frames = 0;
       const source = new ES(this.base + "/eventsource", { withCredentials: true });
       this.receiving = source;
-      source.onmessage = (event) => { frames++; this._frame(String(event.data)); };
+      source.onmessage = (event) => {
+        frames++;
+        const text = unescapeEventSourceData(event.data);
+        if (text === null) { this._finish(1002, "malformed escape in eventsource data"); return; }
+        this._frame(text);
+      };
       source.onerror = () => {
         source.close();
         if (this.closed || this.receiving !== source) return;
