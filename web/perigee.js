@@ -3,7 +3,8 @@
  * WebSocket does not get through, over the SockJS 0.3 fallback transports Perigee serves at the
  * same prefix. Plain ES modules, no dependencies, no build step. This file is the entry point;
  * the code lives in ./perigee/: stomp-codec.js (frames, parser, header escaping),
- * websocket-transport.js, sockjs-transports.js, and client.js (PerigeeClient, reconnecting).
+ * websocket-transport.js, sockjs-transports.js, client.js (PerigeeClient) and
+ * reconnect-policy.js (which transport next, and when).
  *
  *   import { PerigeeClient } from "./perigee.js";
  *
@@ -14,7 +15,7 @@
  *     host: "example.org",             // CONNECT `host` header (default: the URL's host name)
  *     connectHeaders: {login: "u", passcode: "p"},   // extra CONNECT headers
  *     heartbeat: {outgoing: 10000, incoming: 10000}, // ms; 0 disables that direction
- *     reconnect: {initialDelay: 500, maxDelay: 30000}, // or `false`: never reconnect
+ *     reconnect: {initialDelay: 500, maxDelay: 30000, resetAfter: 5000}, // or `false`: never
  *     connectTimeout: 10000,           // ms per transport, from opening it to CONNECTED
  *     onStateChange: (state, previous) => {},
  *     onError: (error) => {},          // Error; for an ERROR frame, error.frame is the frame
@@ -65,13 +66,19 @@
  *   the server's agreed period plus one second. (SockJS's own `h` frames are not counted.)
  * - Falling back: the transports are tried in order; one that closes, fails, or does not
  *   deliver CONNECTED within `connectTimeout` ms is given up and the next is tried at once.
- *   When every transport of the round failed, the next round waits for the backoff below.
+ *   When every transport of the round failed, or the server answered CONNECT with an ERROR
+ *   (another transport would get the same answer), the next round waits for the backoff below.
+ * - ERROR: STOMP 1.2 has the server close the connection after an ERROR; the client closes its
+ *   side at once too, and reconnects as after any lost connection.
  * - Reconnection: after a lost connection the state is "reconnecting"; attempts are spaced by
- *   an exponential backoff (initialDelay doubled per failed round, capped at maxDelay) with
- *   jitter (a random delay in [delay/2, delay]). A reconnect starts with the transport that
- *   last reached CONNECTED, then the others in `transports` order (a network that needed a
- *   fallback once most likely needs it again, and this spares it the timeouts of the
- *   transports before it); connect() after disconnect() starts again from the first one.
+ *   an exponential backoff (initialDelay doubled per round, capped at maxDelay) with jitter (a
+ *   random delay in [delay/2, delay]). The backoff resets only once a connection has stayed
+ *   up for `resetAfter` ms: a server that accepts CONNECT and then ends the session at once
+ *   (with an ERROR, say) is retried ever more slowly, not every initialDelay. A reconnect
+ *   starts with the transport that last reached CONNECTED, then the others in `transports`
+ *   order (a network that needed a fallback once most likely needs it again, and this spares
+ *   it the timeouts of the transports before it); connect() after disconnect() starts again
+ *   from the first one.
  *   After CONNECTED every live subscription is sent again under its same id, then frames
  *   queued while offline are flushed.
  * - send() while not connected queues the frame (bounded by `maxQueuedFrames`, default 1000).

@@ -220,3 +220,84 @@ test("client: falls back on failure and on timeout; a reconnect starts with the 
   assert.equal(f1.length, 3);
   await disconnectNow(client, clock);
 });
+
+/** Open the next fake connection and have the server accept CONNECT. */
+function accept(server) {
+  server.open();
+  server.reply("CONNECTED\nversion:1.2\n\n\0");
+}
+
+test("client: an ERROR after CONNECTED backs off, growing each time; it does not wait for the close", async () => {
+  const servers = installFakeTransport();
+  const clock = new FakeClock();
+  const errors = [];
+  const client = new PerigeeClient({
+    url: "ws://h/stomp", transports: ["fake"], heartbeat: NO_HEARTBEAT, clock,
+    reconnect: { initialDelay: 500, maxDelay: 30000 }, onError: (e) => errors.push(e),
+  });
+  client.connect();
+  const delays = [];
+  for (let i = 0; i < 5; i++) {
+    const s = servers[i];
+    accept(s);
+    assert.equal(client.state, "connected");
+    clock.advance(1000); // up for a while, but not long enough to count as healthy
+    s.reply("ERROR\nmessage:slow consumer\n\nbehind\0");
+    assert.ok(s.closed, "the client closed the transport itself");
+    assert.equal(client.state, "reconnecting");
+    delays.push(clock.fireNext());
+    assert.equal(servers.length, i + 2);
+  }
+  delays.forEach((delay, i) => {
+    const base = 500 * 2 ** i;
+    assert.ok(delay >= base / 2 && delay <= base, `delay ${i} is ${delay}, not in [${base / 2}, ${base}]`);
+  });
+  assert.equal(errors.length, 5);
+  assert.equal(errors[0].frame.headers.message, "slow consumer");
+  await disconnectNow(client, clock);
+});
+
+test("client: a connection that stays up for reconnect.resetAfter ms resets the backoff", async () => {
+  const servers = installFakeTransport();
+  const clock = new FakeClock();
+  const client = new PerigeeClient({
+    url: "ws://h/stomp", transports: ["fake"], heartbeat: NO_HEARTBEAT, clock,
+    reconnect: { initialDelay: 500, maxDelay: 30000, resetAfter: 5000 },
+  });
+  client.connect();
+  for (let i = 0; i < 3; i++) {
+    accept(servers[i]);
+    servers[i].drop();
+    clock.fireNext();
+  }
+  accept(servers[3]);
+  clock.advance(4999);
+  servers[3].drop();
+  const notYet = clock.fireNext();
+  assert.ok(notYet >= 2000, "4.999 s is not long enough: the fourth delay, in [2000, 4000]: " + notYet);
+  accept(servers[4]);
+  clock.advance(5000);
+  servers[4].drop();
+  const reset = clock.fireNext();
+  assert.ok(reset >= 250 && reset <= 500, "back to initialDelay: " + reset);
+  await disconnectNow(client, clock);
+});
+
+test("client: an ERROR answering CONNECT ends the round instead of trying the next transport", async () => {
+  const f1 = installFakeTransport("f1");
+  const f2 = installFakeTransport("f2");
+  const clock = new FakeClock();
+  const client = new PerigeeClient({
+    url: "ws://h/stomp", transports: ["f1", "f2"], heartbeat: NO_HEARTBEAT, clock,
+    reconnect: { initialDelay: 500, maxDelay: 30000 },
+  });
+  client.connect();
+  f1[0].open();
+  f1[0].reply("ERROR\nmessage:unauthorized\n\nThe credentials were not accepted.\0");
+  assert.ok(f1[0].closed);
+  assert.equal(client.state, "connecting");
+  const delay = clock.fireNext();
+  assert.ok(delay >= 250, "a backoff, not an immediate fallback: " + delay);
+  assert.deepEqual([f1.length, f2.length], [2, 0], "the next round starts again with f1");
+  await disconnectNow(client, clock);
+});

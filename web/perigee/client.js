@@ -6,6 +6,7 @@
 import { STOMP_SUBPROTOCOLS, StompFrameParser, encodeFrame, toBytes, toText } from "./stomp-codec.js";
 import { webSocketTransport } from "./websocket-transport.js";
 import { sockJSTransport } from "./sockjs-transports.js";
+import { ReconnectPolicy } from "./reconnect-policy.js";
 
 /** Real time: the timers of the page (or of node). `options.clock` replaces it (tests). */
 const systemClock = {
@@ -42,6 +43,7 @@ export class PerigeeClient {
       reconnect: reconnect && {
         initialDelay: reconnect.initialDelay === undefined ? 500 : reconnect.initialDelay,
         maxDelay: reconnect.maxDelay === undefined ? 30000 : reconnect.maxDelay,
+        resetAfter: reconnect.resetAfter === undefined ? 5000 : reconnect.resetAfter,
       },
       connectTimeout: options.connectTimeout || 10000,
       maxQueuedFrames: options.maxQueuedFrames || 1000,
@@ -68,10 +70,7 @@ export class PerigeeClient {
     this._receipts = new Map(); // receipt id -> {resolve, reject}
     this._nextSubscription = 1;
     this._nextReceipt = 1;
-    this._attempt = 0;
-    this._round = [];           // transport names of the current round, in the order tried
-    this._roundIndex = 0;       // position in _round of the current attempt
-    this._lastWorking = null;   // the transport that last reached CONNECTED
+    this._policy = new ReconnectPolicy(this.options.transports, this.options.reconnect);
     this._reconnectTimer = null;
     this._wanted = false;       // true between connect() and disconnect()
   }
@@ -88,9 +87,7 @@ export class PerigeeClient {
   connect() {
     if (this._wanted) return;
     this._wanted = true;
-    this._attempt = 0;
-    this._lastWorking = null;
-    this._startRound();
+    this._policy.begin();
     this._setState("connecting");
     this._open();
   }
@@ -206,21 +203,13 @@ export class PerigeeClient {
     if (receipt === undefined) frame.pending.resolve();
   }
 
-  /** A new round of attempts: the last transport that worked first, then the others in order. */
-  _startRound() {
-    const names = this.options.transports;
-    const last = this._lastWorking;
-    this._round = last && names.includes(last) ? [last, ...names.filter((n) => n !== last)] : [...names];
-    this._roundIndex = 0;
-  }
-
   _open() {
-    const name = this._round[this._roundIndex];
+    const name = this._policy.current;
     const factory = PerigeeClient.transports[name];
     const protocols = this.options.versions.map((v) => STOMP_SUBPROTOCOLS[v]).filter(Boolean);
     const conn = {
       name, transport: null, parser: new StompFrameParser(), opened: false, connected: false,
-      lastReceived: this._clock.now(), lastSent: this._clock.now(), timers: [],
+      answeredWithError: false, lastReceived: this._clock.now(), lastSent: this._clock.now(), timers: [],
     };
     this._conn = conn;
     this._log("opening " + name + " " + this.options.url);
@@ -324,18 +313,26 @@ export class PerigeeClient {
         if (pending) { this._receipts.delete(id); pending.resolve(frame); }
         return;
       }
-      case "ERROR": {
-        const error = new Error("STOMP ERROR: " + (frame.headers.message || frame.body || "unknown"));
-        error.frame = frame;
-        const id = frame.headers["receipt-id"];
-        const pending = id !== undefined && this._receipts.get(id);
-        if (pending) { this._receipts.delete(id); pending.reject(error); }
-        this._error(error);
-        return; // the server closes the connection after an ERROR; onclose reconnects
-      }
+      case "ERROR": return this._serverError(conn, frame);
       default:
         this._error(new Error("unexpected frame from server: " + frame.command));
     }
+  }
+
+  /**
+   * STOMP 1.2 "ERROR": the server closes the connection after it. The client does not wait for
+   * that (a lenient server that keeps it open would leave a session in an unknown state): the
+   * attempt is over, and the reconnect policy decides what follows.
+   */
+  _serverError(conn, frame) {
+    const error = new Error("STOMP ERROR: " + (frame.headers.message || frame.body || "unknown"));
+    error.frame = frame;
+    conn.answeredWithError = true;
+    const id = frame.headers["receipt-id"];
+    const pending = id !== undefined && this._receipts.get(id);
+    if (pending) { this._receipts.delete(id); pending.reject(error); }
+    this._error(error);
+    if (this._conn === conn) this._lost(conn, true);
   }
 
   _connected(conn, frame) {
@@ -346,8 +343,7 @@ export class PerigeeClient {
     this.session = frame.headers.session || null;
     this.server = frame.headers.server || null;
     this.transport = conn.name;
-    this._lastWorking = conn.name;
-    this._attempt = 0;
+    this._policy.connected(this._clock.now());
     this._setupHeartbeat(conn, frame.headers["heart-beat"]);
     this._setState("connected");
     try {
@@ -433,10 +429,8 @@ export class PerigeeClient {
   }
 
   /**
-   * The attempt `conn` is over; schedule the next one unless the user disconnected. An attempt
-   * that never reached CONNECTED hands over to the next transport of the round at once; after
-   * a lost connection or a round where every transport failed, a new round starts after the
-   * backoff delay.
+   * The attempt `conn` is over; unless the user disconnected, open the next one when the
+   * reconnect policy says (see reconnect-policy.js).
    */
   _lost(conn, opened) {
     if (this._conn === conn) this._teardown(null);
@@ -444,20 +438,13 @@ export class PerigeeClient {
     this.version = null;
     this.session = null;
     if (!this._wanted) { this._setState("disconnected"); return; }
-    const reconnect = this.options.reconnect;
-    const tryNextNow = !wasConnected && this._roundIndex + 1 < this._round.length;
-    if (!tryNextNow && !reconnect) { this._wanted = false; this._setState("disconnected"); return; }
+    const next = this._policy.lost({ now: this._clock.now(), answeredWithError: conn.answeredWithError });
+    if (!next) { this._wanted = false; this._setState("disconnected"); return; }
     this._setState(this.state === "connecting" && !wasConnected ? "connecting" : "reconnecting");
-    let delay = 0;
-    if (tryNextNow) {
-      this._log(conn.name + " failed" + (opened ? " after opening" : "") + "; trying " + this._round[this._roundIndex + 1]);
-      this._roundIndex++;
+    if (next.newRound) {
+      this._log("reconnecting in " + Math.round(next.delay) + " ms, trying " + this._policy.round.join(", "));
     } else {
-      const base = Math.min(reconnect.maxDelay, reconnect.initialDelay * Math.pow(2, this._attempt));
-      delay = base / 2 + Math.random() * (base / 2);
-      this._attempt++;
-      this._startRound();
-      this._log("reconnecting in " + Math.round(delay) + " ms, trying " + this._round.join(", "));
+      this._log(conn.name + " failed" + (opened ? " after opening" : "") + "; trying " + next.transport);
     }
     this._clock.clearTimeout(this._reconnectTimer);
     this._reconnectTimer = this._clock.setTimeout(() => {
@@ -466,6 +453,6 @@ export class PerigeeClient {
         if (this.state !== "connecting") this._setState("reconnecting");
         this._open();
       }
-    }, delay);
+    }, next.delay);
   }
 }
