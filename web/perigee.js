@@ -18,7 +18,9 @@
  *     reconnect: {initialDelay: 500, maxDelay: 30000, resetAfter: 5000}, // or `false`: never
  *     connectTimeout: 10000,           // ms per transport, from opening it to CONNECTED
  *     onStateChange: (state, previous) => {},
- *     onError: (error) => {},          // Error; for an ERROR frame, error.frame is the frame
+ *     onError: (error) => {},          // Error; for an ERROR frame, error.frame is the frame;
+ *                                      // for a refused subscription, also error.subscription
+ *                                      // (its id) and error.destination
  *     onConnect: (connectedFrame) => {},
  *     debug: (text) => {},             // optional trace of frames and decisions
  *     clock: {now, setTimeout, clearTimeout, setInterval, clearInterval}, // default: real time
@@ -30,8 +32,8 @@
  *     message.binaryBody;   // Uint8Array, the exact bytes
  *     message.headers;      // {destination, "message-id", subscription, ...} (unescaped)
  *     message.ack(); message.nack();   // for ack: "client" / "client-individual"
- *   }, {ack: "auto"});
- *   sub.id; sub.unsubscribe();
+ *   }, {ack: "auto"}, {onError: (error) => {}});  // headers; options: onError if refused
+ *   sub.id; sub.unsubscribe(); sub.refused;  // the error that refused it, or null
  *
  *   await client.send("/topic/shouts", "hello", {"content-type": "text/plain"});
  *   await client.send("/topic/shouts", "hello", {receipt: true}); // resolves on RECEIPT
@@ -81,6 +83,11 @@
  *   from the first one.
  *   After CONNECTED every live subscription is sent again under its same id, then frames
  *   queued while offline are flushed.
+ * - Refused subscriptions: every SUBSCRIBE carries a `receipt` the client sets, so an ERROR
+ *   with that `receipt-id` (Perigee's "permission denied" for a destination the client may
+ *   not read, say) names exactly the subscription the server refused. That subscription's
+ *   onError, then the client's onError, get the error; it is dropped and not sent again on
+ *   reconnecting (subscribe again to retry it). The client does not parse the ERROR's text.
  * - send() while not connected queues the frame (bounded by `maxQueuedFrames`, default 1000).
  *   A send with a receipt whose connection is lost before the RECEIPT rejects: the server may
  *   or may not have it.

@@ -39,7 +39,11 @@ test("client: connect, subscribe, message, receipt, ack headers", async () => {
   assert.equal(client.transport, "fake");
   const subscribe = s.frames()[1];
   assert.equal(subscribe.command, "SUBSCRIBE");
-  assert.deepEqual(subscribe.headers, { ack: "client-individual", id: sub.id, destination: "/topic/a" });
+  const { receipt: subscribeReceipt, ...subscribeHeaders } = subscribe.headers;
+  assert.deepEqual(subscribeHeaders, { ack: "client-individual", id: sub.id, destination: "/topic/a" });
+  assert.ok(subscribeReceipt, "every SUBSCRIBE asks for a receipt");
+  s.reply(`RECEIPT\nreceipt-id:${subscribeReceipt}\n\n\0`);
+  assert.equal(sub.refused, null);
 
   // Two MESSAGE frames and a heart-beat in one transport message.
   s.reply(`MESSAGE\ndestination:/topic/a\nmessage-id:m1\nsubscription:${sub.id}\nack:A1\ncontent-length:2\n\nhi\0\n` +
@@ -299,5 +303,103 @@ test("client: an ERROR answering CONNECT ends the round instead of trying the ne
   const delay = clock.fireNext();
   assert.ok(delay >= 250, "a backoff, not an immediate fallback: " + delay);
   assert.deepEqual([f1.length, f2.length], [2, 0], "the next round starts again with f1");
+  await disconnectNow(client, clock);
+});
+
+/** The ERROR Perigee sends when it refuses a SUBSCRIBE (Sources/Hub/StompError.swift). */
+const refusal = (subscribe) => `ERROR\nmessage:permission denied\nreceipt-id:${subscribe.headers.receipt}\n` +
+  `content-type:text/plain\n\nYou may not subscribe to ${subscribe.headers.destination}.\0`;
+
+const subscribesOf = (server) => server.frames().filter((f) => f.command === "SUBSCRIBE");
+
+test("client: a refused subscription is reported, never sent again, and the backoff grows", async () => {
+  const servers = installFakeTransport();
+  const clock = new FakeClock();
+  const errors = [];
+  const refusedB = [];
+  const client = new PerigeeClient({
+    url: "ws://h/stomp", transports: ["fake"], heartbeat: NO_HEARTBEAT, clock,
+    reconnect: { initialDelay: 500, maxDelay: 30000 }, onError: (e) => errors.push(e),
+  });
+  const a = client.subscribe("/topic/open", () => {});
+  const b = client.subscribe("/queue/secret", () => {}, {}, { onError: (e) => refusedB.push(e) });
+  client.connect();
+
+  // First connection: A is accepted, B refused; the server closes.
+  accept(servers[0]);
+  const [subA, subB] = subscribesOf(servers[0]);
+  assert.deepEqual([subA.headers.id, subB.headers.id], [a.id, b.id]);
+  servers[0].reply(`RECEIPT\nreceipt-id:${subA.headers.receipt}\n\n\0`);
+  servers[0].reply(refusal(subB));
+  assert.equal(refusedB.length, 1);
+  assert.equal(refusedB[0].destination, "/queue/secret");
+  assert.equal(refusedB[0].subscription, b.id);
+  assert.equal(refusedB[0].frame.body, "You may not subscribe to /queue/secret.");
+  assert.deepEqual(errors, refusedB, "the client's onError hears of it too");
+  assert.equal(b.refused, refusedB[0]);
+  assert.equal(a.refused, null);
+  assert.ok(servers[0].closed);
+  const first = clock.fireNext();
+  assert.ok(first >= 250 && first <= 500, "first delay " + first);
+
+  // Second connection: only A is sent again; now the server refuses A as well.
+  accept(servers[1]);
+  assert.deepEqual(subscribesOf(servers[1]).map((f) => f.headers.destination), ["/topic/open"]);
+  servers[1].reply(refusal(subscribesOf(servers[1])[0]));
+  assert.equal(a.refused.destination, "/topic/open");
+  const second = clock.fireNext();
+  assert.ok(second >= 500 && second <= 1000, "the backoff grew: " + second);
+
+  // Third connection: nothing left to refuse, and it stays up.
+  accept(servers[2]);
+  assert.deepEqual(subscribesOf(servers[2]), []);
+  clock.advance(60000);
+  assert.equal(client.state, "connected");
+  assert.equal(servers.length, 3);
+  b.unsubscribe();
+  assert.deepEqual(servers[2].frames().map((f) => f.command), ["CONNECT"], "no UNSUBSCRIBE for a refused subscription");
+  await disconnectNow(client, clock);
+});
+
+test("client: the ERROR's receipt-id names exactly which of two subscriptions to one destination was refused", async () => {
+  const servers = installFakeTransport();
+  const clock = new FakeClock();
+  const client = new PerigeeClient({
+    url: "ws://h/stomp", transports: ["fake"], heartbeat: NO_HEARTBEAT, clock,
+    reconnect: { initialDelay: 500, maxDelay: 30000 },
+  });
+  client.connect();
+  accept(servers[0]);
+  const good = client.subscribe("/topic/x", () => {});
+  const bad = client.subscribe("/topic/x", () => {}, { ack: "bogus" });
+  const badFrame = subscribesOf(servers[0])[1];
+  assert.equal(badFrame.headers.ack, "bogus");
+  servers[0].reply(`ERROR\nmessage:invalid header ack\nreceipt-id:${badFrame.headers.receipt}\n\n` +
+    `The value "bogus" is not valid for ack.\0`);
+  assert.equal(good.refused, null);
+  assert.ok(bad.refused);
+  clock.fireNext();
+  accept(servers[1]);
+  assert.deepEqual(subscribesOf(servers[1]).map((f) => [f.headers.id, f.headers.ack]), [[good.id, undefined]]);
+  await disconnectNow(client, clock);
+});
+
+test("client: an ERROR that answers no SUBSCRIBE refuses nothing: every subscription is sent again", async () => {
+  const servers = installFakeTransport();
+  const clock = new FakeClock();
+  const client = new PerigeeClient({
+    url: "ws://h/stomp", transports: ["fake"], heartbeat: NO_HEARTBEAT, clock,
+    reconnect: { initialDelay: 500, maxDelay: 30000 },
+  });
+  const a = client.subscribe("/topic/a", () => {});
+  client.connect();
+  accept(servers[0]);
+  const send = client.send("/topic/forbidden", "x", { receipt: "r-9" });
+  servers[0].reply("ERROR\nmessage:permission denied\nreceipt-id:r-9\n\nYou may not send to /topic/forbidden.\0");
+  await assert.rejects(send, /permission denied/);
+  assert.equal(a.refused, null);
+  clock.fireNext();
+  accept(servers[1]);
+  assert.deepEqual(subscribesOf(servers[1]).map((f) => f.headers.id), [a.id]);
   await disconnectNow(client, clock);
 });

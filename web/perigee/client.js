@@ -94,18 +94,26 @@ export class PerigeeClient {
 
   /**
    * Subscribe to `destination`; `callback(message)` is called for each MESSAGE. Extra headers
-   * (e.g. `ack`, `selector`) are sent with the SUBSCRIBE, on every (re)connection.
+   * (e.g. `ack`, `selector`) are sent with the SUBSCRIBE, on every (re)connection; the client
+   * sets the SUBSCRIBE's `receipt` itself. `options.onError(error)` is called if the server
+   * refuses the subscription (see _serverError); a refused subscription is not sent again.
+   * Returns `{id, unsubscribe(extraHeaders), refused}`, `refused` being that error or null.
    */
-  subscribe(destination, callback, headers = {}) {
+  subscribe(destination, callback, headers = {}, options = {}) {
     const id = headers.id !== undefined ? String(headers.id) : "sub-" + this._nextSubscription++;
-    const sub = { id, destination, callback, headers: { ...headers } };
+    const sub = {
+      id, destination, callback, headers: { ...headers }, onError: options.onError || null, refused: null,
+    };
     delete sub.headers.id;
+    delete sub.headers.receipt;
     this._subscriptions.set(id, sub);
     if (this.state === "connected") this._sendSubscribe(sub);
     return {
       id,
+      get refused() { return sub.refused; },
       unsubscribe: (extra = {}) => {
-        if (!this._subscriptions.delete(id)) return;
+        if (this._subscriptions.get(id) !== sub) return;
+        this._subscriptions.delete(id);
         if (this.state === "connected") this._transmit("UNSUBSCRIBE", { ...extra, id }, null);
       },
     };
@@ -209,7 +217,9 @@ export class PerigeeClient {
     const protocols = this.options.versions.map((v) => STOMP_SUBPROTOCOLS[v]).filter(Boolean);
     const conn = {
       name, transport: null, parser: new StompFrameParser(), opened: false, connected: false,
-      answeredWithError: false, lastReceived: this._clock.now(), lastSent: this._clock.now(), timers: [],
+      answeredWithError: false, // the server sent an ERROR on this connection
+      subscribeReceipts: new Map(), // receipt id of a SUBSCRIBE sent on it -> its subscription
+      lastReceived: this._clock.now(), lastSent: this._clock.now(), timers: [],
     };
     this._conn = conn;
     this._log("opening " + name + " " + this.options.url);
@@ -280,8 +290,14 @@ export class PerigeeClient {
     this._write(conn, command, h, body);
   }
 
+  /**
+   * SUBSCRIBE with a receipt of its own, so that an ERROR answering it names it by
+   * `receipt-id`: that is how the client knows exactly which subscription the server refused.
+   */
   _sendSubscribe(sub) {
-    this._transmit("SUBSCRIBE", { ...sub.headers, id: sub.id, destination: sub.destination }, null);
+    const receipt = "subscribe-" + this._nextReceipt++;
+    this._transmit("SUBSCRIBE", { ...sub.headers, id: sub.id, destination: sub.destination, receipt }, null);
+    this._conn.subscribeReceipts.set(receipt, sub);
   }
 
   _receive(conn, data) {
@@ -309,6 +325,7 @@ export class PerigeeClient {
       case "MESSAGE": return this._message(frame);
       case "RECEIPT": {
         const id = frame.headers["receipt-id"];
+        if (conn.subscribeReceipts.delete(id)) return; // the subscription is in place
         const pending = this._receipts.get(id);
         if (pending) { this._receipts.delete(id); pending.resolve(frame); }
         return;
@@ -323,16 +340,43 @@ export class PerigeeClient {
    * STOMP 1.2 "ERROR": the server closes the connection after it. The client does not wait for
    * that (a lenient server that keeps it open would leave a session in an unknown state): the
    * attempt is over, and the reconnect policy decides what follows.
+   *
+   * An ERROR whose `receipt-id` is that of a SUBSCRIBE refuses that subscription (Perigee's
+   * "permission denied", "invalid destination", too many subscriptions...: whatever it is,
+   * the same SUBSCRIBE would get the same answer on the next connection). The subscription is
+   * dropped, so it is not sent again, and its onError hears of it before the client's. The
+   * client does not read the ERROR's prose ("You may not subscribe to ..."): the receipt
+   * identifies the frame exactly, and an ERROR without one is handled as any other.
    */
   _serverError(conn, frame) {
     const error = new Error("STOMP ERROR: " + (frame.headers.message || frame.body || "unknown"));
     error.frame = frame;
     conn.answeredWithError = true;
     const id = frame.headers["receipt-id"];
-    const pending = id !== undefined && this._receipts.get(id);
-    if (pending) { this._receipts.delete(id); pending.reject(error); }
+    const refused = id !== undefined ? conn.subscribeReceipts.get(id) : undefined;
+    if (refused) {
+      this._refuse(refused, error);
+    } else {
+      const pending = id !== undefined && this._receipts.get(id);
+      if (pending) { this._receipts.delete(id); pending.reject(error); }
+    }
     this._error(error);
     if (this._conn === conn) this._lost(conn, true);
+  }
+
+  /** The server refused `sub`: forget it and tell its owner. */
+  _refuse(sub, error) {
+    error.subscription = sub.id;
+    error.destination = sub.destination;
+    sub.refused = error;
+    if (this._subscriptions.get(sub.id) === sub) this._subscriptions.delete(sub.id);
+    this._log("subscription " + sub.id + " to " + sub.destination + " refused; it will not be sent again");
+    if (!sub.onError) return;
+    try {
+      sub.onError(error);
+    } catch (callbackError) {
+      this._error(callbackError);
+    }
   }
 
   _connected(conn, frame) {
