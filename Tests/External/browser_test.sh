@@ -9,7 +9,8 @@
 # Installs Chromium and chromedriver from Debian if missing, sets up .venv (setup-venvs.sh),
 # then runs browser_test.py, which starts the server itself (it restarts it once to test
 # reconnection): PERIGEE_BIN (default .build/debug/perigee) or PERIGEE_CMD with '{port}'.
-# Also runs the node unit tests of web/perigee.js first (perigee_*_test.mjs, one per module).
+# Also runs the node unit tests of web/perigee.js first (perigee_*_test.mjs, one per module);
+# without node that counts as a failure.
 # Output: Tests/External/out/browser (server.log, result.txt, screenshots *.png).
 set -euo pipefail
 main() {
@@ -41,7 +42,10 @@ main() {
             tail -n 20 "$OUT/js-unit.txt"; passed=0; failed=1
         fi
     else
-        perigee_log "node not found: skipping the perigee.js unit tests"
+        # A test that passes when its tool is missing is a failing test.
+        perigee_log "FAIL: node not found, so the perigee.js unit tests cannot run" \
+            "(scripts/install-deps.sh installs Debian's nodejs)"
+        failed=1
     fi
 
     local prc=0
