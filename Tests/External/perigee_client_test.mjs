@@ -231,14 +231,20 @@ function accept(server) {
   server.reply("CONNECTED\nversion:1.2\n\n\0");
 }
 
-test("client: an ERROR after CONNECTED backs off, growing each time; it does not wait for the close", async () => {
+/** A client on a fresh "fake" transport and a FakeClock: no heart-beats, backoff from 500 ms. */
+function fakeClient(options = {}) {
   const servers = installFakeTransport();
   const clock = new FakeClock();
-  const errors = [];
   const client = new PerigeeClient({
     url: "ws://h/stomp", transports: ["fake"], heartbeat: NO_HEARTBEAT, clock,
-    reconnect: { initialDelay: 500, maxDelay: 30000 }, onError: (e) => errors.push(e),
+    reconnect: { initialDelay: 500, maxDelay: 30000 }, ...options,
   });
+  return { client, servers, clock };
+}
+
+test("client: an ERROR after CONNECTED backs off, growing each time; it does not wait for the close", async () => {
+  const errors = [];
+  const { client, servers, clock } = fakeClient({ onError: (e) => errors.push(e) });
   client.connect();
   const delays = [];
   for (let i = 0; i < 5; i++) {
@@ -262,10 +268,7 @@ test("client: an ERROR after CONNECTED backs off, growing each time; it does not
 });
 
 test("client: a connection that stays up for reconnect.resetAfter ms resets the backoff", async () => {
-  const servers = installFakeTransport();
-  const clock = new FakeClock();
-  const client = new PerigeeClient({
-    url: "ws://h/stomp", transports: ["fake"], heartbeat: NO_HEARTBEAT, clock,
+  const { client, servers, clock } = fakeClient({
     reconnect: { initialDelay: 500, maxDelay: 30000, resetAfter: 5000 },
   });
   client.connect();
@@ -313,14 +316,9 @@ const refusal = (subscribe) => `ERROR\nmessage:permission denied\nreceipt-id:${s
 const subscribesOf = (server) => server.frames().filter((f) => f.command === "SUBSCRIBE");
 
 test("client: a refused subscription is reported, never sent again, and the backoff grows", async () => {
-  const servers = installFakeTransport();
-  const clock = new FakeClock();
   const errors = [];
   const refusedB = [];
-  const client = new PerigeeClient({
-    url: "ws://h/stomp", transports: ["fake"], heartbeat: NO_HEARTBEAT, clock,
-    reconnect: { initialDelay: 500, maxDelay: 30000 }, onError: (e) => errors.push(e),
-  });
+  const { client, servers, clock } = fakeClient({ onError: (e) => errors.push(e) });
   const a = client.subscribe("/topic/open", () => {});
   const b = client.subscribe("/queue/secret", () => {}, {}, { onError: (e) => refusedB.push(e) });
   client.connect();
@@ -362,12 +360,7 @@ test("client: a refused subscription is reported, never sent again, and the back
 });
 
 test("client: the ERROR's receipt-id names exactly which of two subscriptions to one destination was refused", async () => {
-  const servers = installFakeTransport();
-  const clock = new FakeClock();
-  const client = new PerigeeClient({
-    url: "ws://h/stomp", transports: ["fake"], heartbeat: NO_HEARTBEAT, clock,
-    reconnect: { initialDelay: 500, maxDelay: 30000 },
-  });
+  const { client, servers, clock } = fakeClient();
   client.connect();
   accept(servers[0]);
   const good = client.subscribe("/topic/x", () => {});
@@ -385,12 +378,7 @@ test("client: the ERROR's receipt-id names exactly which of two subscriptions to
 });
 
 test("client: an ERROR that answers no SUBSCRIBE refuses nothing: every subscription is sent again", async () => {
-  const servers = installFakeTransport();
-  const clock = new FakeClock();
-  const client = new PerigeeClient({
-    url: "ws://h/stomp", transports: ["fake"], heartbeat: NO_HEARTBEAT, clock,
-    reconnect: { initialDelay: 500, maxDelay: 30000 },
-  });
+  const { client, servers, clock } = fakeClient();
   const a = client.subscribe("/topic/a", () => {});
   client.connect();
   accept(servers[0]);

@@ -124,52 +124,6 @@ test("sockjs xhr-streaming: skips the prelude, frames split across chunks, reope
   await until(() => client.state === "disconnected");
 });
 
-test("sockjs eventsource: data events are frames; a new EventSource resumes an ended stream", async () => {
-  const net = fakeFetch();
-  const { EventSource, sources } = fakeEventSource();
-  const client = new PerigeeClient({
-    url: "ws://h:1/stomp", transports: ["eventsource"], fetch: net.fetch, EventSource,
-    heartbeat: { outgoing: 0, incoming: 0 }, reconnect: false,
-  });
-  const got = [];
-  const sub = client.subscribe("/topic/a", (m) => got.push(m.body));
-  client.connect();
-  assert.equal(sources.length, 1);
-  assert.match(sources[0].url, SESSION_URL);
-  sources[0].emit("o");
-  await until(() => net.find("xhr_send"));
-  net.find("xhr_send").respond(204);
-  sources[0].emit('a["CONNECTED\\nversion:1.2\\n\\n\\u0000"]');
-  assert.equal(client.transport, "eventsource");
-  await until(() => net.find("xhr_send"));
-  net.find("xhr_send").respond(204);
-  sources[0].emit("a" + JSON.stringify([`MESSAGE\nsubscription:${sub.id}\nmessage-id:1\n\none\0`]));
-  sources[0].onerror(); // the response ended
-  assert.ok(sources[0].closed);
-  assert.equal(sources.length, 2);
-  assert.equal(sources[1].url, sources[0].url);
-  sources[1].emit("a" + JSON.stringify([`MESSAGE\nsubscription:${sub.id}\nmessage-id:2\n\ntwo\0`]));
-  assert.deepEqual(got, ["one", "two"]);
-  sources[1].onerror(); // ended again...
-  sources[2].onerror(); // ...and the next one fails before any frame: the transport is over
-  assert.equal(client.state, "disconnected");
-});
-
-/** A SockJS frame as a SockJS server writes it into an EventSource `data:` line. */
-const eventSourceData = (frame) => frame.split("%").join("%25");
-
-test("unescapeEventSourceData: decodeURI semantics, null for a malformed escape", () => {
-  assert.equal(unescapeEventSourceData("a[\"100%25 sure\"]"), 'a["100% sure"]');
-  assert.equal(unescapeEventSourceData("%2523 stays %23"), "%23 stays %23", "decoded once; # stays escaped");
-  assert.equal(unescapeEventSourceData("h"), "h");
-  assert.equal(unescapeEventSourceData("x%0Ay%0Dz%00"), "x\ny\rz\0", "sockjs-node also escapes CR, LF, NUL");
-  assert.equal(unescapeEventSourceData("%3B%2F%3F"), "%3B%2F%3F", "reserved characters stay escaped, as in decodeURI");
-  assert.equal(unescapeEventSourceData("%C3%A9"), "\u00e9");
-  assert.equal(unescapeEventSourceData("100% sure"), null);
-  assert.equal(unescapeEventSourceData("%E9"), null, "not UTF-8");
-  assert.equal(unescapeEventSourceData("ends with %2"), null);
-});
-
 /** A client on the eventsource transport, connected, subscribed to /topic/a. */
 async function eventSourceClient(options = {}) {
   const net = fakeFetch();
@@ -189,6 +143,38 @@ async function eventSourceClient(options = {}) {
   net.find("xhr_send").respond(204);
   return { client, sub, got, sources, net };
 }
+
+test("sockjs eventsource: data events are frames; a new EventSource resumes an ended stream", async () => {
+  const { client, sub, got, sources } = await eventSourceClient();
+  assert.equal(sources.length, 1);
+  assert.match(sources[0].url, SESSION_URL);
+  assert.equal(client.transport, "eventsource");
+  sources[0].emit("a" + JSON.stringify([`MESSAGE\nsubscription:${sub.id}\nmessage-id:1\n\none\0`]));
+  sources[0].onerror(); // the response ended
+  assert.ok(sources[0].closed);
+  assert.equal(sources.length, 2);
+  assert.equal(sources[1].url, sources[0].url);
+  sources[1].emit("a" + JSON.stringify([`MESSAGE\nsubscription:${sub.id}\nmessage-id:2\n\ntwo\0`]));
+  assert.deepEqual(got.map((m) => m.body), ["one", "two"]);
+  sources[1].onerror(); // ended again...
+  sources[2].onerror(); // ...and the next one fails before any frame: the transport is over
+  assert.equal(client.state, "disconnected");
+});
+
+/** A SockJS frame as a SockJS server writes it into an EventSource `data:` line. */
+const eventSourceData = (frame) => frame.split("%").join("%25");
+
+test("unescapeEventSourceData: decodeURI semantics, null for a malformed escape", () => {
+  assert.equal(unescapeEventSourceData("a[\"100%25 sure\"]"), 'a["100% sure"]');
+  assert.equal(unescapeEventSourceData("%2523 stays %23"), "%23 stays %23", "decoded once; # stays escaped");
+  assert.equal(unescapeEventSourceData("h"), "h");
+  assert.equal(unescapeEventSourceData("x%0Ay%0Dz%00"), "x\ny\rz\0", "sockjs-node also escapes CR, LF, NUL");
+  assert.equal(unescapeEventSourceData("%3B%2F%3F"), "%3B%2F%3F", "reserved characters stay escaped, as in decodeURI");
+  assert.equal(unescapeEventSourceData("%C3%A9"), "\u00e9");
+  assert.equal(unescapeEventSourceData("100% sure"), null);
+  assert.equal(unescapeEventSourceData("%E9"), null, "not UTF-8");
+  assert.equal(unescapeEventSourceData("ends with %2"), null);
+});
 
 test("sockjs eventsource: a % in a message survives the server's %25 escaping", async () => {
   const { client, sub, got, sources } = await eventSourceClient();

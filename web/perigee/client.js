@@ -371,12 +371,7 @@ export class PerigeeClient {
     sub.refused = error;
     if (this._subscriptions.get(sub.id) === sub) this._subscriptions.delete(sub.id);
     this._log("subscription " + sub.id + " to " + sub.destination + " refused; it will not be sent again");
-    if (!sub.onError) return;
-    try {
-      sub.onError(error);
-    } catch (callbackError) {
-      this._error(callbackError);
-    }
+    if (sub.onError) this._callBack(sub.onError, error);
   }
 
   _connected(conn, frame) {
@@ -444,8 +439,13 @@ export class PerigeeClient {
       ack: (headers = {}) => this._frameWithReceipt("ACK", { ...headers, ...ackHeaders() }, null),
       nack: (headers = {}) => this._frameWithReceipt("NACK", { ...headers, ...ackHeaders() }, null),
     };
+    this._callBack(sub.callback, message);
+  }
+
+  /** Call a user's callback; what it throws goes to onError instead of into the client. */
+  _callBack(callback, argument) {
     try {
-      sub.callback(message);
+      callback(argument);
     } catch (error) {
       this._error(error);
     }
