@@ -65,7 +65,7 @@ export class PerigeeClient {
     this.server = null;
 
     this._conn = null;          // the current attempt: {transport, parser, connected, timers...}
-    this._subscriptions = new Map(); // id -> {id, destination, callback, headers}
+    this._subscriptions = new Map(); // id -> {id, destination, callback, headers, onError, refused}
     this._queue = [];           // frames waiting for a connection: {command, headers, body, pending}
     this._receipts = new Map(); // receipt id -> {resolve, reject}
     this._nextSubscription = 1;
