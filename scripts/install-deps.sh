@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
-# Installs the Debian packages Perigee builds against, if any is missing.
+# Installs the Debian packages Perigee builds against (and node for its tests), if any is missing.
 # Used by `make run` and `make test`; safe to run again (it does nothing when all is there).
 set -euo pipefail
 
 packages=(zlib1g-dev libssl-dev pkg-config "$@")
+# node runs the unit tests of the browser client (web/perigee.js) in `make test`; any node on
+# PATH will do, so Debian's is installed only when there is none.
+command -v node >/dev/null 2>&1 || packages+=(nodejs)
 missing=()
 for package in "${packages[@]}"; do
     if ! dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed"; then

@@ -4,8 +4,10 @@
 Starts the server (see perigee_server.py for PERIGEE_BIN / PERIGEE_CMD), opens the shoutbox in
 two browsers, and checks as a person would: both show "connected" over "websocket"; a shout
 typed in one shows up in both (button and Enter key); an HTTP publish shows up in both; markup
-in a shout is shown as text and never becomes an element; after the server restarts, both
-reconnect and shouts flow again (the client resubscribed). Then, with the page URL's
+in a shout is shown as text and never becomes an element; a subscription the server refuses
+(a queue, under the standard access policy) reaches its onError, and the page reconnects once
+and stays connected; after the server restarts, both reconnect and shouts flow again (the
+client resubscribed). Every shout carries a `%` (EventSource escapes it). Then, with the page URL's
 `?transports=` forcing each transport of perigee.js in turn (websocket, xhr-streaming,
 eventsource, xhr-polling): both windows show that transport, shouts cross between them and an
 HTTP publish reaches both; the same with one window on websocket and the other on xhr-polling;
@@ -122,7 +124,8 @@ def exchange(res, base, label, senders, receivers, tag):
     """Shouts from each window in `senders` reach every window in `receivers`; an HTTP publish
     reaches them all."""
     for name, d in senders.items():
-        body = f"{label}: from {name} {tag}"
+        # A % (which EventSource data carries escaped as %25) and a literal %25 arrive as typed.
+        body = f"{label}: from {name}, 100% sure, %25 stays {tag}"
         shout(d, body)
         for other, r in receivers.items():
             res.check(f"{label}: a shout from {name} shows up in {other}",
@@ -159,6 +162,36 @@ def burst(res, base, label, windows, tag):
         res.check(f"{label}: a burst of {BURST} HTTP publishes reaches {name} complete and in order",
                   got == bodies, f"{len(got)} shown; first differences: "
                   f"{[(i, g[:24]) for i, (g, w) in enumerate(zip(got, bodies)) if g != w][:3]}")
+
+
+# Count A's state changes, then subscribe to a queue, which the server's standard access policy
+# refuses to browsers (ERROR "permission denied", then it closes the connection).
+REFUSED_SUBSCRIBE = """
+const client = window.perigee;
+const show = client.onStateChange;
+window.testStates = [];
+client.onStateChange = (state, previous) => { window.testStates.push(state); show(state, previous); };
+window.testRefused = [];
+window.testSub = client.subscribe("/queue/not-for-browsers", () => {}, {}, {
+  onError: (e) => window.testRefused.push([e.destination, e.frame.headers.message]),
+});
+"""
+
+
+def refused_subscription(res, base, a, b, tag):
+    """A subscription the server refuses is reported once; the page reconnects once and then
+    stays connected (it does not send the refused SUBSCRIBE again), and shouts still flow."""
+    a.execute_script(REFUSED_SUBSCRIBE)
+    refused = wait_for(lambda: a.execute_script("return window.testRefused"))
+    res.check("a refused subscription reaches its onError with the server's reason",
+              refused == [["/queue/not-for-browsers", "permission denied"]], repr(refused))
+    res.check("after the refusal A reconnects", wait_for(lambda: state(a) == "connected"), state(a))
+    # Without the fix the page reconnected every 250-500 ms; give it time to show that.
+    time.sleep(3)
+    states = a.execute_script("return window.testStates")
+    res.check("... once, and then stays connected (the refused SUBSCRIBE is not sent again)",
+              states == ["reconnecting", "connected"] and state(a) == "connected", repr(states))
+    exchange(res, base, "after a refused subscription", {"A": a}, {"A": a, "B": b}, tag)
 
 
 def block_urls(driver, patterns):
@@ -252,7 +285,10 @@ def run(server, out, res, windows):
                 pass
 
     # The static files the page needs, with the types browsers insist on for module scripts.
+    modules = [f"/perigee/{name}.js" for name in
+               ("stomp-codec", "websocket-transport", "sockjs-transports", "reconnect-policy", "client")]
     for path, ctype in (("/", "text/html"), ("/perigee.js", "text/javascript"),
+                        *((m, "text/javascript") for m in modules),
                         ("/shoutbox.js", "text/javascript"), ("/shoutbox.css", "text/css")):
         try:
             r = requests.get(base + path, timeout=10)
@@ -351,6 +387,9 @@ def run(server, out, res, windows):
                   imgs == 0 and injected == 0 and not pwned and not alert_open(d),
                   f"img={imgs} injected={injected} pwned={pwned} alert={alert_open(d)}")
     snap("3-markup")
+
+    refused_subscription(res, base, a, b, tag)
+    snap("3b-refused")
 
     # Restart the server: both pages must reconnect on their own and resubscribe.
     server.stop()

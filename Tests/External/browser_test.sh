@@ -9,7 +9,8 @@
 # Installs Chromium and chromedriver from Debian if missing, sets up .venv (setup-venvs.sh),
 # then runs browser_test.py, which starts the server itself (it restarts it once to test
 # reconnection): PERIGEE_BIN (default .build/debug/perigee) or PERIGEE_CMD with '{port}'.
-# Also runs the node unit tests of web/perigee.js first (perigee_js_test.mjs).
+# Also runs the node unit tests of web/perigee.js first (perigee_*_test.mjs, one per module);
+# without node that counts as a failure.
 # Output: Tests/External/out/browser (server.log, result.txt, screenshots *.png).
 set -euo pipefail
 main() {
@@ -32,8 +33,8 @@ main() {
 
     local passed=0 failed=0 rc=0
     if command -v node >/dev/null 2>&1; then
-        perigee_log "node --test perigee_js_test.mjs"
-        node --test --test-reporter=tap "$PERIGEE_EXT_DIR/perigee_js_test.mjs" >"$OUT/js-unit.txt" 2>&1 || rc=$?
+        perigee_log "node --test perigee_*_test.mjs"
+        node --test --test-reporter=tap "$PERIGEE_EXT_DIR"/perigee_*_test.mjs >"$OUT/js-unit.txt" 2>&1 || rc=$?
         passed=$(sed -n 's/^# pass \([0-9]*\)$/\1/p' "$OUT/js-unit.txt")
         failed=$(sed -n 's/^# fail \([0-9]*\)$/\1/p' "$OUT/js-unit.txt")
         grep -E '^(not )?ok ' "$OUT/js-unit.txt" | sed 's/^/  js: /' || true
@@ -41,7 +42,10 @@ main() {
             tail -n 20 "$OUT/js-unit.txt"; passed=0; failed=1
         fi
     else
-        perigee_log "node not found: skipping the perigee.js unit tests"
+        # A test that passes when its tool is missing is a failing test.
+        perigee_log "FAIL: node not found, so the perigee.js unit tests cannot run" \
+            "(scripts/install-deps.sh installs Debian's nodejs)"
+        failed=1
     fi
 
     local prc=0

@@ -1,0 +1,73 @@
+/**
+ * Which transport PerigeeClient tries next, and after how long. No timers and no I/O: the
+ * client reports what happened and schedules what it is told.
+ *
+ * - A round tries the transports in order. An attempt that ends before CONNECTED hands over
+ *   to the next transport at once, unless the server answered it with an ERROR: then the
+ *   transport worked and another one would only get the same answer, so the round ends.
+ * - A new round starts with the transport that last reached CONNECTED (a network that needed
+ *   a fallback once most likely needs it again), then the others in order.
+ * - Rounds are spaced by an exponential backoff (initialDelay doubled per round, capped at
+ *   maxDelay) with jitter: a random delay in [delay/2, delay].
+ * - The backoff resets only once a connection has stayed up for `resetAfter` ms. Reaching
+ *   CONNECTED is not enough: a server that accepts CONNECT and then ends the session (an
+ *   ERROR for a refused SUBSCRIBE, say) would otherwise be retried every initialDelay forever.
+ *   Nor is a RECEIPT or MESSAGE: it shows the path works, not that the session will last.
+ */
+export class ReconnectPolicy {
+  /**
+   * `transports`: names in the preferred order. `reconnect`: {initialDelay, maxDelay,
+   * resetAfter} in ms, or null to never start a second round. `random`: for the jitter.
+   */
+  constructor(transports, reconnect, random = Math.random) {
+    this.transports = [...transports];
+    this.reconnect = reconnect;
+    this.random = random;
+    this.begin();
+  }
+
+  /** Start afresh (connect() after disconnect()): the preferred order, no backoff. */
+  begin() {
+    this.attempt = 0;         // rounds since the backoff last reset
+    this.lastWorking = null;  // the transport that last reached CONNECTED
+    this.connectedAt = null;  // when the current attempt reached CONNECTED, else null
+    this._newRound();
+  }
+
+  /** The transport to open now. */
+  get current() { return this.round[this.index]; }
+
+  /** The current attempt reached CONNECTED at time `now` (ms). */
+  connected(now) {
+    this.lastWorking = this.current;
+    this.connectedAt = now;
+  }
+
+  /**
+   * The current attempt is over at time `now`; `answeredWithError` when the server sent an
+   * ERROR before CONNECTED. Returns what to do next — `{transport, delay, newRound}`, open
+   * `transport` after `delay` ms — or null when reconnecting is off and the round is over.
+   */
+  lost({ now, answeredWithError = false }) {
+    const connectedAt = this.connectedAt;
+    this.connectedAt = null;
+    if (connectedAt === null && !answeredWithError && this.index + 1 < this.round.length) {
+      this.index++;
+      return { transport: this.current, delay: 0, newRound: false };
+    }
+    const reconnect = this.reconnect;
+    if (!reconnect) return null;
+    if (connectedAt !== null && now - connectedAt >= reconnect.resetAfter) this.attempt = 0;
+    const base = Math.min(reconnect.maxDelay, reconnect.initialDelay * Math.pow(2, this.attempt));
+    if (base < reconnect.maxDelay) this.attempt++;
+    this._newRound();
+    return { transport: this.current, delay: base / 2 + this.random() * (base / 2), newRound: true };
+  }
+
+  _newRound() {
+    const last = this.lastWorking;
+    this.round = last && this.transports.includes(last)
+      ? [last, ...this.transports.filter((n) => n !== last)] : [...this.transports];
+    this.index = 0;
+  }
+}
