@@ -101,6 +101,37 @@ public final class Hub: Sendable {
         }
     }
 
+    // MARK: Queue operations, each on the queue's owner shard
+
+    /// Adds a consumer to a queue (creating it), then hands it what the queue holds.
+    func addQueueConsumer(_ consumer: QueueConsumer, queue name: String) {
+        onOwner(of: name) { owner, hub in owner.addQueueConsumer(consumer, queue: name, hub: hub) }
+    }
+
+    /// Removes a consumer and takes back the messages it held unacknowledged.
+    func removeQueueConsumer(_ consumer: QueueConsumer, queue name: String, returning messages: [HubMessage]) {
+        onOwner(of: name) { owner, hub in
+            owner.removeQueueConsumer(consumer, queue: name, hub: hub)
+            if !messages.isEmpty { owner.requeue(messages, wasInFlight: true, hub: hub) }
+        }
+    }
+
+    /// Acknowledged messages leave their queue's count.
+    func settle(queue name: String, count: Int) {
+        onOwner(of: name) { owner, hub in owner.settle(queue: name, count: count, hub: hub) }
+    }
+
+    /// Refused (NACKed) messages go back to their queue, preferably to another consumer.
+    func requeue(_ messages: [HubMessage], refusedBy consumer: QueueConsumer) {
+        guard let name = messages.first?.destination.name else { return }
+        onOwner(of: name) { owner, hub in owner.requeue(messages, avoiding: consumer, wasInFlight: true, hub: hub) }
+    }
+
+    private func onOwner(of queue: String, _ body: @escaping @Sendable (HubShard, Hub) -> Void) {
+        let owner = queueOwner(queue)
+        loops[owner].execute { body(self.shards[owner].value, self) }
+    }
+
     /// STOMP sessions alive across all shards (for tests and metrics).
     public func sessionCount(on loop: EventLoop) -> EventLoopFuture<Int> {
         let futures = zip(loops, shards).map { shardLoop, shard in

@@ -132,26 +132,19 @@ public final class StompConnection {
             case .topic:
                 shard.addTopicSubscription(connection: id, id: subscription, destination: destination)
             case .queue:
-                let consumer = QueueConsumer(shard: shard.index, connection: id, subscription: subscription, needsAck: ack != .auto)
-                onQueueOwner(destination.name) { owner, hub in owner.addQueueConsumer(consumer, queue: destination.name, hub: hub) }
+                hub.addQueueConsumer(consumer(subscription, needsAck: ack != .auto), queue: destination.name)
             }
         case .unsubscribe(let subscription, let destination, let returned):
             switch destination.kind {
             case .topic:
                 shard.removeTopicSubscription(connection: id, id: subscription)
             case .queue:
-                let consumer = QueueConsumer(shard: shard.index, connection: id, subscription: subscription, needsAck: false)
-                onQueueOwner(destination.name) { owner, hub in
-                    owner.removeQueueConsumer(consumer, queue: destination.name, hub: hub)
-                    if !returned.isEmpty { owner.requeue(returned, wasInFlight: true, hub: hub) }
-                }
+                hub.removeQueueConsumer(consumer(subscription, needsAck: false), queue: destination.name, returning: returned)
             }
         case .settle(let queue, let count):
-            onQueueOwner(queue) { owner, hub in owner.settle(queue: queue, count: count, hub: hub) }
+            hub.settle(queue: queue, count: count)
         case .requeue(let messages, let subscription):
-            guard let name = messages.first?.destination.name else { return }
-            let refuser = QueueConsumer(shard: shard.index, connection: id, subscription: subscription, needsAck: true)
-            onQueueOwner(name) { owner, hub in owner.requeue(messages, avoiding: refuser, wasInFlight: true, hub: hub) }
+            hub.requeue(messages, refusedBy: consumer(subscription, needsAck: true))
         case .startHeartbeats(let sendEvery, let expectEvery):
             startHeartbeats(sendEvery: sendEvery, expectEvery: expectEvery)
         case .fail(let error, let receipt):
@@ -176,10 +169,10 @@ public final class StompConnection {
         }
     }
 
-    private func onQueueOwner(_ name: String, _ body: @escaping @Sendable (HubShard, Hub) -> Void) {
-        let owner = hub.queueOwner(name)
-        let hub = self.hub
-        hub.loop(of: owner).execute { body(hub.shards[owner].value, hub) }
+    /// This session's subscription as its queue's owner knows it (`needsAck` is not part of
+    /// its identity).
+    private func consumer(_ subscription: String, needsAck: Bool) -> QueueConsumer {
+        QueueConsumer(shard: shard.index, connection: id, subscription: subscription, needsAck: needsAck)
     }
 
     private func publish(_ message: HubMessage, receipt: String?) {
