@@ -35,6 +35,12 @@ final class GatewayHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
             if (body?.readableBytes ?? 0) + chunk.readableBytes > maxBodySize {
                 bodyTooLarge = true
                 body = nil
+                // Answer now, not at the end of a body that may never end (a chunked body
+                // declaring 2^64 bytes): 413, then drain for a while and close.
+                if let head = request {
+                    request = nil
+                    refuseOversizedBody(head, context: context)
+                }
                 return
             }
             if body == nil {
@@ -48,6 +54,20 @@ final class GatewayHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
             respond(to: head, body: body ?? ByteBuffer(), context: context)
             body = nil
         }
+    }
+
+    private func refuseOversizedBody(_ head: HTTPRequestHead, context: ChannelHandlerContext) {
+        let path = GatewayRouter.path(of: head.uri)
+        var headers = HTTPHeaders()
+        let text: String
+        if router.sockJSService(owning: path) == nil, path == PublishRequest.pathPrefix || path.hasPrefix(PublishRequest.pathPrefix + "/") {
+            headers.add(name: "Content-Type", value: "application/json")
+            text = JSONValue.object([("error", .string("messages are limited to \(maxBodySize) bytes"))]).encoded + "\n"
+        } else {
+            headers.add(name: "Content-Type", value: "text/plain; charset=utf-8")
+            text = "request body too large: the limit is \(maxBodySize) bytes\n"
+        }
+        sendBytes(.payloadTooLarge, headers: headers, body: context.channel.allocator.buffer(string: text), head: head, keepAlive: false, lingering: true, context: context)
     }
 
     func errorCaught(context: ChannelHandlerContext, error: Error) {
@@ -246,6 +266,7 @@ final class GatewayHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
         body: ByteBuffer,
         head: HTTPRequestHead,
         keepAlive: Bool? = nil,
+        lingering: Bool = false,
         context: ChannelHandlerContext
     ) {
         let keepAlive = keepAlive ?? head.isKeepAlive
@@ -260,7 +281,10 @@ final class GatewayHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
             context.write(wrapOutboundOut(.body(.byteBuffer(body))), promise: nil)
         }
         let written = context.writeAndFlush(wrapOutboundOut(.end(nil)))
-        if !keepAlive {
+        if lingering {
+            // The client is still sending: closing now could reset the answer away.
+            LingeringClose.start(context: context, timeout: router.configuration.lingerTimeout, after: written)
+        } else if !keepAlive {
             written.assumeIsolated().whenComplete { _ in context.close(promise: nil) }
         }
     }

@@ -3,9 +3,8 @@ import NIOHTTP1
 
 /// Protects an HTTP/1.1 connection from clients that are slow or broken on purpose:
 ///
-/// - a request head must be complete within `head` of the connection opening (slowloris):
-///   past it, 408 and close; a body must be complete within `body` of its head, or the
-///   connection closes;
+/// - a request head must be complete within `head` of the connection opening (slowloris),
+///   and its body within `body` of the head: past either, 408 and close;
 /// - a keep-alive connection idle for `keepAliveTimeout` after its last response closes;
 /// - a request the HTTP parser rejects gets a specific status (431 for an oversized head,
 ///   400 otherwise) and a lingering close, so that the client reads it instead of a reset;
@@ -45,6 +44,8 @@ final class HTTPConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
     private var phase: Phase = .awaitingHead(idle: false)
     private var timer: Scheduled<Void>?
     private var held: [HTTPServerRequestPart] = []
+    /// A response head went out and its end has not: the guard must not write one of its own.
+    private var responseInProgress = false
     private var pendingRead = false
 
     init(timeouts: Timeouts) {
@@ -148,6 +149,11 @@ final class HTTPConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
+        switch unwrapOutboundIn(data) {
+        case .head: responseInProgress = true
+        case .end: responseInProgress = false
+        case .body: break
+        }
         if case .end = unwrapOutboundIn(data), case .responding = phase {
             phase = .awaitingHead(idle: true)
             arm(timeouts.keepAlive, context: context)
@@ -181,10 +187,13 @@ final class HTTPConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
         case .awaitingHead(idle: false):
             respondAndClose(.requestTimeout, "the request head did not arrive in time\n", context: context)
         case .readingBody:
-            // A response now would break HTTP's request/response order: the body's sender
-            // is simply disconnected.
-            phase = .closing
-            context.close(promise: nil)
+            guard !responseInProgress else {
+                // Something already answered (a 413 being drained): just end it.
+                phase = .closing
+                context.close(promise: nil)
+                return
+            }
+            respondAndClose(.requestTimeout, "the request body did not arrive in time\n", context: context)
         case .responding, .closing:
             break
         }

@@ -141,7 +141,10 @@ public struct StompParser {
 
         var contentLength: Int?
         if let text = headers["content-length"] {
-            guard let length = Int(text.trimmingSpaces), length >= 0 else {
+            // Decimal digits only: no sign, no spaces inside (a lenient reader elsewhere must not
+            // see a different length than we do).
+            let digits = text.trimmingSpaces
+            guard !digits.isEmpty, digits.utf8.allSatisfy({ $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") }), let length = Int(digits) else {
                 throw .invalidHeader("content-length", value: text)
             }
             contentLength = length

@@ -283,6 +283,31 @@ struct BadInputMatrixTests {
         }
     }
 
+    /// A chunked body that grows past the limit gets 413 at once, not after an end that
+    /// may never come.
+    @Test func anOversizedChunkedBodyGets413AtOnce() async throws {
+        try await withGuardedServer { server in
+            var client = try await RawWebSocketClient.connect(port: server.httpPort)
+            let chunk = "100000\r\n" + String(repeating: "z", count: 0x100000) + "\r\n"
+            try await client.send(ByteBuffer(string: "POST /api/publish/topic/shouts HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n" + chunk + chunk))
+            let answer = try await client.readToEnd()
+            #expect(answer.hasPrefix("HTTP/1.1 413"))
+            #expect(answer.contains("messages are limited to"))
+        }
+    }
+
+    /// A chunk that declares 2^64 − 1 bytes and a body that stops short both end in 408 once
+    /// the body timeout passes (the decoder does not tell a declared chunk size in advance).
+    @Test(arguments: ["Transfer-Encoding: chunked\r\n\r\nFFFFFFFFFFFFFFFF\r\nhello\r\n", "Content-Length: 10\r\n\r\nabc"])
+    func aBodyThatNeverEndsGets408(rest: String) async throws {
+        try await withGuardedServer({ $0.httpBodyTimeout = .milliseconds(300) }) { server in
+            var client = try await RawWebSocketClient.connect(port: server.httpPort)
+            try await client.send(ByteBuffer(string: "POST /api/publish/topic/shouts HTTP/1.1\r\nHost: h\r\n" + rest))
+            let answer = try await client.readToEnd()
+            #expect(answer.hasPrefix("HTTP/1.1 408"))
+        }
+    }
+
     // MARK: Fault 10: patterns and the access policy
 
     @Test(arguments: Transport.allCases)

@@ -128,6 +128,11 @@ import Testing
         var parser = StompParser(version: .v1_2)
         parser.append(ByteBuffer(string: "SEND\ndestination:/topic/a\ncontent-length:\(length)\n\nabc"))
         #expect(throws: StompError.frameTooLarge(limit: StompLimits().maxFrameSize)) { try parser.parseStep() }
+        for lenient in ["+3", "-0", "3 3", "0x3", ""] {
+            var parser = StompParser(version: .v1_2)
+            parser.append(ByteBuffer(string: "SEND\ncontent-length:\(lenient)\n\nabc\0"))
+            #expect(throws: StompError.invalidHeader("content-length", value: lenient)) { try parser.parseStep() }
+        }
         var tooBig = StompParser(version: .v1_2)
         tooBig.append(ByteBuffer(string: "SEND\ncontent-length:9223372036854775808\n\n"))
         #expect(throws: StompError.invalidHeader("content-length", value: "9223372036854775808")) { try tooBig.parseStep() }
