@@ -46,6 +46,9 @@ public struct WebSocketFrameParser {
     /// Bytes received but not yet consumed by a frame.
     public var bufferedBytes: Int { buffer.readableBytes }
 
+    /// The cumulation buffer's capacity, consumed bytes included: what the parser holds in memory.
+    var bufferCapacity: Int { buffer.capacity }
+
     /// Adds received bytes.
     public mutating func append(_ bytes: ByteBuffer) {
         if buffer.readableBytes == 0 {
@@ -71,6 +74,9 @@ public struct WebSocketFrameParser {
                 guard buffer.readableBytes >= header.length,
                     let masked = buffer.readSlice(length: header.length)
                 else {
+                    // Also here: a peer whose every read ends inside a payload never brings the
+                    // parser back to a header boundary.
+                    compactIfNeeded()
                     return .needMoreData
                 }
                 state = .awaitingHeader
