@@ -20,6 +20,14 @@ public final class Hixie76Handler: ChannelInboundHandler, WebSocketConnection {
     private let application: any WebSocketApplication
     private var state: State = .awaitingKey3
     private var buffer = ByteBuffer()
+    /// How many bytes after the current message's 0x00 were already searched for its 0xFF: the
+    /// search resumes there, so a message that arrives a byte at a time is still read once.
+    private var scanned = 0
+    /// Bytes the frame scan has examined since the connection opened (for tests: it must stay
+    /// linear in what the client sent).
+    private(set) var scannedBytes = 0
+    /// The buffer's capacity, consumed bytes included (for tests).
+    var bufferCapacity: Int { buffer.capacity }
     private var context: ChannelHandlerContext?
     private var needsFlush = false
 
@@ -108,10 +116,17 @@ public final class Hixie76Handler: ChannelInboundHandler, WebSocketConnection {
             switch type {
             case 0x00:
                 let view = buffer.readableBytesView.dropFirst()
-                guard let end = view.firstIndex(of: 0xFF) else {
+                let start = view.startIndex + scanned
+                guard let end = view[start...].firstIndex(of: 0xFF) else {
+                    scannedBytes += view.endIndex - start
+                    scanned = view.count
                     if buffer.readableBytes > maxMessageSize { fail(context) }
+                    // A client that always leaves part of a message pending must not grow the buffer.
+                    buffer.discardConsumedBytes()
                     return
                 }
+                scannedBytes += end - start + 1
+                scanned = 0
                 let length = end - view.startIndex
                 buffer.moveReaderIndex(forwardBy: 1)
                 let payload = buffer.readSlice(length: length) ?? ByteBuffer()
@@ -129,7 +144,7 @@ public final class Hixie76Handler: ChannelInboundHandler, WebSocketConnection {
                 return fail(context)
             }
         }
-        if buffer.readableBytes == 0 { buffer.clear() }
+        buffer.discardConsumedBytes()
     }
 
     private func fail(_ context: ChannelHandlerContext) {

@@ -66,7 +66,7 @@ public struct WebSocketFrameParser {
             switch state {
             case .awaitingHeader:
                 guard let header = try parseHeader() else {
-                    compactIfNeeded()
+                    buffer.discardConsumedBytes()
                     return .needMoreData
                 }
                 state = .awaitingPayload(header)
@@ -76,7 +76,7 @@ public struct WebSocketFrameParser {
                 else {
                     // Also here: a peer whose every read ends inside a payload never brings the
                     // parser back to a header boundary.
-                    compactIfNeeded()
+                    buffer.discardConsumedBytes()
                     return .needMoreData
                 }
                 state = .awaitingHeader
@@ -160,15 +160,5 @@ public struct WebSocketFrameParser {
             }
         }
         return output
-    }
-
-    /// Drops consumed bytes once they dominate the buffer, so a long-lived connection's
-    /// cumulation buffer does not grow with everything it ever received.
-    private mutating func compactIfNeeded() {
-        if buffer.readableBytes == 0 {
-            buffer.clear()
-        } else if buffer.readerIndex > 64 * 1024 && buffer.readerIndex > buffer.readableBytes {
-            buffer.discardReadBytes()
-        }
     }
 }

@@ -58,4 +58,54 @@ import Testing
         try channel.writeInbound(ByteBuffer(bytes: [0xFF, 0x00]))
         #expect(try channel.readOutbound(as: ByteBuffer.self) == ByteBuffer(bytes: [0xFF, 0x00]))
     }
+
+    private final class Recorder: WebSocketApplication {
+        var received: [WebSocketMessage] = []
+        func webSocket(_ socket: any WebSocketConnection, didReceive message: WebSocketMessage) { received.append(message) }
+    }
+
+    /// An open draft-76 connection (key3 already answered) and what its application received.
+    private func openConnection(maxMessageSize: Int) throws -> (EmbeddedChannel, Hixie76Handler, Recorder) {
+        let recorder = Recorder()
+        let handshake = WebSocketHandshakeResult(
+            request: HTTPRequestHead(version: .http1_1, method: .GET, uri: "/"), subprotocol: nil, deflate: nil, responseHeaders: [:]
+        )
+        let handler = Hixie76Handler(handshake: handshake, numbers: (1, 2), maxMessageSize: maxMessageSize, application: recorder)
+        let channel = EmbeddedChannel()
+        try channel.pipeline.syncOperations.addHandler(handler)
+        try channel.writeInbound(ByteBuffer(string: "12345678"))
+        _ = try channel.readOutbound(as: ByteBuffer.self)
+        return (channel, handler, recorder)
+    }
+
+    /// Issue 7: the frame scan used to restart at the message's first byte on every read, so a
+    /// message arriving a byte at a time cost quadratic work. Each byte is now examined once.
+    @Test func scansASlowMessageOnce() throws {
+        let limit = 64 * 1024
+        let (channel, handler, recorder) = try openConnection(maxMessageSize: limit)
+        let length = limit - 16
+        try channel.writeInbound(ByteBuffer(bytes: [0x00]))
+        for _ in 0..<length {
+            try channel.writeInbound(ByteBuffer(bytes: [UInt8(ascii: "a")]))
+        }
+        try channel.writeInbound(ByteBuffer(bytes: [0xFF]))
+        #expect(recorder.received.map(\.data.readableBytes) == [length])
+        #expect(handler.scannedBytes <= length + 1, "scanned \(handler.scannedBytes) bytes for a \(length)-byte message")
+    }
+
+    /// A client that always leaves part of the next message pending keeps the buffer from ever
+    /// emptying: consumed bytes must still be dropped.
+    @Test func dropsConsumedBytesWhileAMessageIsAlwaysPending() throws {
+        let (channel, handler, recorder) = try openConnection(maxMessageSize: 1024)
+        let message = [UInt8(0x00)] + [UInt8](repeating: UInt8(ascii: "m"), count: 500) + [0xFF]
+        // Reads of one message's length, shifted by half a message: each ends inside a message.
+        var wire = ByteBuffer(bytes: Array(repeating: message, count: 2_000).joined())
+        var readLength = message.count / 2
+        while let chunk = wire.readSlice(length: min(readLength, wire.readableBytes)), chunk.readableBytes > 0 {
+            readLength = message.count
+            try channel.writeInbound(chunk)
+        }
+        #expect(recorder.received.count == 2_000)
+        #expect(handler.bufferCapacity < 256 * 1024, "the handler holds \(handler.bufferCapacity) bytes")
+    }
 }
