@@ -25,6 +25,11 @@ public final class WebSocketHandler: ChannelInboundHandler, RemovableChannelHand
     private var keepAliveTask: Scheduled<Void>?
     private var closeTimeoutTask: Scheduled<Void>?
     private var needsFlush = false
+    /// The answer to the latest ping received while the channel was not writable, sent when it
+    /// becomes writable again. RFC 6455 §5.5.3 lets an endpoint answer only the most recent
+    /// ping, so a client that floods pings without reading holds one pong here instead of an
+    /// ever-growing queue of them in the channel.
+    private var pendingPong: ByteBuffer?
     private var didNotifyClose = false
     /// After a parser error the byte stream has no frame boundaries left: input is discarded.
     private var inputIsCorrupt = false
@@ -133,6 +138,13 @@ public final class WebSocketHandler: ChannelInboundHandler, RemovableChannelHand
     }
 
     public func channelWritabilityChanged(context: ChannelHandlerContext) {
+        if context.channel.isWritable, let pong = pendingPong {
+            pendingPong = nil
+            if stateMachine.state == .open {
+                writeFrame(opcode: .pong, rsv1: false, payload: pong, context: context)
+                flush()
+            }
+        }
         application.webSocketWritabilityChanged(self)
         context.fireChannelWritabilityChanged()
     }
@@ -150,7 +162,11 @@ public final class WebSocketHandler: ChannelInboundHandler, RemovableChannelHand
         case .deliver(let message):
             application.webSocket(self, didReceive: message)
         case .sendPong(let payload):
-            writeFrame(opcode: .pong, rsv1: false, payload: payload, context: context)
+            if context.channel.isWritable {
+                writeFrame(opcode: .pong, rsv1: false, payload: payload, context: context)
+            } else {
+                pendingPong = payload  // replaces the answer to an earlier ping (§5.5.3)
+            }
         case .replyToClose(let code, let reason):
             let frame = closePayload(code: code, reason: reason, allocator: context.channel.allocator)
             writeFrame(opcode: .close, rsv1: false, payload: frame, context: context)
@@ -233,7 +249,9 @@ public final class WebSocketHandler: ChannelInboundHandler, RemovableChannelHand
                 self.close(code: .goingAway, reason: "idle timeout")
                 return
             }
-            if self.stateMachine.state == .open, self.configuration.pingInterval != nil {
+            // A channel that is not writable still has output queued, so the peer is not
+            // quiet from our side; a ping would only add to what it is not reading.
+            if self.stateMachine.state == .open, self.configuration.pingInterval != nil, context.channel.isWritable {
                 self.writeFrame(opcode: .ping, rsv1: false, payload: context.channel.allocator.buffer(capacity: 0), context: context)
                 self.flush()
             }
@@ -247,6 +265,7 @@ public final class WebSocketHandler: ChannelInboundHandler, RemovableChannelHand
         closeTimeoutTask?.cancel()
         closeTimeoutTask = nil
         deflater = nil
+        pendingPong = nil
         guard context != nil else { return }
         context = nil
         if !didNotifyClose {

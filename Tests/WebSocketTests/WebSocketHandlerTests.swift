@@ -156,4 +156,40 @@ private final class Recorder: WebSocketApplication {
         #expect(!channel.isActive)
         #expect(recorder.closedWith == .some(nil))
     }
+
+    /// Issue 7: a client that floods pings while not reading made the server queue a pong per
+    /// ping, without bound. While the channel is not writable only the latest ping is answered
+    /// (RFC 6455 §5.5.3), once it drains.
+    @Test func holdsOnePongWhileTheClientIsNotReading() throws {
+        let (channel, _) = try makeChannel()
+        channel.isWritable = false
+        channel.pipeline.fireChannelWritabilityChanged()
+        var flood = ByteBuffer()
+        for index in 0..<10_000 {
+            var ping = TestFrames.masked(.ping, Array("ping \(index)".utf8))
+            flood.writeBuffer(&ping)
+        }
+        try channel.writeInbound(flood)
+        #expect(try serverFrames(channel).isEmpty)
+
+        channel.isWritable = true
+        channel.pipeline.fireChannelWritabilityChanged()
+        let frames = try serverFrames(channel)
+        #expect(frames.map(\.opcode) == [.pong])
+        #expect(frames.first.map { String(buffer: $0.payload) } == "ping 9999")
+
+        // Writable again: every ping is answered at once.
+        try channel.writeInbound(TestFrames.masked(.ping, [7]))
+        #expect(try serverFrames(channel).map(\.payload) == [ByteBuffer(bytes: [7])])
+    }
+
+    @Test func doesNotPingAPeerThatIsNotReading() throws {
+        let (channel, _) = try makeChannel { $0.pingInterval = .milliseconds(100) }
+        channel.isWritable = false
+        channel.embeddedEventLoop.advanceTime(by: .milliseconds(1000))
+        #expect(try serverFrames(channel).isEmpty)
+        channel.isWritable = true
+        channel.embeddedEventLoop.advanceTime(by: .milliseconds(100))
+        #expect(try serverFrames(channel).map(\.opcode) == [.ping])
+    }
 }
