@@ -120,7 +120,7 @@ public final class Hixie76Handler: ChannelInboundHandler, WebSocketConnection {
                 guard let end = view[start...].firstIndex(of: 0xFF) else {
                     scannedBytes += view.endIndex - start
                     scanned = view.count
-                    if buffer.readableBytes > maxMessageSize { fail(context) }
+                    if view.count > maxMessageSize { fail(context) }
                     // A client that always leaves part of a message pending must not grow the buffer.
                     buffer.discardConsumedBytes()
                     return
@@ -128,6 +128,8 @@ public final class Hixie76Handler: ChannelInboundHandler, WebSocketConnection {
                 scannedBytes += end - start + 1
                 scanned = 0
                 let length = end - view.startIndex
+                // A message that arrives whole in one read is checked here, not above.
+                guard length <= maxMessageSize else { return fail(context) }
                 buffer.moveReaderIndex(forwardBy: 1)
                 let payload = buffer.readSlice(length: length) ?? ByteBuffer()
                 buffer.moveReaderIndex(forwardBy: 1)

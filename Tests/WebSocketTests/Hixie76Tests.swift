@@ -108,4 +108,42 @@ import Testing
         #expect(recorder.received.count == 2_000)
         #expect(handler.bufferCapacity < 256 * 1024, "the handler holds \(handler.bufferCapacity) bytes")
     }
+
+    /// Found by FuzzHandshake: a message that arrived whole in one read skipped the size check,
+    /// which only looked at messages still waiting for their 0xFF.
+    @Test(arguments: [true, false])
+    func refusesAMessageOverTheLimitWhetherWholeOrPartial(whole: Bool) throws {
+        let (channel, _, recorder) = try openConnection(maxMessageSize: 16)
+        try channel.writeInbound(ByteBuffer(bytes: [0x00] + Array("exactly sixteen!".utf8) + [0xFF]))
+        #expect(recorder.received.map { String(buffer: $0.data) } == ["exactly sixteen!"])
+        let message = [0x00] + Array("seventeen bytes!!".utf8) + [0xFF]
+        if whole {
+            try channel.writeInbound(ByteBuffer(bytes: message))
+        } else {
+            for byte in message where channel.isActive { try channel.writeInbound(ByteBuffer(bytes: [byte])) }
+        }
+        #expect(recorder.received.count == 1)
+        #expect(!channel.isActive)
+    }
+
+    /// The fuzzer's input itself (after its three control bytes): key3, then an 18-byte message
+    /// in one read, with a 16-byte limit.
+    @Test func refusesTheFuzzersOversizedMessage() throws {
+        let recorder = Recorder()
+        let handshake = WebSocketHandshakeResult(
+            request: HTTPRequestHead(version: .http1_1, method: .GET, uri: "/"), subprotocol: nil, deflate: nil, responseHeaders: [:]
+        )
+        let channel = EmbeddedChannel()
+        try channel.pipeline.syncOperations.addHandler(
+            Hixie76Handler(handshake: handshake, numbers: (155_712_099, 173_347_027), maxMessageSize: 16, application: recorder)
+        )
+        let input: [UInt8] = [
+            0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x06, 0x10, 0x00, 0x10, 0x00, 0x00,
+            0x00, 0x01, 0x03, 0x00, 0x00, 0x52, 0x61, 0x6E, 0x2C, 0x65, 0x00, 0xFF, 0x00, 0x00, 0x00, 0xFF,
+            0x00, 0x00,
+        ]
+        try? channel.writeInbound(ByteBuffer(bytes: input))
+        #expect(recorder.received.isEmpty)
+        #expect(!channel.isActive)
+    }
 }
