@@ -3,7 +3,8 @@
 # Used by `make run` and `make test`; safe to run again (it does nothing when all is there).
 set -euo pipefail
 
-packages=(zlib1g-dev libssl-dev pkg-config "$@")
+# libstdc++-12-dev and binutils (ld.gold): the fuzz targets link libFuzzer, a C++ library.
+packages=(zlib1g-dev libssl-dev pkg-config libstdc++-12-dev binutils "$@")
 missing=()
 for package in "${packages[@]}"; do
     if ! dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed"; then
