@@ -42,13 +42,7 @@ import Testing
             func webSocket(_ socket: any WebSocketConnection, didReceive message: WebSocketMessage) { socket.send(message) }
         }
         let echo = Echo()
-        let handshake = WebSocketHandshakeResult(
-            request: HTTPRequestHead(version: .http1_1, method: .GET, uri: "/"), subprotocol: nil, deflate: nil, responseHeaders: [:]
-        )
-        let channel = EmbeddedChannel()
-        try channel.pipeline.syncOperations.addHandler(
-            Hixie76Handler(handshake: handshake, numbers: (155_712_099, 173_347_027), maxMessageSize: 1024, application: echo)
-        )
+        let (channel, _) = try attach(echo, maxMessageSize: 1024)
         try channel.writeInbound(ByteBuffer(string: "Tm[K"))
         #expect(!echo.opened)
         try channel.writeInbound(ByteBuffer(bytes: Array(" T2u".utf8) + [0x00] + Array("hi".utf8) + [0xFF]))
@@ -64,15 +58,23 @@ import Testing
         func webSocket(_ socket: any WebSocketConnection, didReceive message: WebSocketMessage) { received.append(message) }
     }
 
-    /// An open draft-76 connection (key3 already answered) and what its application received.
-    private func openConnection(maxMessageSize: Int) throws -> (EmbeddedChannel, Hixie76Handler, Recorder) {
-        let recorder = Recorder()
+    /// A draft-76 connection right after its 101, with the key numbers of the draft's example.
+    private func attach(_ application: any WebSocketApplication, maxMessageSize: Int) throws -> (EmbeddedChannel, Hixie76Handler) {
         let handshake = WebSocketHandshakeResult(
             request: HTTPRequestHead(version: .http1_1, method: .GET, uri: "/"), subprotocol: nil, deflate: nil, responseHeaders: [:]
         )
-        let handler = Hixie76Handler(handshake: handshake, numbers: (1, 2), maxMessageSize: maxMessageSize, application: recorder)
+        let handler = Hixie76Handler(
+            handshake: handshake, numbers: (155_712_099, 173_347_027), maxMessageSize: maxMessageSize, application: application
+        )
         let channel = EmbeddedChannel()
         try channel.pipeline.syncOperations.addHandler(handler)
+        return (channel, handler)
+    }
+
+    /// An open draft-76 connection (key3 already answered) and what its application received.
+    private func openConnection(maxMessageSize: Int) throws -> (EmbeddedChannel, Hixie76Handler, Recorder) {
+        let recorder = Recorder()
+        let (channel, handler) = try attach(recorder, maxMessageSize: maxMessageSize)
         try channel.writeInbound(ByteBuffer(string: "12345678"))
         _ = try channel.readOutbound(as: ByteBuffer.self)
         return (channel, handler, recorder)
@@ -130,13 +132,7 @@ import Testing
     /// in one read, with a 16-byte limit.
     @Test func refusesTheFuzzersOversizedMessage() throws {
         let recorder = Recorder()
-        let handshake = WebSocketHandshakeResult(
-            request: HTTPRequestHead(version: .http1_1, method: .GET, uri: "/"), subprotocol: nil, deflate: nil, responseHeaders: [:]
-        )
-        let channel = EmbeddedChannel()
-        try channel.pipeline.syncOperations.addHandler(
-            Hixie76Handler(handshake: handshake, numbers: (155_712_099, 173_347_027), maxMessageSize: 16, application: recorder)
-        )
+        let (channel, _) = try attach(recorder, maxMessageSize: 16)
         let input: [UInt8] = [
             0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x06, 0x10, 0x00, 0x10, 0x00, 0x00,
             0x00, 0x01, 0x03, 0x00, 0x00, 0x52, 0x61, 0x6E, 0x2C, 0x65, 0x00, 0xFF, 0x00, 0x00, 0x00, 0xFF,
