@@ -17,6 +17,7 @@ public final class Hixie76Handler: ChannelInboundHandler, WebSocketConnection {
     public let handshake: WebSocketHandshakeResult
     private let numbers: (UInt32, UInt32)
     private let maxMessageSize: Int
+    private let closeTimeout: TimeAmount
     private let application: any WebSocketApplication
     private var state: State = .awaitingKey3
     private var buffer = ByteBuffer()
@@ -29,12 +30,22 @@ public final class Hixie76Handler: ChannelInboundHandler, WebSocketConnection {
     /// The buffer's capacity, consumed bytes included (for tests).
     var bufferCapacity: Int { buffer.capacity }
     private var context: ChannelHandlerContext?
+    private var closeTimeoutTask: Scheduled<Void>?
     private var needsFlush = false
 
-    public init(handshake: WebSocketHandshakeResult, numbers: (UInt32, UInt32), maxMessageSize: Int, application: any WebSocketApplication) {
+    /// - Parameter closeTimeout: how long the closing bytes may take to flush before TCP is
+    ///   dropped anyway (a client that stops reading would otherwise hold the connection).
+    public init(
+        handshake: WebSocketHandshakeResult,
+        numbers: (UInt32, UInt32),
+        maxMessageSize: Int,
+        closeTimeout: TimeAmount = .seconds(3),
+        application: any WebSocketApplication
+    ) {
         self.handshake = handshake
         self.numbers = numbers
         self.maxMessageSize = maxMessageSize
+        self.closeTimeout = closeTimeout
         self.application = application
     }
 
@@ -77,6 +88,9 @@ public final class Hixie76Handler: ChannelInboundHandler, WebSocketConnection {
         context.writeAndFlush(wrapOutboundOut(ByteBuffer(bytes: [0xFF, 0x00]))).assumeIsolated().whenComplete { _ in
             context.close(promise: nil)
         }
+        closeTimeoutTask = context.eventLoop.assumeIsolated().scheduleTask(in: closeTimeout) {
+            context.close(promise: nil)
+        }
     }
 
     // MARK: ChannelHandler
@@ -100,6 +114,8 @@ public final class Hixie76Handler: ChannelInboundHandler, WebSocketConnection {
     }
 
     public func channelInactive(context: ChannelHandlerContext) {
+        closeTimeoutTask?.cancel()
+        closeTimeoutTask = nil
         let wasConnected = self.context != nil
         state = .closed
         self.context = nil

@@ -174,6 +174,9 @@ public final class WebSocketHandler: ChannelInboundHandler, RemovableChannelHand
             // §7.1.1: the server drops TCP right after the closing handshake.
             context.writeAndFlush(wrapOutboundOut(context.channel.allocator.buffer(capacity: 0))).assumeIsolated()
                 .whenComplete { _ in context.close(promise: nil) }
+            // A peer that stops reading would hold that flush, and the connection with all its
+            // queued output, forever.
+            scheduleCloseTimeout(context: context)
         case .closeCompleted:
             flush()
             context.close(promise: nil)
@@ -192,6 +195,11 @@ public final class WebSocketHandler: ChannelInboundHandler, RemovableChannelHand
         needsFlush = false
         context.writeAndFlush(wrapOutboundOut(context.channel.allocator.buffer(capacity: 0))).assumeIsolated()
             .whenSuccess { context.close(mode: .output, promise: nil) }
+        scheduleCloseTimeout(context: context)
+    }
+
+    /// Drops TCP once the close timeout passes, whatever the closing handshake is waiting for.
+    private func scheduleCloseTimeout(context: ChannelHandlerContext) {
         closeTimeoutTask = context.eventLoop.assumeIsolated().scheduleTask(in: configuration.closeTimeout) {
             context.close(promise: nil)
         }

@@ -142,4 +142,16 @@ import Testing
         #expect(recorder.received.isEmpty)
         #expect(!channel.isActive)
     }
+
+    /// As for RFC 6455: a client that sends the closing bytes and stops reading must not hold
+    /// the connection past the close timeout.
+    @Test func closesAfterTheTimeoutWhenTheClientClosesButDoesNotRead() throws {
+        let (channel, _, _) = try openConnection(maxMessageSize: 1024)
+        try channel.pipeline.syncOperations.addHandler(StuckSocket(), position: .first)
+        try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1)).wait()  // so that isActive means something
+        try channel.writeInbound(ByteBuffer(bytes: [0xFF, 0x00]))
+        #expect(channel.isActive)
+        channel.embeddedEventLoop.advanceTime(by: .seconds(3))
+        #expect(!channel.isActive)
+    }
 }

@@ -19,6 +19,24 @@ private final class Recorder: WebSocketApplication {
     }
 }
 
+/// Holds every write and flush, as a socket does whose peer stopped reading: no write completes.
+final class StuckSocket: ChannelOutboundHandler {
+    typealias OutboundIn = ByteBuffer
+    private var held: [EventLoopPromise<Void>] = []
+
+    func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
+        if let promise { held.append(promise) }
+    }
+
+    func flush(context: ChannelHandlerContext) {}
+
+    func close(context: ChannelHandlerContext, mode: CloseMode, promise: EventLoopPromise<Void>?) {
+        for promise in held { promise.fail(ChannelError.ioOnClosedChannel) }
+        held = []
+        context.close(mode: mode, promise: promise)
+    }
+}
+
 @Suite struct WebSocketHandlerTests {
     private func makeChannel(
         deflate: PerMessageDeflateParameters? = nil,
@@ -191,5 +209,19 @@ private final class Recorder: WebSocketApplication {
         channel.isWritable = true
         channel.embeddedEventLoop.advanceTime(by: .milliseconds(100))
         #expect(try serverFrames(channel).map(\.opcode) == [.ping])
+    }
+
+    /// A peer that sends its close frame and then stops reading used to hold the connection
+    /// (and all output queued for it) forever: the server closed only once our close frame was
+    /// flushed. The close timeout now applies to this path too.
+    @Test func closesAfterTheTimeoutWhenThePeerClosesButDoesNotRead() throws {
+        let (channel, recorder) = try makeChannel { $0.closeTimeout = .seconds(3) }
+        try channel.pipeline.syncOperations.addHandler(StuckSocket(), position: .first)
+        try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1)).wait()  // so that isActive means something
+        try channel.writeInbound(TestFrames.masked(.close, [0x03, 0xE8]))
+        #expect(channel.isActive)
+        channel.embeddedEventLoop.advanceTime(by: .seconds(3))
+        #expect(!channel.isActive)
+        #expect(recorder.closedWith == .some(.normalClosure))
     }
 }
