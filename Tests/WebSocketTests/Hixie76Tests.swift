@@ -68,6 +68,7 @@ import Testing
         )
         let channel = EmbeddedChannel()
         try channel.pipeline.syncOperations.addHandler(handler)
+        try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1)).wait()  // so that isActive means something
         return (channel, handler)
     }
 
@@ -148,7 +149,6 @@ import Testing
     @Test func closesAfterTheTimeoutWhenTheClientClosesButDoesNotRead() throws {
         let (channel, _, _) = try openConnection(maxMessageSize: 1024)
         try channel.pipeline.syncOperations.addHandler(StuckSocket(), position: .first)
-        try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1)).wait()  // so that isActive means something
         try channel.writeInbound(ByteBuffer(bytes: [0xFF, 0x00]))
         #expect(channel.isActive)
         channel.embeddedEventLoop.advanceTime(by: .seconds(3))

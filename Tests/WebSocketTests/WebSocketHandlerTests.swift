@@ -57,6 +57,7 @@ final class StuckSocket: ChannelOutboundHandler {
         try channel.pipeline.syncOperations.addHandler(
             WebSocketHandler(handshake: handshake, configuration: configuration, application: recorder)
         )
+        try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1)).wait()  // so that isActive means something
         return (channel, recorder)
     }
 
@@ -217,7 +218,6 @@ final class StuckSocket: ChannelOutboundHandler {
     @Test func closesAfterTheTimeoutWhenThePeerClosesButDoesNotRead() throws {
         let (channel, recorder) = try makeChannel { $0.closeTimeout = .seconds(3) }
         try channel.pipeline.syncOperations.addHandler(StuckSocket(), position: .first)
-        try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1)).wait()  // so that isActive means something
         try channel.writeInbound(TestFrames.masked(.close, [0x03, 0xE8]))
         #expect(channel.isActive)
         channel.embeddedEventLoop.advanceTime(by: .seconds(3))
