@@ -129,8 +129,9 @@ private func structuredRequest(_ payload: ArraySlice<UInt8>) -> HTTPRequestHead 
     func next() -> String { lines.isEmpty ? "" : lines.removeFirst() }
     let method = HTTPMethod(rawValue: next())
     let uri = next()
-    let versionText = next().split(separator: ".").compactMap { Int($0) }
-    let version = versionText.count == 2 ? HTTPVersion(major: versionText[0], minor: versionText[1]) : .http1_1
+    // Single digits, as NIO's decoder produces (HTTPVersion traps on numbers past UInt16).
+    let versionText = next().split(separator: ".").compactMap { UInt8($0) }.filter { $0 < 10 }
+    let version = versionText.count == 2 ? HTTPVersion(major: Int(versionText[0]), minor: Int(versionText[1])) : .http1_1
     var headers = HTTPHeaders()
     for line in lines {
         let parts = line.split(separator: ":", maxSplits: 1, omittingEmptySubsequences: false)
