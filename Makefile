@@ -7,16 +7,20 @@ RELEASE_BIN := .build/release/perigee
 # clients (Python) are the bottleneck, and skipping a second, optimised build saves minutes.
 TEST_BIN := .build/debug/perigee
 
-.PHONY: run test deps release unit-test external-test autobahn ws-cli stomp-py browser sockjs-client clean
+# Each libFuzzer target (Fuzz/Sources) runs this long in `make test`.
+FUZZ_SECONDS ?= 20
+FUZZ_TARGETS := FuzzWebSocket FuzzHandshake FuzzStomp FuzzDestination FuzzSockJS
+
+.PHONY: run test deps release unit-test fuzz external-test autobahn ws-cli stomp-py browser sockjs-client clean
 
 ## run: install what is missing, build the release binary, serve on $(HOST):$(PORT)
 run: deps release
 	$(RELEASE_BIN) --host $(HOST) --port $(PORT) $(if $(CONFIG),--config $(CONFIG))
 
-## test: install what is missing, then every test: Swift tests, stomp.py, the shoutbox in
-## headless Chromium on every transport, Debian's sockjs-client in Chromium, a wscat-style
-## CLI session, and Autobahn|Testsuite (the longest, last)
-test: deps unit-test external-test
+## test: install what is missing, then every test: Swift tests, a short run of each fuzz
+## target, stomp.py, the shoutbox in headless Chromium on every transport, Debian's
+## sockjs-client in Chromium, a wscat-style CLI session, and Autobahn|Testsuite (the longest, last)
+test: deps unit-test fuzz external-test
 
 deps:
 	@scripts/install-deps.sh
@@ -27,6 +31,13 @@ release:
 unit-test:
 	swift build --build-tests
 	swift test
+
+## fuzz: build the libFuzzer targets (Fuzz/, their own package) and run each for
+## $(FUZZ_SECONDS) s from its seed corpus; any crash, timeout or leak fails
+fuzz:
+	@failed=""; \
+	for target in $(FUZZ_TARGETS); do Fuzz/run.sh $$target $(FUZZ_SECONDS) || failed="$$failed $$target"; done; \
+	if [ -n "$$failed" ]; then echo "fuzz targets that failed:$$failed" >&2; exit 1; fi
 
 external-test: stomp-py browser sockjs-client ws-cli autobahn
 
@@ -46,4 +57,4 @@ sockjs-client:
 	PERIGEE_BIN=$(TEST_BIN) Tests/External/sockjs_client_test.sh
 
 clean:
-	rm -rf .build Tests/External/out
+	rm -rf .build Fuzz/.build Tests/External/out

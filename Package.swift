@@ -5,7 +5,11 @@ let package = Package(
     name: "perigee",
     platforms: [.macOS(.v13)],
     products: [
-        .executable(name: "perigee", targets: ["perigee"])
+        .executable(name: "perigee", targets: ["perigee"]),
+        // For the fuzz package (Fuzz/Package.swift), which links each layer on its own.
+        .library(name: "WebSocket", targets: ["WebSocket"]),
+        .library(name: "Hub", targets: ["Hub"]),
+        .library(name: "Fallback", targets: ["Fallback"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),

@@ -3,7 +3,8 @@
 # Used by `make run` and `make test`; safe to run again (it does nothing when all is there).
 set -euo pipefail
 
-packages=(zlib1g-dev libssl-dev pkg-config "$@")
+# libstdc++-12-dev and binutils (ld.gold): the fuzz targets link libFuzzer, a C++ library.
+packages=(zlib1g-dev libssl-dev pkg-config libstdc++-12-dev binutils "$@")
 # node runs the unit tests of the browser client (web/perigee.js) in `make test`; any node on
 # PATH will do, so Debian's is installed only when there is none.
 command -v node >/dev/null 2>&1 || packages+=(nodejs)

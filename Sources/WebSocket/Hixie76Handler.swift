@@ -17,16 +17,35 @@ public final class Hixie76Handler: ChannelInboundHandler, WebSocketConnection {
     public let handshake: WebSocketHandshakeResult
     private let numbers: (UInt32, UInt32)
     private let maxMessageSize: Int
+    private let closeTimeout: TimeAmount
     private let application: any WebSocketApplication
     private var state: State = .awaitingKey3
     private var buffer = ByteBuffer()
+    /// How many bytes after the current message's 0x00 were already searched for its 0xFF: the
+    /// search resumes there, so a message that arrives a byte at a time is still read once.
+    private var scanned = 0
+    /// Bytes the frame scan has examined since the connection opened (for tests: it must stay
+    /// linear in what the client sent).
+    private(set) var scannedBytes = 0
+    /// The buffer's capacity, consumed bytes included (for tests).
+    var bufferCapacity: Int { buffer.capacity }
     private var context: ChannelHandlerContext?
+    private var closeTimeoutTask: Scheduled<Void>?
     private var needsFlush = false
 
-    public init(handshake: WebSocketHandshakeResult, numbers: (UInt32, UInt32), maxMessageSize: Int, application: any WebSocketApplication) {
+    /// - Parameter closeTimeout: how long the closing bytes may take to flush before TCP is
+    ///   dropped anyway (a client that stops reading would otherwise hold the connection).
+    public init(
+        handshake: WebSocketHandshakeResult,
+        numbers: (UInt32, UInt32),
+        maxMessageSize: Int,
+        closeTimeout: TimeAmount = .seconds(3),
+        application: any WebSocketApplication
+    ) {
         self.handshake = handshake
         self.numbers = numbers
         self.maxMessageSize = maxMessageSize
+        self.closeTimeout = closeTimeout
         self.application = application
     }
 
@@ -69,6 +88,9 @@ public final class Hixie76Handler: ChannelInboundHandler, WebSocketConnection {
         context.writeAndFlush(wrapOutboundOut(ByteBuffer(bytes: [0xFF, 0x00]))).assumeIsolated().whenComplete { _ in
             context.close(promise: nil)
         }
+        closeTimeoutTask = context.eventLoop.assumeIsolated().scheduleTask(in: closeTimeout) {
+            context.close(promise: nil)
+        }
     }
 
     // MARK: ChannelHandler
@@ -92,6 +114,8 @@ public final class Hixie76Handler: ChannelInboundHandler, WebSocketConnection {
     }
 
     public func channelInactive(context: ChannelHandlerContext) {
+        closeTimeoutTask?.cancel()
+        closeTimeoutTask = nil
         let wasConnected = self.context != nil
         state = .closed
         self.context = nil
@@ -108,11 +132,20 @@ public final class Hixie76Handler: ChannelInboundHandler, WebSocketConnection {
             switch type {
             case 0x00:
                 let view = buffer.readableBytesView.dropFirst()
-                guard let end = view.firstIndex(of: 0xFF) else {
-                    if buffer.readableBytes > maxMessageSize { fail(context) }
+                let start = view.startIndex + scanned
+                guard let end = view[start...].firstIndex(of: 0xFF) else {
+                    scannedBytes += view.endIndex - start
+                    scanned = view.count
+                    if view.count > maxMessageSize { fail(context) }
+                    // A client that always leaves part of a message pending must not grow the buffer.
+                    buffer.discardConsumedBytes()
                     return
                 }
+                scannedBytes += end - start + 1
+                scanned = 0
                 let length = end - view.startIndex
+                // A message that arrives whole in one read is checked here, not above.
+                guard length <= maxMessageSize else { return fail(context) }
                 buffer.moveReaderIndex(forwardBy: 1)
                 let payload = buffer.readSlice(length: length) ?? ByteBuffer()
                 buffer.moveReaderIndex(forwardBy: 1)
@@ -129,7 +162,7 @@ public final class Hixie76Handler: ChannelInboundHandler, WebSocketConnection {
                 return fail(context)
             }
         }
-        if buffer.readableBytes == 0 { buffer.clear() }
+        buffer.discardConsumedBytes()
     }
 
     private func fail(_ context: ChannelHandlerContext) {

@@ -46,6 +46,9 @@ public struct WebSocketFrameParser {
     /// Bytes received but not yet consumed by a frame.
     public var bufferedBytes: Int { buffer.readableBytes }
 
+    /// The cumulation buffer's capacity, consumed bytes included: what the parser holds in memory.
+    var bufferCapacity: Int { buffer.capacity }
+
     /// Adds received bytes.
     public mutating func append(_ bytes: ByteBuffer) {
         if buffer.readableBytes == 0 {
@@ -63,7 +66,7 @@ public struct WebSocketFrameParser {
             switch state {
             case .awaitingHeader:
                 guard let header = try parseHeader() else {
-                    compactIfNeeded()
+                    buffer.discardConsumedBytes()
                     return .needMoreData
                 }
                 state = .awaitingPayload(header)
@@ -71,6 +74,9 @@ public struct WebSocketFrameParser {
                 guard buffer.readableBytes >= header.length,
                     let masked = buffer.readSlice(length: header.length)
                 else {
+                    // Also here: a peer whose every read ends inside a payload never brings the
+                    // parser back to a header boundary.
+                    buffer.discardConsumedBytes()
                     return .needMoreData
                 }
                 state = .awaitingHeader
@@ -154,15 +160,5 @@ public struct WebSocketFrameParser {
             }
         }
         return output
-    }
-
-    /// Drops consumed bytes once they dominate the buffer, so a long-lived connection's
-    /// cumulation buffer does not grow with everything it ever received.
-    private mutating func compactIfNeeded() {
-        if buffer.readableBytes == 0 {
-            buffer.clear()
-        } else if buffer.readerIndex > 64 * 1024 && buffer.readerIndex > buffer.readableBytes {
-            buffer.discardReadBytes()
-        }
     }
 }

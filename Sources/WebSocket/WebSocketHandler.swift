@@ -25,6 +25,11 @@ public final class WebSocketHandler: ChannelInboundHandler, RemovableChannelHand
     private var keepAliveTask: Scheduled<Void>?
     private var closeTimeoutTask: Scheduled<Void>?
     private var needsFlush = false
+    /// The answer to the latest ping received while the channel was not writable, sent when it
+    /// becomes writable again. RFC 6455 §5.5.3 lets an endpoint answer only the most recent
+    /// ping, so a client that floods pings without reading holds one pong here instead of an
+    /// ever-growing queue of them in the channel.
+    private var pendingPong: ByteBuffer?
     private var didNotifyClose = false
     /// After a parser error the byte stream has no frame boundaries left: input is discarded.
     private var inputIsCorrupt = false
@@ -133,6 +138,13 @@ public final class WebSocketHandler: ChannelInboundHandler, RemovableChannelHand
     }
 
     public func channelWritabilityChanged(context: ChannelHandlerContext) {
+        if context.channel.isWritable, let pong = pendingPong {
+            pendingPong = nil
+            if stateMachine.state == .open {
+                writeFrame(opcode: .pong, rsv1: false, payload: pong, context: context)
+                flush()
+            }
+        }
         application.webSocketWritabilityChanged(self)
         context.fireChannelWritabilityChanged()
     }
@@ -150,7 +162,11 @@ public final class WebSocketHandler: ChannelInboundHandler, RemovableChannelHand
         case .deliver(let message):
             application.webSocket(self, didReceive: message)
         case .sendPong(let payload):
-            writeFrame(opcode: .pong, rsv1: false, payload: payload, context: context)
+            if context.channel.isWritable {
+                writeFrame(opcode: .pong, rsv1: false, payload: payload, context: context)
+            } else {
+                pendingPong = payload  // replaces the answer to an earlier ping (§5.5.3)
+            }
         case .replyToClose(let code, let reason):
             let frame = closePayload(code: code, reason: reason, allocator: context.channel.allocator)
             writeFrame(opcode: .close, rsv1: false, payload: frame, context: context)
@@ -158,6 +174,9 @@ public final class WebSocketHandler: ChannelInboundHandler, RemovableChannelHand
             // §7.1.1: the server drops TCP right after the closing handshake.
             context.writeAndFlush(wrapOutboundOut(context.channel.allocator.buffer(capacity: 0))).assumeIsolated()
                 .whenComplete { _ in context.close(promise: nil) }
+            // A peer that stops reading would hold that flush, and the connection with all its
+            // queued output, forever.
+            scheduleCloseTimeout(context: context)
         case .closeCompleted:
             flush()
             context.close(promise: nil)
@@ -176,6 +195,11 @@ public final class WebSocketHandler: ChannelInboundHandler, RemovableChannelHand
         needsFlush = false
         context.writeAndFlush(wrapOutboundOut(context.channel.allocator.buffer(capacity: 0))).assumeIsolated()
             .whenSuccess { context.close(mode: .output, promise: nil) }
+        scheduleCloseTimeout(context: context)
+    }
+
+    /// Drops TCP once the close timeout passes, whatever the closing handshake is waiting for.
+    private func scheduleCloseTimeout(context: ChannelHandlerContext) {
         closeTimeoutTask = context.eventLoop.assumeIsolated().scheduleTask(in: configuration.closeTimeout) {
             context.close(promise: nil)
         }
@@ -233,7 +257,9 @@ public final class WebSocketHandler: ChannelInboundHandler, RemovableChannelHand
                 self.close(code: .goingAway, reason: "idle timeout")
                 return
             }
-            if self.stateMachine.state == .open, self.configuration.pingInterval != nil {
+            // A channel that is not writable still has output queued, so the peer is not
+            // quiet from our side; a ping would only add to what it is not reading.
+            if self.stateMachine.state == .open, self.configuration.pingInterval != nil, context.channel.isWritable {
                 self.writeFrame(opcode: .ping, rsv1: false, payload: context.channel.allocator.buffer(capacity: 0), context: context)
                 self.flush()
             }
@@ -247,6 +273,7 @@ public final class WebSocketHandler: ChannelInboundHandler, RemovableChannelHand
         closeTimeoutTask?.cancel()
         closeTimeoutTask = nil
         deflater = nil
+        pendingPong = nil
         guard context != nil else { return }
         context = nil
         if !didNotifyClose {

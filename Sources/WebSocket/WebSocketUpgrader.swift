@@ -46,7 +46,11 @@ public final class WebSocketUpgrader: HTTPServerProtocolUpgrader {
         do {
             if let numbers = result.hixie76Numbers {
                 let handler = Hixie76Handler(
-                    handshake: result, numbers: numbers, maxMessageSize: endpoint.configuration.maxMessageSize, application: application
+                    handshake: result,
+                    numbers: numbers,
+                    maxMessageSize: endpoint.configuration.maxMessageSize,
+                    closeTimeout: endpoint.configuration.closeTimeout,
+                    application: application
                 )
                 try context.pipeline.syncOperations.addHandler(handler)
             } else {

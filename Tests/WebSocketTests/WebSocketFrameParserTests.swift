@@ -121,4 +121,28 @@ import Testing
             #expect(masked != payload)
         }
     }
+
+    /// A client whose every TCP read ends inside a payload never leaves the parser between
+    /// frames: the bytes it already consumed must still be dropped, or the buffer holds
+    /// everything the connection ever received.
+    @Test func dropsConsumedBytesWhenEveryReadEndsInsideAPayload() throws {
+        let frame = TestFrames.masked(.binary, [UInt8](repeating: 0x2A, count: 1000))
+        var wire = ByteBuffer()
+        for _ in 0..<8_000 {
+            var copy = frame
+            wire.writeBuffer(&copy)
+        }
+        var parser = WebSocketFrameParser(maxFrameSize: 4096)
+        var frames = 0
+        // Reads of one frame's length, shifted by half a frame: each ends in the middle of a payload.
+        var readLength = frame.readableBytes / 2
+        while let chunk = wire.readSlice(length: min(readLength, wire.readableBytes)), chunk.readableBytes > 0 {
+            readLength = frame.readableBytes
+            parser.append(chunk)
+            while case .frame = try parser.parseStep() { frames += 1 }
+            #expect(parser.bufferCapacity < 1 << 20, "the parser holds \(parser.bufferCapacity) bytes")
+            if parser.bufferCapacity >= 1 << 20 { return }
+        }
+        #expect(frames == 8_000)
+    }
 }

@@ -19,6 +19,24 @@ private final class Recorder: WebSocketApplication {
     }
 }
 
+/// Holds every write and flush, as a socket does whose peer stopped reading: no write completes.
+final class StuckSocket: ChannelOutboundHandler {
+    typealias OutboundIn = ByteBuffer
+    private var held: [EventLoopPromise<Void>] = []
+
+    func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
+        if let promise { held.append(promise) }
+    }
+
+    func flush(context: ChannelHandlerContext) {}
+
+    func close(context: ChannelHandlerContext, mode: CloseMode, promise: EventLoopPromise<Void>?) {
+        for promise in held { promise.fail(ChannelError.ioOnClosedChannel) }
+        held = []
+        context.close(mode: mode, promise: promise)
+    }
+}
+
 @Suite struct WebSocketHandlerTests {
     private func makeChannel(
         deflate: PerMessageDeflateParameters? = nil,
@@ -39,6 +57,7 @@ private final class Recorder: WebSocketApplication {
         try channel.pipeline.syncOperations.addHandler(
             WebSocketHandler(handshake: handshake, configuration: configuration, application: recorder)
         )
+        try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1)).wait()  // so that isActive means something
         return (channel, recorder)
     }
 
@@ -155,5 +174,54 @@ private final class Recorder: WebSocketApplication {
         channel.embeddedEventLoop.advanceTime(by: .seconds(5))  // close timeout
         #expect(!channel.isActive)
         #expect(recorder.closedWith == .some(nil))
+    }
+
+    /// Issue 7: a client that floods pings while not reading made the server queue a pong per
+    /// ping, without bound. While the channel is not writable only the latest ping is answered
+    /// (RFC 6455 §5.5.3), once it drains.
+    @Test func holdsOnePongWhileTheClientIsNotReading() throws {
+        let (channel, _) = try makeChannel()
+        channel.isWritable = false
+        channel.pipeline.fireChannelWritabilityChanged()
+        var flood = ByteBuffer()
+        for index in 0..<10_000 {
+            var ping = TestFrames.masked(.ping, Array("ping \(index)".utf8))
+            flood.writeBuffer(&ping)
+        }
+        try channel.writeInbound(flood)
+        #expect(try serverFrames(channel).isEmpty)
+
+        channel.isWritable = true
+        channel.pipeline.fireChannelWritabilityChanged()
+        let frames = try serverFrames(channel)
+        #expect(frames.map(\.opcode) == [.pong])
+        #expect(frames.first.map { String(buffer: $0.payload) } == "ping 9999")
+
+        // Writable again: every ping is answered at once.
+        try channel.writeInbound(TestFrames.masked(.ping, [7]))
+        #expect(try serverFrames(channel).map(\.payload) == [ByteBuffer(bytes: [7])])
+    }
+
+    @Test func doesNotPingAPeerThatIsNotReading() throws {
+        let (channel, _) = try makeChannel { $0.pingInterval = .milliseconds(100) }
+        channel.isWritable = false
+        channel.embeddedEventLoop.advanceTime(by: .milliseconds(1000))
+        #expect(try serverFrames(channel).isEmpty)
+        channel.isWritable = true
+        channel.embeddedEventLoop.advanceTime(by: .milliseconds(100))
+        #expect(try serverFrames(channel).map(\.opcode) == [.ping])
+    }
+
+    /// A peer that sends its close frame and then stops reading used to hold the connection
+    /// (and all output queued for it) forever: the server closed only once our close frame was
+    /// flushed. The close timeout now applies to this path too.
+    @Test func closesAfterTheTimeoutWhenThePeerClosesButDoesNotRead() throws {
+        let (channel, recorder) = try makeChannel { $0.closeTimeout = .seconds(3) }
+        try channel.pipeline.syncOperations.addHandler(StuckSocket(), position: .first)
+        try channel.writeInbound(TestFrames.masked(.close, [0x03, 0xE8]))
+        #expect(channel.isActive)
+        channel.embeddedEventLoop.advanceTime(by: .seconds(3))
+        #expect(!channel.isActive)
+        #expect(recorder.closedWith == .some(.normalClosure))
     }
 }
