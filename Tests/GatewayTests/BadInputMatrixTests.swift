@@ -101,7 +101,7 @@ struct BadInputMatrixTests {
             try await canary.send(.subscribe, ["destination": "/topic/shouts", "id": "c", "receipt": "c"])
             #expect(try await canary.next()?.command == .receipt)
             try await body(server)
-            var publisher = try await StompTestClient.connect(handle, over: .tcp)
+            let publisher = try await StompTestClient.connect(handle, over: .tcp)
             try await publisher.send(.send, ["destination": "/topic/shouts"], body: "still alive")
             // (It may also see what the case itself published to /topic/shouts.)
             var alive = false

@@ -139,7 +139,7 @@ import Testing
             0x00, 0x01, 0x03, 0x00, 0x00, 0x52, 0x61, 0x6E, 0x2C, 0x65, 0x00, 0xFF, 0x00, 0x00, 0x00, 0xFF,
             0x00, 0x00,
         ]
-        try? channel.writeInbound(ByteBuffer(bytes: input))
+        _ = try? channel.writeInbound(ByteBuffer(bytes: input))
         #expect(recorder.received.isEmpty)
         #expect(!channel.isActive)
     }
