@@ -125,14 +125,8 @@ public final class HubShard {
     ///     consumer).
     func requeue(_ messages: [HubMessage], avoiding: QueueConsumer? = nil, wasInFlight: Bool, hub: Hub) {
         guard let name = messages.first?.destination.name else { return }
-        var queue: OwnedQueue
-        if let existing = queues[name] {
-            queue = existing
-        } else {
-            // The queue was forgotten meanwhile; messages taken back are never dropped.
-            hub.forceReserveQueue()
-            queue = OwnedQueue()
-        }
+        // The queue may have been forgotten meanwhile; messages taken back are never dropped.
+        var queue = existingOrNewQueue(name, hub: hub)
         if wasInFlight { queue.inFlight = max(0, queue.inFlight - messages.count) }
         queue.messages.insert(contentsOf: messages, at: 0)
         if let avoiding, queue.consumers.count > 1, queue.consumers[queue.next % queue.consumers.count] == avoiding {
@@ -150,14 +144,8 @@ public final class HubShard {
     }
 
     func addQueueConsumer(_ consumer: QueueConsumer, queue name: String, hub: Hub) {
-        var queue: OwnedQueue
-        if let existing = queues[name] {
-            queue = existing
-        } else {
-            // Consumers are bounded by the subscription limits; they always get their queue.
-            hub.forceReserveQueue()
-            queue = OwnedQueue()
-        }
+        // Consumers are bounded by the subscription limits; they always get their queue.
+        var queue = existingOrNewQueue(name, hub: hub)
         queue.consumers.append(consumer)
         queues[name] = queue
         drain(name, hub: hub)
@@ -168,6 +156,13 @@ public final class HubShard {
         queue.consumers.removeAll { $0 == consumer }
         queue.next = queue.consumers.isEmpty ? 0 : queue.next % queue.consumers.count
         store(queue, name, hub: hub)
+    }
+
+    /// The queue named `name`, or a new one that takes a place even past `maxQueues`.
+    private func existingOrNewQueue(_ name: String, hub: Hub) -> OwnedQueue {
+        if let existing = queues[name] { return existing }
+        hub.forceReserveQueue()
+        return OwnedQueue()
     }
 
     /// Saves a queue, or forgets it (and frees its place) once nothing refers to it.

@@ -19,22 +19,7 @@ struct SlowConsumerTests {
             #expect(try await slow.next()?.command == .receipt)
             try await slow.setReading(false)
             var publisher = try await StompTestClient.connect(handle, over: .tcp)
-            let loop = MultiThreadedEventLoopGroup.singleton.next()
-            let chunk = String(repeating: "x", count: 60_000)
-            // Publish until the server has dropped `slow` (2 sessions → 1), while `slow` still
-            // reads nothing; bounded far above what the limit and socket buffers hold.
-            var sessions = 2
-            var published = 0
-            while sessions == 2 && published < 2_000 {
-                for _ in 0..<10 {
-                    try await publisher.send(.send, ["destination": "/topic/firehose"], body: chunk)
-                }
-                published += 10
-                try await publisher.send(.send, ["destination": "/topic/other", "receipt": "p\(published)"])
-                #expect(try await publisher.next()?.command == .receipt)
-                sessions = try await server.hub.sessionCount(on: loop).get()
-            }
-            #expect(sessions == 1, "the slow consumer was still connected after \(published) messages")
+            let published = try await publishUntilDropped(server, &publisher)
             #expect(published < 2_000)
             // Its connection is closed: what it reads now ends, well short of everything.
             try await slow.setReading(true)
@@ -68,21 +53,29 @@ struct SlowConsumerTests {
             try await stream.setReading(false)
             let handle = GatewayServerHandle(httpPort: port, stompPort: server.stompPort)
             var publisher = try await StompTestClient.connect(handle, over: .tcp)
-            let loop = MultiThreadedEventLoopGroup.singleton.next()
-            let chunk = String(repeating: "x", count: 60_000)
-            var sessions = 2
-            var published = 0
-            while sessions == 2 && published < 2_000 {
-                for _ in 0..<10 {
-                    try await publisher.send(.send, ["destination": "/topic/firehose"], body: chunk)
-                }
-                published += 10
-                try await publisher.send(.send, ["destination": "/topic/other", "receipt": "p\(published)"])
-                #expect(try await publisher.next()?.command == .receipt)
-                sessions = try await server.hub.sessionCount(on: loop).get()
-            }
-            #expect(sessions == 1, "the SockJS stream was still connected after \(published) messages")
+            let published = try await publishUntilDropped(server, &publisher)
+            #expect(published < 2_000)
             await stream.close()
         }
+    }
+
+    /// Publishes 60 kB messages to `/topic/firehose` until the server has dropped the one
+    /// subscriber that is not reading (2 sessions → 1), at most 2,000; returns how many it took.
+    private func publishUntilDropped(_ server: GatewayServer, _ publisher: inout StompTestClient) async throws -> Int {
+        let loop = MultiThreadedEventLoopGroup.singleton.next()
+        let chunk = String(repeating: "x", count: 60_000)
+        var sessions = 2
+        var published = 0
+        while sessions == 2 && published < 2_000 {
+            for _ in 0..<10 {
+                try await publisher.send(.send, ["destination": "/topic/firehose"], body: chunk)
+            }
+            published += 10
+            try await publisher.send(.send, ["destination": "/topic/other", "receipt": "p\(published)"])
+            #expect(try await publisher.next()?.command == .receipt)
+            sessions = try await server.hub.sessionCount(on: loop).get()
+        }
+        #expect(sessions == 1, "the slow consumer was still connected after \(published) messages")
+        return published
     }
 }
