@@ -76,8 +76,19 @@ public enum SockJSReceiverKind: Sendable, Equatable {
 }
 
 extension String {
+    /// Every `%` byte as `%25`. Works on UTF-8 bytes, not Characters: a `%` followed by a
+    /// combining mark is one Character with it, and would otherwise escape unescaped.
     func replacingPercent() -> String {
-        guard contains("%") else { return self }
-        return split(separator: "%", omittingEmptySubsequences: false).joined(separator: "%25")
+        guard utf8.contains(UInt8(ascii: "%")) else { return self }
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(utf8.count + 16)
+        for byte in utf8 {
+            if byte == UInt8(ascii: "%") {
+                bytes += [UInt8(ascii: "%"), UInt8(ascii: "2"), UInt8(ascii: "5")]
+            } else {
+                bytes.append(byte)
+            }
+        }
+        return String(decoding: bytes, as: UTF8.self)
     }
 }

@@ -209,6 +209,30 @@ private final class Recorder: SockJSApplication {
         #expect(SockJSJSON.quote("héllo") == "\"héllo\"")
     }
 
+    /// Issue 7, fault 3: client text embedded in htmlfile and jsonp never carries raw markup.
+    @Test func quotesMarkupForScriptBlocks() {
+        let attack = "</script><img src=x onerror=alert(1)>&amp;"
+        let quoted = SockJSJSON.quote(attack)
+        #expect(!quoted.contains("<") && !quoted.contains(">") && !quoted.contains("&"))
+        #expect(quoted.contains(#"\u003c/script\u003e"#))
+        for kind in [SockJSReceiverKind.htmlFile(callback: "cb"), .jsonp(callback: "cb")] {
+            let wrapped = kind.wrap(.messages([attack]))
+            #expect(!wrapped.contains("<img"))
+            #expect(wrapped.components(separatedBy: "</script>").count <= 2)
+        }
+    }
+
+    /// Found by FuzzSockJS: a `%` followed by a combining mark is one Character with it; the
+    /// eventsource escaping must still see it.
+    @Test func escapesEveryPercentByteForEventSource() {
+        let wrapped = Array(SockJSReceiverKind.eventSource.wrap(.messages(["%\u{8CA} 100%"])).utf8)
+        // Every % byte starts "%25" (compared as bytes: Character comparisons would merge the
+        // combining mark into what precedes it).
+        let percents = wrapped.indices.filter { wrapped[$0] == UInt8(ascii: "%") }
+        #expect(percents.count == 2)
+        #expect(percents.allSatisfy { Array(wrapped[$0..<min($0 + 3, wrapped.count)]) == Array("%25".utf8) })
+    }
+
     @Test func decodesClientPayloads() {
         #expect(SockJSJSON.decodeMessages(Array(#"["a","b"]"#.utf8)) == ["a", "b"])
         #expect(SockJSJSON.decodeMessages(Array(#""one""#.utf8)) == ["one"])

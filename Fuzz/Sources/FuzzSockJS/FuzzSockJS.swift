@@ -18,16 +18,15 @@ import FuzzSupport
 //   `>` or `&` from the message (they come out as `\u003c`, `\u003e`, `\u0026`), so no
 //   `</script` either.
 
-/// Issue 7, fault 3 (stored XSS over htmlfile): off until htmlfile's escaping of `<`, `>` and `&`
-/// lands; then set it to `true` and this target checks it.
-private let expectsHTMLEscaping = false
+/// Issue 7, fault 3 (stored XSS over htmlfile): `<`, `>` and `&` never appear raw.
+private let expectsHTMLEscaping = true
 /// The same property for jsonp responses (served as JavaScript, but loaded by a `<script>`).
-private let expectsJSONPEscaping = false
-/// Known fault in Fallback, skipped until fixed (then set to `false`): eventsource's `%` → `%25`
-/// escaping splits the frame at `%` *characters*, so a `%` followed by a combining mark that
-/// `quote` leaves raw (U+08CA, say) forms one grapheme with it and stays unescaped; sockjs-client's
-/// decodeURI then throws on it. Found by this target; input `00 63 0a 5b 22 25 e0 a3 8a 22 5d`.
-private let skipsPercentInGrapheme = true
+private let expectsJSONPEscaping = true
+/// A fault this target found, now fixed (kept as a switch for bisecting): eventsource's `%` →
+/// `%25` escaping split the frame at `%` *characters*, so a `%` followed by a combining mark that
+/// `quote` leaves raw (U+08CA, say) formed one grapheme with it and stayed unescaped;
+/// sockjs-client's decodeURI then threw on it. Input `00 63 0a 5b 22 25 e0 a3 8a 22 5d`.
+private let skipsPercentInGrapheme = false
 
 /// Scalars that `quote` must never leave raw (SockJS protocol 0.3, "unicode" escaping).
 private func isUnsafe(_ scalar: Unicode.Scalar) -> Bool {
