@@ -17,8 +17,20 @@ public struct HubMessage: Sendable {
         self.id = id
         self.destination = destination
         self.headers = headers
-        self.body = body
+        self.body = Self.compacted(body)
         self.bodyIsText = UTF8Checker().isValid(body)
+    }
+
+    /// A body that is a small slice of a large read buffer would keep the whole buffer alive
+    /// for as long as the message lives (in a queue, unacknowledged, in a transaction): a
+    /// client could make each tiny message pin a large allocation. Such a body is copied into
+    /// a buffer of its own size, once per publish.
+    static func compacted(_ body: ByteBuffer) -> ByteBuffer {
+        guard body.storageCapacity > 2 * body.readableBytes + 1024 else { return body }
+        var copy = ByteBufferAllocator().buffer(capacity: body.readableBytes)
+        var source = body
+        copy.writeBuffer(&source)
+        return copy
     }
 
     /// Headers a sender may not set on a delivered message: the hub sets these itself, and

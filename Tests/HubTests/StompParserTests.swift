@@ -161,4 +161,21 @@ import Testing
             }
         }
     }
+
+    /// A tiny message parsed out of a large read must not pin the read's whole buffer while it
+    /// waits in a queue or a ledger.
+    @Test func messagesDoNotPinTheirReadBuffer() throws {
+        var read = ByteBuffer(string: "SEND\ndestination:/queue/q\n\nhi\0")
+        read.writeRepeatingByte(UInt8(ascii: "\n"), count: 1 << 20)
+        var parser = StompParser(version: .v1_2)
+        parser.append(read)
+        guard case .frame(let frame) = try parser.parseStep() else {
+            Issue.record("no frame")
+            return
+        }
+        #expect(frame.body.storageCapacity >= 1 << 20)
+        let message = HubMessage(id: "1", destination: try #require(Destination("/queue/q")), headers: [:], body: frame.body)
+        #expect(message.body.storageCapacity < 1024)
+        #expect(String(buffer: message.body) == "hi")
+    }
 }
