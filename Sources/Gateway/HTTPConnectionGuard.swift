@@ -46,6 +46,10 @@ final class HTTPConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
     private var held: [HTTPServerRequestPart] = []
     /// A response head went out and its end has not: the guard must not write one of its own.
     private var responseInProgress = false
+    /// The request being answered asked to upgrade. While it is answered, what arrives is not
+    /// necessarily HTTP any more: at the upgrade, the decoder hands on the bytes after the head
+    /// (a draft-76 key3, a first WebSocket frame) as raw bytes, and they must pass untouched.
+    private var upgradeRequested = false
     private var pendingRead = false
 
     init(timeouts: Timeouts) {
@@ -72,6 +76,10 @@ final class HTTPConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
     // MARK: Inbound
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        if upgradeRequested, case .responding = phase {
+            context.fireChannelRead(data)
+            return
+        }
         let part = unwrapInboundIn(data)
         if case .closing = phase { return }
         if !held.isEmpty || (isBetweenRequests && !context.channel.isWritable) {
@@ -89,7 +97,8 @@ final class HTTPConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
 
     private func forward(_ part: HTTPServerRequestPart, context: ChannelHandlerContext) {
         switch part {
-        case .head:
+        case .head(let head):
+            upgradeRequested = head.headers.contains(name: "upgrade")
             phase = .readingBody
             arm(timeouts.body, context: context)
         case .body:
@@ -151,7 +160,9 @@ final class HTTPConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
         switch unwrapOutboundIn(data) {
         case .head: responseInProgress = true
-        case .end: responseInProgress = false
+        case .end:
+            responseInProgress = false
+            upgradeRequested = false  // answered in HTTP: the upgrade did not happen
         case .body: break
         }
         if case .end = unwrapOutboundIn(data), case .responding = phase {

@@ -197,7 +197,7 @@ public final class HubShard {
         hub.loop(of: consumer.shard).execute {
             let shard = target.value
             if let connection = shard.connections[consumer.connection],
-                connection.deliverQueued(message, subscription: consumer.subscription)
+                connection.deliverQueued(message, subscription: consumer.subscription, generation: consumer.generation)
             {
                 // An auto-acknowledging consumer settles on delivery: nothing stays in flight.
                 return

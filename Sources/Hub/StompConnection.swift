@@ -127,24 +127,24 @@ public final class StompConnection {
             write(frame)
         case .publish(let destination, let headers, let body, let receipt):
             publish(HubMessage(id: hub.nextMessageID(), destination: destination, headers: headers, body: body), receipt: receipt)
-        case .subscribe(let subscription, let destination, let ack):
+        case .subscribe(let subscription, let destination, let ack, let generation):
             switch destination.kind {
             case .topic:
                 shard.addTopicSubscription(connection: id, id: subscription, destination: destination)
             case .queue:
-                hub.addQueueConsumer(consumer(subscription, needsAck: ack != .auto), queue: destination.name)
+                hub.addQueueConsumer(consumer(subscription, generation, needsAck: ack != .auto), queue: destination.name)
             }
-        case .unsubscribe(let subscription, let destination, let returned):
+        case .unsubscribe(let subscription, let destination, let returned, let generation):
             switch destination.kind {
             case .topic:
                 shard.removeTopicSubscription(connection: id, id: subscription)
             case .queue:
-                hub.removeQueueConsumer(consumer(subscription, needsAck: false), queue: destination.name, returning: returned)
+                hub.removeQueueConsumer(consumer(subscription, generation, needsAck: false), queue: destination.name, returning: returned)
             }
         case .settle(let queue, let count):
             hub.settle(queue: queue, count: count)
-        case .requeue(let messages, let subscription):
-            hub.requeue(messages, refusedBy: consumer(subscription, needsAck: true))
+        case .requeue(let messages, let subscription, let generation):
+            hub.requeue(messages, refusedBy: consumer(subscription, generation, needsAck: true))
         case .startHeartbeats(let sendEvery, let expectEvery):
             startHeartbeats(sendEvery: sendEvery, expectEvery: expectEvery)
         case .fail(let error, let receipt):
@@ -171,8 +171,8 @@ public final class StompConnection {
 
     /// This session's subscription as its queue's owner knows it (`needsAck` is not part of
     /// its identity).
-    private func consumer(_ subscription: String, needsAck: Bool) -> QueueConsumer {
-        QueueConsumer(shard: shard.index, connection: id, subscription: subscription, needsAck: needsAck)
+    private func consumer(_ subscription: String, _ generation: UInt64, needsAck: Bool) -> QueueConsumer {
+        QueueConsumer(shard: shard.index, connection: id, subscription: subscription, generation: generation, needsAck: needsAck)
     }
 
     private func publish(_ message: HubMessage, receipt: String?) {
@@ -234,12 +234,13 @@ public final class StompConnection {
         return true
     }
 
-    /// Delivers a queue message; false when the subscription is gone or the session failed
-    /// (the owner then takes the message back, so nothing is lost).
-    func deliverQueued(_ message: HubMessage, subscription subscriptionID: String) -> Bool {
+    /// Delivers a queue message to the subscription `generation` of `subscriptionID`; false when
+    /// it is gone (or the id now names a later subscription) or the session failed: the owner
+    /// then takes the message back, so nothing is lost.
+    func deliverQueued(_ message: HubMessage, subscription subscriptionID: String, generation: UInt64) -> Bool {
         let delivery: StompSession.Delivery
         do {
-            delivery = try session.deliver(message, subscription: subscriptionID, fromQueue: true) { _, _ in true }
+            delivery = try session.deliver(message, subscription: subscriptionID, generation: generation, fromQueue: true) { _, _ in true }
         } catch {
             perform(session.fail(error, receipt: nil))
             return false

@@ -14,17 +14,18 @@ public struct StompSession {
         case write(StompFrame)
         /// Publish a message built from a SEND; answer `receipt` (when set) once published.
         case publish(destination: Destination, headers: StompHeaders, body: ByteBuffer, receipt: String?)
-        /// Register a subscription with the hub.
-        case subscribe(id: String, destination: Destination, ack: StompAckMode)
+        /// Register a subscription with the hub. `generation` tells this subscription from an
+        /// earlier one that used the same id (a queue delivery meant for that one is refused).
+        case subscribe(id: String, destination: Destination, ack: StompAckMode, generation: UInt64)
         /// Remove a subscription from the hub and give back the queue messages it held
         /// unacknowledged.
-        case unsubscribe(id: String, destination: Destination, returned: [HubMessage])
+        case unsubscribe(id: String, destination: Destination, returned: [HubMessage], generation: UInt64)
         /// Queue messages the client settled with ACK (`count` per queue name): their owner stops
         /// counting them as in flight.
         case settle(queue: String, count: Int)
         /// Queue messages the client refused with NACK: back to their queue, preferably to
-        /// another consumer than `subscription`.
-        case requeue([HubMessage], subscription: String)
+        /// another consumer than `subscription` (of `generation`).
+        case requeue([HubMessage], subscription: String, generation: UInt64)
         /// Start heart-beating: send a beat after `sendEvery` ms of silence, expect input every
         /// `expectEvery` ms (0: off).
         case startHeartbeats(sendEvery: Int, expectEvery: Int)
@@ -49,6 +50,7 @@ public struct StompSession {
     private struct Subscription {
         var destination: Destination
         var ack: StompAckMode
+        var generation: UInt64
     }
 
     private struct Transaction {
@@ -70,6 +72,7 @@ public struct StompSession {
     private var ledger = StompAckLedger()
     private var transactions: [String: Transaction] = [:]
     private var transactionBytes = 0
+    private var lastGeneration: UInt64 = 0
 
     /// - Parameter principal: who the transport already authenticated (an HTTP bearer key);
     ///   CONNECT credentials may replace it.
@@ -229,8 +232,9 @@ public struct StompSession {
         guard configuration.authorize(principal, .subscribe, destination) else {
             throw .permissionDenied("subscribe to", destination: text)
         }
-        subscriptions[id] = Subscription(destination: destination, ack: ack)
-        return [.subscribe(id: id, destination: destination, ack: ack)]
+        lastGeneration += 1
+        subscriptions[id] = Subscription(destination: destination, ack: ack, generation: lastGeneration)
+        return [.subscribe(id: id, destination: destination, ack: ack, generation: lastGeneration)]
     }
 
     private mutating func unsubscribe(_ frame: StompFrame, version: StompVersion) throws(StompError) -> [Action] {
@@ -247,7 +251,7 @@ public struct StompSession {
     /// Forgets a removed subscription's ledger and hands back its unacknowledged queue messages.
     private mutating func detach(_ id: String, _ subscription: Subscription) -> Action {
         let returned = ledger.removeAll(of: id).filter(\.fromQueue).map(\.message)
-        return .unsubscribe(id: id, destination: subscription.destination, returned: returned)
+        return .unsubscribe(id: id, destination: subscription.destination, returned: returned, generation: subscription.generation)
     }
 
     private mutating func acknowledge(_ frame: StompFrame, version: StompVersion) throws(StompError) -> [Action] {
@@ -266,12 +270,13 @@ public struct StompSession {
         }
         // An ACK for something already settled (or never sent) changes nothing.
         guard let ackID, let target = ledger.entry(ackID) else { return [] }
-        let mode = subscriptions[target.subscription]?.ack ?? .clientIndividual
+        let subscription = subscriptions[target.subscription]
+        let mode = subscription?.ack ?? .clientIndividual
         let settled = mode == .client ? ledger.settleCumulatively(ackID) : ledger.settle(ackID)
         let fromQueues = settled.filter(\.fromQueue)
         guard !fromQueues.isEmpty else { return [] }  // topic messages are simply dropped
         if frame.command == .nack {
-            return [.requeue(fromQueues.map(\.message), subscription: target.subscription)]
+            return [.requeue(fromQueues.map(\.message), subscription: target.subscription, generation: subscription?.generation ?? 0)]
         }
         var counts: [String: Int] = [:]
         for entry in fromQueues { counts[entry.message.destination.name, default: 0] += 1 }
@@ -302,13 +307,18 @@ public struct StompSession {
     ///
     /// - Throws: `StompError.tooManyUnacknowledged` when the subscription or the session holds
     ///   its limit of unacknowledged messages; the driver then fails the session.
+    ///
+    /// - Parameter generation: for a queue delivery, the generation of the subscription the
+    ///   queue meant it for; a later subscription that reuses the id refuses it (`.skip`).
     public mutating func deliver(
         _ message: HubMessage,
         subscription id: String,
+        generation: UInt64? = nil,
         fromQueue: Bool,
         mayRead: (Principal, Destination) -> Bool
     ) throws(StompError) -> Delivery {
         guard !isClosed, let subscription = subscriptions[id] else { return .skip }
+        if let generation, generation != subscription.generation { return .skip }
         if subscription.destination.isPattern, !mayRead(principal, message.destination) { return .forbidden }
         guard subscription.ack != .auto else { return .send(ackID: nil) }
         guard ledger.count(of: id) < configuration.maxUnacknowledgedMessages else {

@@ -409,6 +409,49 @@ struct BadInputMatrixTests {
         }
     }
 
+    /// Found by a review attack: SEND + UNSUBSCRIBE + SUBSCRIBE (same id, now ack:auto) in one
+    /// packet made the queue count a message in flight forever, until the queue refused every
+    /// publish and then `max_queues` every new queue.
+    @Test func reusingASubscriptionIDNeverWedgesAQueue() async throws {
+        try await withGuardedServer({ $0.hub.maxQueuedMessages = 5; $0.hub.maxQueues = 3 }) { server in
+            let handle = GatewayServerHandle(httpPort: server.httpPort, stompPort: server.stompPort)
+            var client = try await StompTestClient.connect(handle, over: .tcp)
+            try await client.send(.subscribe, ["destination": "/queue/d1", "id": "1", "ack": "client-individual"])
+            for round in 0..<5 {
+                var packet = ByteBuffer()
+                for frame in [
+                    StompFrame(.send, headers: ["destination": "/queue/d1"], body: ByteBuffer(string: "m\(round)")),
+                    StompFrame(.unsubscribe, headers: ["id": "1"]),
+                    StompFrame(.subscribe, headers: ["destination": "/queue/d1", "id": "1", "ack": round % 2 == 0 ? "auto" : "client-individual"]),
+                ] {
+                    StompEncoder.encode(frame, version: .v1_2, into: &packet)
+                }
+                try await client.sendRaw(packet)
+            }
+            try await client.send(.disconnect, ["receipt": "bye"])
+            var frames: [StompFrame] = []
+            while let frame = try await client.next() { frames.append(frame) }
+            #expect(frames.last?.headers["receipt-id"] == "bye")
+            // An auto consumer takes whatever is left; once it leaves, nothing refers to the
+            // queue, which must then be forgotten (a leaked in-flight count kept it forever).
+            var drainer = try await StompTestClient.connect(handle, over: .tcp)
+            try await drainer.send(.subscribe, ["destination": "/queue/d1", "id": "d"])
+            try await drainer.send(.unsubscribe, ["id": "d", "receipt": "u"])
+            while let frame = try await drainer.next(), frame.headers["receipt-id"] != "u" {}
+            let loop = MultiThreadedEventLoopGroup.singleton.next()
+            var forgotten = false
+            for _ in 0..<500 where !forgotten {
+                forgotten = try await loop.submit { server.hub.queueTotal == 0 }.get()
+                if !forgotten { try await loop.scheduleTask(in: .milliseconds(10)) {}.futureResult.get() }
+            }
+            #expect(forgotten, "the queue is still counted: \(server.hub.queueTotal)")
+            for index in 0..<5 {
+                let response = try await HTTPTestClient.request(port: server.httpPort, method: "POST", path: "/api/publish/queue/d1", body: "n\(index)")
+                #expect(response.status == 202, "publish \(index): \(response.status) \(response.body)")
+            }
+        }
+    }
+
     // MARK: Fault 12: forged reserved headers
 
     @Test(arguments: Transport.allCases)

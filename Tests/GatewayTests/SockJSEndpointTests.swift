@@ -259,6 +259,31 @@ struct SockJSEndpointTests {
         }
     }
 
+    /// Found by a review attack: a draft-76 client that sends key3 in the same packet as its
+    /// head (as real ones do) crashed the process; the bytes after the head must reach the
+    /// draft-76 handler.
+    @Test func acceptsDraft76Key3InTheSamePacketAsTheHead() async throws {
+        try await withTestServer { server in
+            var client = try await RawWebSocketClient.connect(port: server.httpPort)
+            let path = session() + "/websocket"
+            let head = try await client.request(
+                "GET \(path) HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: WebSocket\r\nConnection: Upgrade\r\n"
+                    + "Origin: http://127.0.0.1\r\nSec-WebSocket-Key1: 18x 6]8vM;54 *(5:  {   U1]8  z [  8\r\n"
+                    + "Sec-WebSocket-Key2: 1_ tx7X d  <  nw  334J702) 7]o}` 0\r\n\r\nTm[K T2u"
+            )
+            #expect(head.hasPrefix("HTTP/1.1 101"))
+            var received: [UInt8] = []
+            while received.count < 19, let chunk = try await client.nextChunkPublic() {
+                received += Array(chunk.readableBytesView)
+            }
+            #expect(Array(received.prefix(16)) == Array("fQJ,fN/4F4!~K~MH".utf8))
+            #expect(Array(received.dropFirst(16).prefix(3)) == [0x00, UInt8(ascii: "o"), 0xFF])
+            await client.close()
+            // The server is alive.
+            #expect(try await HTTPTestClient.request(port: server.httpPort, method: "GET", path: "/stomp/info").status == 200)
+        }
+    }
+
     /// The strings of an `a[...]` polling frame.
     private func decodeArrayFrame(_ body: String) throws -> [String] {
         guard body.hasPrefix("a[") else { return [] }

@@ -177,7 +177,7 @@ import Testing
         _ = session.receive(StompFrame(.ack, headers: ["id": "m1/s"]))
         #expect(session.unacknowledged(on: "s") == 2)
         let nack = session.receive(StompFrame(.nack, headers: ["id": "m2/s"]))
-        guard case .requeue(let messages, let subscription) = nack.first else { Issue.record("no requeue"); return }
+        guard case .requeue(let messages, let subscription, _) = nack.first else { Issue.record("no requeue"); return }
         #expect(messages.map(\.id) == ["m2"] && subscription == "s")
         #expect(session.unacknowledged(on: "s") == 1)
     }
@@ -222,7 +222,7 @@ import Testing
         _ = session.receive(StompFrame(.subscribe, headers: ["destination": "/queue/jobs", "id": "s", "ack": "client"]))
         _ = try session.deliver(Self.message("m1"), subscription: "s", fromQueue: true) { _, _ in true }
         let actions = session.receive(StompFrame(.disconnect, headers: ["receipt": "bye"]))
-        guard actions.count == 3, case .write(let receipt) = actions[0], case .unsubscribe(_, _, let returned) = actions[1], case .close = actions[2] else {
+        guard actions.count == 3, case .write(let receipt) = actions[0], case .unsubscribe(_, _, let returned, _) = actions[1], case .close = actions[2] else {
             Issue.record("\(actions)")
             return
         }
@@ -254,5 +254,19 @@ import Testing
         guard case .publish(_, let headers, _, _) = actions.first else { Issue.record("no publish"); return }
         #expect(Array(headers.map(\.name)) == ["content-type", "x-custom"])
         #expect(headers["content-type"] == "text/plain")
+    }
+
+    /// Found by a review attack: a queue delivery meant for a subscription that was replaced by
+    /// a later one with the same id must be refused, or the queue's in-flight count leaks.
+    @Test func aReusedSubscriptionIDRefusesDeliveriesForItsPredecessor() throws {
+        var session = Self.connected()
+        let first = session.receive(StompFrame(.subscribe, headers: ["destination": "/queue/jobs", "id": "1", "ack": "client-individual"]))
+        guard case .subscribe(_, _, _, let oldGeneration) = first.first else { Issue.record("no subscribe"); return }
+        _ = session.receive(StompFrame(.unsubscribe, headers: ["id": "1"]))
+        let second = session.receive(StompFrame(.subscribe, headers: ["destination": "/queue/jobs", "id": "1"]))
+        guard case .subscribe(_, _, _, let newGeneration) = second.first else { Issue.record("no subscribe"); return }
+        #expect(oldGeneration != newGeneration)
+        #expect(try session.deliver(Self.message("m1"), subscription: "1", generation: oldGeneration, fromQueue: true) { _, _ in true } == .skip)
+        #expect(try session.deliver(Self.message("m2"), subscription: "1", generation: newGeneration, fromQueue: true) { _, _ in true } == .send(ackID: nil))
     }
 }

@@ -82,11 +82,11 @@ private func driveSession(_ events: [Event]) {
         for (index, action) in actions.enumerated() {
             fuzzCheck(!ended, "an action after fail or close")
             switch action {
-            case .subscribe(let id, let destination, _):
+            case .subscribe(let id, let destination, _, _):
                 fuzzCheck(subscribed[id] == nil, "subscription \(id) twice")
                 subscribed[id] = destination
                 fuzzCheck(subscribed.count <= configuration.maxSubscriptions, "more subscriptions than the limit")
-            case .unsubscribe(let id, let destination, _):
+            case .unsubscribe(let id, let destination, _, _):
                 fuzzCheck(subscribed.removeValue(forKey: id) == destination, "unsubscribed \(id), which was not subscribed")
             case .fail, .close:
                 fuzzCheck(index == actions.count - 1, "fail or close before the last action")
