@@ -132,6 +132,26 @@ public final class Hub: Sendable {
         loops[owner].execute { body(self.shards[owner].value, self) }
     }
 
+    /// What a queue holds: messages waiting for a consumer, and messages handed to consumers
+    /// and not yet settled.
+    public struct QueueDepth: Sendable, Hashable {
+        public var waiting: Int
+        public var inFlight: Int
+
+        public init(waiting: Int, inFlight: Int) {
+            self.waiting = waiting
+            self.inFlight = inFlight
+        }
+    }
+
+    /// The depth of queue `name` (without `/queue/`), nil when it does not exist; the future
+    /// completes on `loop`. For tests and metrics.
+    public func queueDepth(_ name: String, on loop: EventLoop) -> EventLoopFuture<QueueDepth?> {
+        let owner = queueOwner(name)
+        let shard = shards[owner]
+        return loops[owner].submit { shard.value.queueDepth(name) }.hop(to: loop)
+    }
+
     /// STOMP sessions alive across all shards (for tests and metrics).
     public func sessionCount(on loop: EventLoop) -> EventLoopFuture<Int> {
         let futures = zip(loops, shards).map { shardLoop, shard in

@@ -12,8 +12,12 @@ public final class HubShard {
         var messages: [HubMessage] = []
         var consumers: [QueueConsumer] = []
         var next = 0
-        /// Delivered to acknowledging consumers and not yet settled.
+        /// Handed to a consumer and not yet settled: on their way to an auto-acknowledging
+        /// consumer, or delivered to an acknowledging one and not yet acknowledged.
         var inFlight = 0
+        /// How many messages at the front of `messages` were taken back (NACKed, or returned
+        /// by a consumer that left): later ones go after them, so that order is kept.
+        var returnedAtFront = 0
 
         /// What counts against `maxQueuedMessages`.
         var held: Int { messages.count + inFlight }
@@ -87,6 +91,10 @@ public final class HubShard {
 
     // MARK: Queues (on the owner shard)
 
+    func queueDepth(_ name: String) -> Hub.QueueDepth? {
+        queues[name].map { Hub.QueueDepth(waiting: $0.messages.count, inFlight: $0.inFlight) }
+    }
+
     func enqueue(_ message: HubMessage, hub: Hub) -> EventLoopFuture<Hub.PublishResult> {
         let loop = hub.loop(of: index)
         let name = message.destination.name
@@ -97,17 +105,17 @@ public final class HubShard {
             guard hub.reserveQueue() else { return loop.makeFailedFuture(Hub.PublishError.tooManyQueues(limit: configuration.maxQueues)) }
             queue = OwnedQueue()
         }
-        guard queue.consumers.isEmpty else {
-            let consumer = queue.consumers[queue.next % queue.consumers.count]
-            queue.next = (queue.next + 1) % queue.consumers.count
-            if consumer.needsAck { queue.inFlight += 1 }
-            queues[name] = queue
-            dispatch(message, to: consumer, hub: hub)
-            return loop.makeSucceededFuture(.init(delivered: 1, queued: false))
-        }
         guard queue.held < configuration.maxQueuedMessages else {
             if queues[name] == nil { hub.releaseQueue() }  // reserved above for nothing
             return loop.makeFailedFuture(Hub.PublishError.queueFull(message.destination.description))
+        }
+        guard queue.consumers.isEmpty else {
+            let consumer = queue.consumers[queue.next % queue.consumers.count]
+            queue.next = (queue.next + 1) % queue.consumers.count
+            queue.inFlight += 1
+            queues[name] = queue
+            dispatch(message, to: consumer, hub: hub)
+            return loop.makeSucceededFuture(.init(delivered: 1, queued: false))
         }
         queue.messages.append(message)
         queues[name] = queue
@@ -115,7 +123,8 @@ public final class HubShard {
     }
 
     /// Puts messages back at the front of their queue (a NACK, or a consumer gone before it
-    /// acknowledged), then hands them out again. They were counted against the queue's limit
+    /// acknowledged, or a delivery that found its consumer gone), after the ones taken back
+    /// before them, then hands them out again. They were counted against the queue's limit
     /// all along (waiting or in flight), so taking them back never overflows it.
     ///
     /// - Parameters:
@@ -128,7 +137,9 @@ public final class HubShard {
         // The queue may have been forgotten meanwhile; messages taken back are never dropped.
         var queue = existingOrNewQueue(name, hub: hub)
         if wasInFlight { queue.inFlight = max(0, queue.inFlight - messages.count) }
-        queue.messages.insert(contentsOf: messages, at: 0)
+        let position = min(queue.returnedAtFront, queue.messages.count)
+        queue.messages.insert(contentsOf: messages, at: position)
+        queue.returnedAtFront = position + messages.count
         if let avoiding, queue.consumers.count > 1, queue.consumers[queue.next % queue.consumers.count] == avoiding {
             queue.next = (queue.next + 1) % queue.consumers.count
         }
@@ -178,11 +189,12 @@ public final class HubShard {
         guard var queue = queues[name], !queue.consumers.isEmpty, !queue.messages.isEmpty else { return }
         let messages = queue.messages
         queue.messages = []
+        queue.returnedAtFront = 0
         var assignments: [(HubMessage, QueueConsumer)] = []
         for message in messages {
             let consumer = queue.consumers[queue.next % queue.consumers.count]
             assignments.append((message, consumer))
-            if consumer.needsAck { queue.inFlight += 1 }
+            queue.inFlight += 1
             queue.next = (queue.next + 1) % queue.consumers.count
         }
         queues[name] = queue
@@ -200,12 +212,13 @@ public final class HubShard {
                 connection.deliverQueued(message, subscription: consumer.subscription, generation: consumer.generation)
             {
                 // An auto-acknowledging consumer settles on delivery: nothing stays in flight.
+                if !consumer.needsAck { hub.settle(queue: message.destination.name, count: 1) }
                 return
             }
             hub.loop(of: owner).execute {
                 let ownerShard = hub.shards[owner].value
                 ownerShard.removeQueueConsumer(consumer, queue: message.destination.name, hub: hub)
-                ownerShard.requeue([message], wasInFlight: consumer.needsAck, hub: hub)
+                ownerShard.requeue([message], wasInFlight: true, hub: hub)
             }
         }
     }
