@@ -304,11 +304,16 @@ package final class BenchRunner {
     }
 
     private func runConnect() async {
+        report.serverRSSBefore = ProcessProbe.totalRSSKiB(settings.serverPids)
         let serverCPU0 = ProcessProbe.totalCPUSeconds(settings.serverPids)
+        let clientCPU0 = ProcessProbe.totalCPUSeconds([getpid()])
         let t0 = MonotonicClock.seconds()
         let seconds = await connectSubscribers()
         let t1 = MonotonicClock.seconds()
         report.serverCPUPercent = cpuPercent(settings.serverPids, from: serverCPU0, to: ProcessProbe.totalCPUSeconds(settings.serverPids), seconds: t1 - t0)
+        // Children started with the run: their whole CPU time belongs to the storm.
+        let clientCPU1 = (ProcessProbe.totalCPUSeconds([getpid()]) ?? 0) + (ProcessProbe.totalCPUSeconds(children.map(\.pid)) ?? 0)
+        report.clientCPUPercent = cpuPercent(clientPids, from: clientCPU0, to: clientCPU1, seconds: t1 - t0)
         report.connectSeconds = seconds
         report.connectionsPerSecond = seconds > 0 ? Double(report.confirmed) / seconds : nil
         report.serverRSSAfter = ProcessProbe.totalRSSKiB(settings.serverPids)
