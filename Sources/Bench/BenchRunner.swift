@@ -355,7 +355,10 @@ package final class BenchRunner {
 
     private func shutdown() async {
         for child in children { child.quit() }
-        for (channel, _) in publishers { try? await channel.close() }
+        for (channel, bound) in publishers {
+            try? await bound.eventLoop.submit { bound.value.shutdown() }.get()
+            try? await channel.close()
+        }
         await pool.closeAll()
         for child in children { child.waitForExit(timeout: 5) }
         try? await group.shutdownGracefully()

@@ -83,7 +83,16 @@ struct ClientFactory: Sendable {
             let ready = loop.makePromise(of: Void.self)
             let built: PublisherBase
             switch via {
-            case .http: built = HTTPPublisher(id: id, settings: settings, loop: loop, ready: ready)
+            case .http:
+                // An HTTP publisher manages its own (renewed) connections.
+                let http = HTTPPublisher(id: id, settings: settings, loop: loop, connector: connector, ready: ready)
+                let first = http.connect()
+                let bound = NIOLoopBound<PublisherBase>(http, eventLoop: loop)
+                let timeout = loop.scheduleTask(in: setupTimeout) { ready.fail(BenchError("publisher not ready in time")) }
+                return ready.futureResult.and(first).map { _, channel in
+                    timeout.cancel()
+                    return (channel, bound)
+                }
             case .tcp, .websocket: built = StompPublisher(id: id, settings: settings, loop: loop, ready: ready)
             }
             let publisher = NIOLoopBound(built, eventLoop: loop)
@@ -106,8 +115,7 @@ struct ClientFactory: Sendable {
                 let value = publisher.value
                 switch via {
                 case .http:
-                    try sync.addHTTPClientHandlers()
-                    if let handler = value as? HTTPPublisher { try sync.addHandler(handler) }
+                    break  // connected by HTTPPublisher itself
                 case .tcp:
                     if let logic = value as? StompPublisher { try sync.addHandler(TCPClientHandler(logic: logic)) }
                 case .websocket:

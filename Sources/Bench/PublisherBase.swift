@@ -36,6 +36,9 @@ class PublisherBase {
 
     func emitWarmup(topic: Int) {}
 
+    /// The run is over: stop renewing connections.
+    func shutdown() {}
+
     /// A topic chosen at random (xorshift), as "publishes spread at random over topics".
     @inline(__always)
     func nextTopic() -> Int {

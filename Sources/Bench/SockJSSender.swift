@@ -56,7 +56,7 @@ final class OneShotRequestHandler: ChannelInboundHandler {
         guard !done else { return }
         var bytes = unwrapInboundIn(data)
         if received == nil { received = bytes } else { received!.writeBuffer(&bytes) }
-        guard let head = received.flatMap(HTTPResponseHead.parse) else { return }
+        guard let head = received.flatMap(RawResponseHead.parse) else { return }
         done = true
         if !(200..<300).contains(head.status) { onFailure("xhr_send: HTTP \(head.status)") }
         context.close(promise: nil)

@@ -73,7 +73,7 @@ final class WebSocketClientHandler: ChannelInboundHandler, ClientTransport {
                 var more = bytes
                 pending!.writeBuffer(&more)
             }
-            guard var head = pending, let response = HTTPResponseHead.parse(head) else {
+            guard var head = pending, let response = RawResponseHead.parse(head) else {
                 if (pending?.readableBytes ?? 0) > 16384 {
                     fail(context: context, "handshake response head too large")
                 } else {
