@@ -90,9 +90,9 @@ package enum MessageBody {
     @inline(__always)
     package static func findMarker(_ raw: UnsafeRawBufferPointer, from: Int, end: Int) -> Int? {
         var index = from
-        while index + 1 < end {
-            if raw[index] == marker0 && raw[index + 1] == marker1 { return index }
-            index += 1
+        while let found = ByteScanning.index(of: marker0, in: raw, from: index, end: end - 1) {
+            if raw[found + 1] == marker1 { return found }
+            index = found + 1
         }
         return nil
     }

@@ -77,7 +77,9 @@ class PublisherBase {
         }
         var want = room
         if let rate {
-            let due = Int(rate * Double(now - start) / 1e9) - issued
+            // The first message goes at once, then one every 1/rate s: a step of S seconds at
+            // rate R publishes R*S messages, not one fewer.
+            let due = Int(rate * Double(now - start) / 1e9) + 1 - issued
             // Never more than ~20 ms of backlog at once: a stall is not followed by a flood.
             want = min(want, due, max(Int(rate / 50), 1))
         }
