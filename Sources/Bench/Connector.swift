@@ -1,3 +1,6 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import NIOCore
 import NIOPosix
 
@@ -16,7 +19,14 @@ struct Connector: Sendable {
         var bootstrap = ClientBootstrap(group: loop)
             .connectTimeout(timeout)
             .channelOption(.socketOption(.tcp_nodelay), value: 1)
-            .channelInitializer(initializer)
+            .channelInitializer { channel in
+                // Close with a reset: a client that opens thousands of connections per run would
+                // otherwise leave them in TIME_WAIT and exhaust the source ports of later runs.
+                if let provider = channel as? SocketOptionProvider {
+                    _ = provider.setSoLinger(linger(l_onoff: 1, l_linger: 0))
+                }
+                return initializer(channel)
+            }
         if let sourceAddress {
             do {
                 bootstrap = bootstrap.bind(to: try SocketAddress(ipAddress: sourceAddress, port: 0))
