@@ -105,6 +105,7 @@ let package = Package(
             name: "BenchTests",
             dependencies: [
                 "Bench",
+                "WebSocket",
                 .product(name: "NIOCore", package: "swift-nio"),
             ]
         ),
