@@ -51,6 +51,16 @@ struct PerigeeBenchCommand: AsyncParsableCommand {
         }
         if sourceAddresses > 254 { throw ValidationError("--source-addresses is at most 254") }
         if mode == .fanout && publishers < 1 { throw ValidationError("fanout needs at least one publisher") }
+        switch (server, transport) {
+        case (.nchan, .tcp), (.nchan, .xhrStreaming):
+            throw ValidationError("nchan subscribers use websocket, eventsource or xhr-polling (nchan long-poll)")
+        case (.rabbitmq, .xhrStreaming), (.rabbitmq, .xhrPolling), (.rabbitmq, .eventsource):
+            throw ValidationError("RabbitMQ Web-STOMP subscribers use websocket or tcp")
+        default: break
+        }
+        if server == .nchan && publishVia != nil && publishVia != .http {
+            throw ValidationError("nchan publishers use http")
+        }
         if let ramp, Self.parseRamp(ramp) == nil { throw ValidationError("--ramp is START:FACTOR:MAX with FACTOR > 1") }
     }
 
