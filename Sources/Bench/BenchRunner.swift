@@ -103,7 +103,7 @@ package final class BenchRunner {
         let snapshot = await collect(resetStep: false)
         report.confirmed = snapshot.confirmed
         report.connectErrors += snapshot.connectErrors
-        report.errorSamples += snapshot.errorSamples
+        report.errorSamples += snapshot.errorSamples.filter { !report.errorSamples.contains($0) }
         return seconds
     }
 
@@ -346,7 +346,7 @@ package final class BenchRunner {
         let t2 = MonotonicClock.seconds()
         report.publishesAcceptedPerSecond = Double(counts.accepted - before.accepted) / (t1 - t0)
         report.publishErrors = counts.errors
-        report.errorSamples += counts.samples
+        report.errorSamples += counts.samples.filter { !report.errorSamples.contains($0) }
         report.serverCPUPercent = cpuPercent(settings.serverPids, from: serverCPU0, to: ProcessProbe.totalCPUSeconds(settings.serverPids), seconds: t2 - t0)
         report.clientCPUPercent = cpuPercent(clientPids, from: clientCPU0, to: ProcessProbe.totalCPUSeconds(clientPids), seconds: t2 - t0)
         report.clientBound = (report.clientCPUPercent ?? 0) >= 90 * Double(settings.threads)

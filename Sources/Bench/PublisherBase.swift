@@ -88,7 +88,7 @@ class PublisherBase {
 
     func recordError(_ text: String) {
         errors += 1
-        if errorSamples.count < 5 { errorSamples.append(text) }
+        if errorSamples.count < 5 && !errorSamples.contains(text) { errorSamples.append(text) }
     }
 
     /// A body's fields for the next data message to `topic`.

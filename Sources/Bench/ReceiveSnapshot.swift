@@ -44,7 +44,7 @@ package struct ReceiveSnapshot: Codable, Sendable {
         connectErrors += other.connectErrors
         errors += other.errors
         closed += other.closed
-        for sample in other.errorSamples where errorSamples.count < 5 { errorSamples.append(sample) }
+        for sample in other.errorSamples { keepSample(sample) }
         connectSeconds = max(connectSeconds, other.connectSeconds)
     }
 
@@ -59,11 +59,16 @@ package struct ReceiveSnapshot: Codable, Sendable {
 
     package mutating func recordError(_ text: String) {
         errors += 1
-        if errorSamples.count < 5 { errorSamples.append(text) }
+        keepSample(text)
     }
 
     package mutating func recordConnectError(_ text: String) {
         connectErrors += 1
-        if errorSamples.count < 5 { errorSamples.append(text) }
+        keepSample(text)
+    }
+
+    /// Keeps the first five distinct error texts.
+    private mutating func keepSample(_ text: String) {
+        if errorSamples.count < 5 && !errorSamples.contains(text) { errorSamples.append(text) }
     }
 }
