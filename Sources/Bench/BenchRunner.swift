@@ -118,6 +118,12 @@ package final class BenchRunner {
 
     private var clientPids: [Int32] { [getpid()] + children.map(\.pid) }
 
+    /// The client may be the limit: all its threads together used >= 90 % of a core each, or
+    /// one thread (an event loop, which cannot use a second core) was >= 90 % busy.
+    private func clientBound(totalPercent: Double?, busiestThreadPercent: Double) -> Bool {
+        (totalPercent ?? 0) >= 90 * Double(settings.threads * max(settings.processes, 1)) || busiestThreadPercent >= 90
+    }
+
     private func cpuPercent(_ pids: [Int32], from start: Double?, to end: Double?, seconds: Double) -> Double? {
         guard let start, let end, seconds > 0 else { return nil }
         return (end - start) / seconds * 100
@@ -202,6 +208,7 @@ package final class BenchRunner {
             }
             let serverCPU0 = ProcessProbe.totalCPUSeconds(settings.serverPids)
             let clientCPU0 = ProcessProbe.totalCPUSeconds(clientPids)
+            let threads0 = ProcessProbe.threadCPUSeconds(clientPids)
             let t0 = MonotonicClock.seconds()
             await publish(rate: rate, seconds: settings.stepSeconds)
             let t1 = MonotonicClock.seconds()
@@ -220,6 +227,7 @@ package final class BenchRunner {
             let t2 = MonotonicClock.seconds()
             let serverCPU1 = ProcessProbe.totalCPUSeconds(settings.serverPids)
             let clientCPU1 = ProcessProbe.totalCPUSeconds(clientPids)
+            let busiestThread = ProcessProbe.busiestThreadPercent(from: threads0, to: ProcessProbe.threadCPUSeconds(clientPids), seconds: t2 - t0)
             let published = counts.sent - previous.sent
             let seconds = t1 - t0
             let received = snapshot.delivered + snapshot.reordered
@@ -248,7 +256,7 @@ package final class BenchRunner {
                     Double(h.valueAtPercentile(99)) / 1000, Double(h.max) / 1000
                 )
             }
-            step.clientBound = (step.clientCPUPercent ?? 0) >= 90 * Double(settings.threads * max(settings.processes, 1))
+            step.clientBound = clientBound(totalPercent: step.clientCPUPercent, busiestThreadPercent: busiestThread)
             step.passed =
                 step.lost == 0 && step.reordered == 0 && step.publishRate >= 0.95 * rate
                 && (step.latencyMs?.p99 ?? .infinity) <= settings.p99BoundMs && snapshot.closed == 0 && step.errors == 0
@@ -327,6 +335,7 @@ package final class BenchRunner {
         guard await connectPublishers() else { return }
         let serverCPU0 = ProcessProbe.totalCPUSeconds(settings.serverPids)
         let clientCPU0 = ProcessProbe.totalCPUSeconds(clientPids)
+        let threads0 = ProcessProbe.threadCPUSeconds(clientPids)
         let before = await publisherCounts()
         let t0 = MonotonicClock.seconds()
         await publish(rate: nil, seconds: min(settings.stepSeconds, max(1, remaining - 3)))
@@ -349,7 +358,8 @@ package final class BenchRunner {
         report.errorSamples += counts.samples.filter { !report.errorSamples.contains($0) }
         report.serverCPUPercent = cpuPercent(settings.serverPids, from: serverCPU0, to: ProcessProbe.totalCPUSeconds(settings.serverPids), seconds: t2 - t0)
         report.clientCPUPercent = cpuPercent(clientPids, from: clientCPU0, to: ProcessProbe.totalCPUSeconds(clientPids), seconds: t2 - t0)
-        report.clientBound = (report.clientCPUPercent ?? 0) >= 90 * Double(settings.threads)
+        let busiestThread = ProcessProbe.busiestThreadPercent(from: threads0, to: ProcessProbe.threadCPUSeconds(clientPids), seconds: t2 - t0)
+        report.clientBound = clientBound(totalPercent: report.clientCPUPercent, busiestThreadPercent: busiestThread)
         report.ok = counts.accepted > before.accepted && counts.errors == 0
     }
 

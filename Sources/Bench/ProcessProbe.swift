@@ -15,7 +15,36 @@ package enum ProcessProbe {
 
     /// utime + stime in seconds.
     package static func cpuSeconds(pid: Int32) -> Double? {
-        guard let text = readFile("/proc/\(pid)/stat") else { return nil }
+        cpuSeconds(statPath: "/proc/\(pid)/stat")
+    }
+
+    /// utime + stime of every thread of the processes, by "pid/tid".
+    package static func threadCPUSeconds(_ pids: [Int32]) -> [String: Double] {
+        var result: [String: Double] = [:]
+        for pid in pids {
+            guard let directory = opendir("/proc/\(pid)/task") else { continue }
+            defer { closedir(directory) }
+            while let entry = readdir(directory) {
+                let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
+                    String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self)
+                }
+                guard name.first?.isNumber == true else { continue }
+                if let seconds = cpuSeconds(statPath: "/proc/\(pid)/task/\(name)/stat") { result["\(pid)/\(name)"] = seconds }
+            }
+        }
+        return result
+    }
+
+    /// The busiest thread's share of one core between two `threadCPUSeconds` readings, percent.
+    package static func busiestThreadPercent(from start: [String: Double], to end: [String: Double], seconds: Double) -> Double {
+        guard seconds > 0 else { return 0 }
+        var busiest = 0.0
+        for (thread, value) in end { busiest = max(busiest, value - (start[thread] ?? 0)) }
+        return busiest / seconds * 100
+    }
+
+    private static func cpuSeconds(statPath: String) -> Double? {
+        guard let text = readFile(statPath) else { return nil }
         // The command name may contain spaces: fields are counted after its closing parenthesis.
         guard let close = text.lastIndex(of: ")") else { return nil }
         let fields = text[text.index(after: close)...].split(separator: " ")
