@@ -215,3 +215,6 @@ final class HTTPPublishConnection: ChannelInboundHandler {
         context.close(promise: nil)
     }
 }
+
+@available(*, unavailable)
+extension HTTPPublishConnection: Sendable {}

@@ -127,11 +127,12 @@ final class HTTPStreamClientHandler: ChannelInboundHandler, ClientTransport {
         case .body(let bytes):
             guard status == 200 else { return }
             if kind == .nchanLongPoll {
-                if pollBody == nil {
-                    pollBody = bytes
-                } else {
+                if var body = pollBody {
                     var more = bytes
-                    pollBody!.writeBuffer(&more)
+                    body.writeBuffer(&more)
+                    pollBody = body
+                } else {
+                    pollBody = bytes
                 }
             } else {
                 appendLines(bytes, context: context)
@@ -265,3 +266,6 @@ final class HTTPStreamClientHandler: ChannelInboundHandler, ClientTransport {
         fail(context: context, "\(error)")
     }
 }
+
+@available(*, unavailable)
+extension HTTPStreamClientHandler: Sendable {}

@@ -55,7 +55,12 @@ final class OneShotRequestHandler: ChannelInboundHandler {
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         guard !done else { return }
         var bytes = unwrapInboundIn(data)
-        if received == nil { received = bytes } else { received!.writeBuffer(&bytes) }
+        if var existing = received {
+            existing.writeBuffer(&bytes)
+            received = existing
+        } else {
+            received = bytes
+        }
         guard let head = received.flatMap(RawResponseHead.parse) else { return }
         done = true
         if !(200..<300).contains(head.status) { onFailure("xhr_send: HTTP \(head.status)") }
@@ -74,3 +79,6 @@ final class OneShotRequestHandler: ChannelInboundHandler {
         context.close(promise: nil)
     }
 }
+
+@available(*, unavailable)
+extension OneShotRequestHandler: Sendable {}

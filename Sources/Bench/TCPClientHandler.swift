@@ -65,3 +65,6 @@ final class TCPClientHandler: ChannelInboundHandler, ClientTransport {
         context.close(promise: nil)
     }
 }
+
+@available(*, unavailable)
+extension TCPClientHandler: Sendable {}

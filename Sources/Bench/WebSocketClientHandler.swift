@@ -67,11 +67,12 @@ final class WebSocketClientHandler: ChannelInboundHandler, ClientTransport {
         let bytes = unwrapInboundIn(data)
         switch state {
         case .handshaking(var pending):
-            if pending == nil {
-                pending = bytes
-            } else {
+            if var existing = pending {
                 var more = bytes
-                pending!.writeBuffer(&more)
+                existing.writeBuffer(&more)
+                pending = existing
+            } else {
+                pending = bytes
             }
             guard var head = pending, let response = RawResponseHead.parse(head) else {
                 if (pending?.readableBytes ?? 0) > 16384 {
@@ -209,3 +210,6 @@ final class WebSocketClientHandler: ChannelInboundHandler, ClientTransport {
         fail(context: context, "\(error)")
     }
 }
+
+@available(*, unavailable)
+extension WebSocketClientHandler: Sendable {}
