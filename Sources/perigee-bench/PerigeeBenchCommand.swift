@@ -18,8 +18,8 @@ struct PerigeeBenchCommand: AsyncParsableCommand {
     @Argument(help: "fanout | idle | connect | ingest") var mode: BenchMode
     @Option(help: "perigee | rabbitmq | nchan") var server: ServerDialect = .perigee
     @Option(help: "Server address.") var host = "127.0.0.1"
-    @Option(help: "HTTP/WebSocket port of the server.") var port: Int?
-    @Option(name: .customLong("stomp-port"), help: "STOMP/TCP port.") var stompPort: Int?
+    @Option(help: "HTTP/WebSocket port of the server (default: perigee 9000, rabbitmq 15674, nchan 80).") var port: Int?
+    @Option(name: .customLong("stomp-port"), help: "STOMP/TCP port (default: 61613).") var stompPort: Int?
     @Option(help: "WebSocket/SockJS path (defaults: perigee /stomp, rabbitmq /ws, nchan /sub).") var path: String?
     @Option(help: "websocket | tcp | xhr-streaming | xhr-polling | eventsource") var transport: SubscriberTransport = .websocket
     @Flag(help: "Offer permessage-deflate on WebSocket subscribers.") var deflate = false
@@ -30,7 +30,7 @@ struct PerigeeBenchCommand: AsyncParsableCommand {
     @Option(help: "Publishes/s offered in total (one step).") var rate: Double?
     @Option(help: "START:FACTOR:MAX publish rates, stopping at the first failing step.") var ramp: String?
     @Option(name: .customLong("step-seconds"), help: "Seconds per ramp step.") var stepSeconds: Double = 5
-    @Option(help: "Seconds for a single rate (fanout) or for ingest.") var duration: Double?
+    @Option(help: "Seconds for a single rate (fanout; default: --step-seconds) or for ingest (default: 10).") var duration: Double?
     @Option(name: .customLong("body-size"), help: "Body bytes (at least \(MessageBody.minimumSize)).") var bodySize = 64
     @Option(name: .customLong("p99-bound"), help: "A step fails when p99 latency exceeds this many ms.") var p99Bound: Double = 100
     @Option(name: .customLong("source-addresses"), help: "Bind client sockets round-robin to 127.0.0.1..127.0.0.K.") var sourceAddresses = 1
