@@ -322,6 +322,7 @@ package final class BenchRunner {
         // Children started with the run: their whole CPU time belongs to the storm.
         let clientCPU1 = (ProcessProbe.totalCPUSeconds([getpid()]) ?? 0) + (ProcessProbe.totalCPUSeconds(children.map(\.pid)) ?? 0)
         report.clientCPUPercent = cpuPercent(clientPids, from: clientCPU0, to: clientCPU1, seconds: t1 - t0)
+        report.clientBound = clientBound(totalPercent: report.clientCPUPercent, busiestThreadPercent: 0)
         report.connectSeconds = seconds
         report.connectionsPerSecond = seconds > 0 ? Double(report.confirmed) / seconds : nil
         report.serverRSSAfter = ProcessProbe.totalRSSKiB(settings.serverPids)

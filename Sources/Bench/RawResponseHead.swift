@@ -1,11 +1,12 @@
+import Foundation
 import NIOCore
 
 /// A raw HTTP/1.1 response head found by index in the first bytes of a connection (used for the
 /// WebSocket upgrade, where NIOHTTP1's decoder would have to be removed again).
 struct RawResponseHead {
     var status: Int
-    /// Lower-cased header lines, for the few checks the client makes.
-    var headerText: String
+    /// The head's bytes, for the few header checks the client makes.
+    var bytes: ByteBuffer
     /// Offset of the first byte after the blank line.
     var length: Int
 
@@ -20,8 +21,16 @@ struct RawResponseHead {
             if let space = ByteScanning.index(of: UInt8(ascii: " "), in: raw, from: 0, end: end) {
                 status = ByteScanning.decimal(in: raw, from: space + 1, end: end) ?? 0
             }
-            let text = String(decoding: raw[0..<end], as: UTF8.self).lowercased()
-            return RawResponseHead(status: status, headerText: text, length: end + 4)
+            return RawResponseHead(status: status, bytes: buffer.getSlice(at: buffer.readerIndex, length: end) ?? buffer, length: end + 4)
         }
+    }
+
+    /// The value of header `name` (given lower-case), matched case-insensitively, lower-cased.
+    func header(_ name: String) -> String? {
+        let text = String(buffer: bytes).lowercased()
+        for line in text.split(separator: "\r\n") where line.hasPrefix(name + ":") {
+            return line.dropFirst(name.count + 1).trimmingCharacters(in: .whitespaces)
+        }
+        return nil
     }
 }

@@ -20,25 +20,30 @@ final class SubscriberPool: Sendable {
         let start = MonotonicClock.seconds()
         let remaining = max(1, deadline - start)
         let setupTimeout = TimeAmount.milliseconds(Int64(min(30, remaining) * 1000))
-        await withTaskGroup(of: Void.self) { group in
-            var running = 0
-            for index in indices {
-                if running >= max(concurrency, 1) {
-                    await group.next()
-                    running -= 1
+        // Subscriber i lives on loop i % loops; each loop runs its own pump.
+        let loops = stats.count
+        let perLoopConcurrency = max(1, concurrency / loops)
+        var pumps: [EventLoopFuture<Void>] = []
+        for (number, loopStats) in stats.enumerated() {
+            let share = indices.filter { $0 % loops == number }
+            let factory = self.factory
+            let channels = self.channels
+            pumps.append(
+                loopStats.loop.flatSubmit {
+                    ConnectPump(
+                        loop: loopStats.loop,
+                        indices: share,
+                        concurrency: perLoopConcurrency,
+                        deadline: deadline,
+                        start: { index in
+                            factory.subscriber(index: index, loop: loopStats.loop, stats: loopStats, setupTimeout: setupTimeout)
+                        },
+                        connected: { channel in channels.withLockedValue { $0.append(channel) } }
+                    ).run()
                 }
-                if MonotonicClock.seconds() > deadline { break }
-                let loopStats = stats[index % stats.count]
-                running += 1
-                group.addTask {
-                    if let channel = try? await self.factory.subscriber(
-                        index: index, loop: loopStats.loop, stats: loopStats, setupTimeout: setupTimeout
-                    ).get() {
-                        self.channels.withLockedValue { $0.append(channel) }
-                    }
-                }
-            }
+            )
         }
+        for pump in pumps { try? await pump.get() }
         let seconds = MonotonicClock.seconds() - start
         for loopStats in stats {
             _ = try? await loopStats.loop.submit { loopStats.data.connectSeconds = seconds }.get()

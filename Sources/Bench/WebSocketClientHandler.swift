@@ -86,8 +86,8 @@ final class WebSocketClientHandler: ChannelInboundHandler, ClientTransport {
                 fail(context: context, "WebSocket handshake: HTTP \(response.status)")
                 return
             }
-            if response.headerText.contains("permessage-deflate") {
-                inflater = MessageInflater(resetsPerMessage: response.headerText.contains("server_no_context_takeover"))
+            if offerDeflate, let extensions = response.header("sec-websocket-extensions"), extensions.contains("permessage-deflate") {
+                inflater = MessageInflater(resetsPerMessage: extensions.contains("server_no_context_takeover"))
             }
             head.moveReaderIndex(forwardBy: response.length)
             state = .open
