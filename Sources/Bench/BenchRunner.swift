@@ -180,12 +180,6 @@ package final class BenchRunner {
         for run in runs { try? await run.get() }
     }
 
-    private func subscribers(onTopic topic: Int) -> UInt64 {
-        let topics = max(settings.topics, 1)
-        let base = settings.subscribers / topics
-        return UInt64(base + (topic < settings.subscribers % topics ? 1 : 0))
-    }
-
     // MARK: Modes
 
     private func runFanout() async {
@@ -213,12 +207,16 @@ package final class BenchRunner {
             await publish(rate: rate, seconds: settings.stepSeconds)
             let t1 = MonotonicClock.seconds()
             let counts = await publisherCounts()
+            // Expected: every message published to a topic, once for each subscriber of it that was
+            // connected at the step's end (one that failed to connect or dropped is reported as
+            // such, not as loss).
+            var snapshot = await collect(resetStep: false)
             var expected: UInt64 = 0
             for topic in 0..<counts.perTopic.count {
-                expected += (counts.perTopic[topic] - previous.perTopic[topic]) * subscribers(onTopic: topic)
+                let receivers = topic < snapshot.confirmedByTopic.count ? UInt64(max(0, snapshot.confirmedByTopic[topic])) : 0
+                expected += (counts.perTopic[topic] - previous.perTopic[topic]) * receivers
             }
             // The tail: wait until every expected message arrived, or 5 s.
-            var snapshot = await collect(resetStep: false)
             while snapshot.delivered + snapshot.reordered < expected && MonotonicClock.seconds() - t1 < 5 && remaining > 0 {
                 try? await Task.sleep(nanoseconds: 50_000_000)
                 snapshot = await collect(resetStep: false)

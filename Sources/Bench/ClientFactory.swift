@@ -28,7 +28,7 @@ struct ClientFactory: Sendable {
         let channelFuture = connector.connect(on: loop) { channel in
             channel.eventLoop.makeCompletedFuture {
                 let logic = SubscriberLogic(
-                    stats: stats, dialect: settings.server, destination: settings.destination(topic),
+                    stats: stats, dialect: settings.server, topic: topic, destination: settings.destination(topic),
                     publishers: settings.publishers, confirmation: confirmed
                 )
                 let sync = channel.pipeline.syncOperations

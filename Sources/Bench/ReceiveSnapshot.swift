@@ -14,6 +14,9 @@ package struct ReceiveSnapshot: Codable, Sendable {
     package var latency: Histogram<UInt64> = ReceiveSnapshot.makeHistogram()
     /// Subscribers whose subscription is confirmed (cumulative).
     package var confirmed = 0
+    /// Confirmed subscribers by topic (cumulative), so expected deliveries count only the
+    /// subscribers that are there to receive them.
+    package var confirmedByTopic: [Int] = []
     /// Subscribers that saw a warm-up message (cumulative).
     package var warmed = 0
     /// Connections or subscriptions that failed to set up (cumulative).
@@ -40,6 +43,10 @@ package struct ReceiveSnapshot: Codable, Sendable {
         gaps += other.gaps
         latency.add(other.latency)
         confirmed += other.confirmed
+        if confirmedByTopic.count < other.confirmedByTopic.count {
+            confirmedByTopic += Array(repeating: 0, count: other.confirmedByTopic.count - confirmedByTopic.count)
+        }
+        for (topic, count) in other.confirmedByTopic.enumerated() { confirmedByTopic[topic] += count }
         warmed += other.warmed
         connectErrors += other.connectErrors
         errors += other.errors

@@ -6,6 +6,7 @@ final class SubscriberLogic: ClientLogic {
     private let stats: LoopStats
     private let dialect: ServerDialect
     private let destination: String
+    private let topic: Int
     private var tracker: SequenceTracker
     private var reader = StompStreamReader()
     private var confirmation: EventLoopPromise<Void>?
@@ -14,8 +15,9 @@ final class SubscriberLogic: ClientLogic {
 
     /// - Parameter confirmation: succeeded when the subscription is confirmed (STOMP RECEIPT;
     ///   for nchan, the established transport), failed when setup fails.
-    init(stats: LoopStats, dialect: ServerDialect, destination: String, publishers: Int, confirmation: EventLoopPromise<Void>) {
+    init(stats: LoopStats, dialect: ServerDialect, topic: Int, destination: String, publishers: Int, confirmation: EventLoopPromise<Void>) {
         self.stats = stats
+        self.topic = topic
         self.dialect = dialect
         self.destination = destination
         self.tracker = SequenceTracker(publishers: publishers)
@@ -61,6 +63,7 @@ final class SubscriberLogic: ClientLogic {
     func transportClosed() {
         if isConfirmed {
             stats.data.closed += 1
+            stats.data.confirmedByTopic[topic] -= 1
         } else {
             fail("closed before the subscription was confirmed")
         }
@@ -85,6 +88,10 @@ final class SubscriberLogic: ClientLogic {
         guard !isConfirmed, !hasFailed else { return }
         isConfirmed = true
         stats.data.confirmed += 1
+        if stats.data.confirmedByTopic.count <= topic {
+            stats.data.confirmedByTopic += Array(repeating: 0, count: topic + 1 - stats.data.confirmedByTopic.count)
+        }
+        stats.data.confirmedByTopic[topic] += 1
         confirmation?.succeed(())
         confirmation = nil
     }
