@@ -19,9 +19,17 @@ package struct BenchReport: Sendable {
     package var clientBound: Bool?
     package var ok = false
 
-    /// True when the run saw any loss, reordering, duplicate or failed connection.
+    /// True when the run saw any loss, reordering, duplicate or failed connection (subscriber or
+    /// publisher), or could not measure at all. Latency and rate bounds do not count: they are
+    /// what a ramp is for, and a loaded machine must not fail a smoke test on them.
     package var sawLossOrFailure: Bool {
-        connectErrors > 0 || steps.contains { $0.lost > 0 || $0.reordered > 0 || $0.duplicates > 0 || $0.disconnected > 0 }
+        if connectErrors > 0 || publishErrors > 0 || confirmed < settings.subscribers { return true }
+        if steps.contains(where: { $0.lost > 0 || $0.reordered > 0 || $0.duplicates > 0 || $0.disconnected > 0 }) { return true }
+        switch settings.mode {
+        case .fanout: return steps.isEmpty
+        case .ingest: return (publishesAcceptedPerSecond ?? 0) <= 0
+        case .idle, .connect: return false
+        }
     }
 
     package var json: JSONValue {
