@@ -6,6 +6,7 @@ let package = Package(
     platforms: [.macOS(.v13)],
     products: [
         .executable(name: "perigee", targets: ["perigee"]),
+        .executable(name: "perigee-bench", targets: ["perigee-bench"]),
         // For the fuzz package (Fuzz/Package.swift), which links each layer on its own.
         .library(name: "WebSocket", targets: ["WebSocket"]),
         .library(name: "Hub", targets: ["Hub"]),
@@ -16,6 +17,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
         .package(url: "https://github.com/jpsim/Yams.git", from: "6.0.0"),
+        .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift.git", from: "0.2.0"),
     ],
     targets: [
         // System libraries: zlib for RFC 7692, libcrypto for the RFC 6455 handshake digest.
@@ -77,6 +79,33 @@ let package = Package(
                 "Gateway",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        // The load client (issue 8): subscribers and publishers for Perigee, RabbitMQ and nchan.
+        .target(
+            name: "Bench",
+            dependencies: [
+                "WebSocket",
+                "CZlib",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "Histogram", package: "hdrhistogram-swift"),
+            ]
+        ),
+        .executableTarget(
+            name: "perigee-bench",
+            dependencies: [
+                "Bench",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+        .testTarget(
+            name: "BenchTests",
+            dependencies: [
+                "Bench",
+                .product(name: "NIOCore", package: "swift-nio"),
             ]
         ),
         .testTarget(
