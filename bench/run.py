@@ -23,11 +23,13 @@ import datetime
 import json
 import os
 import platform
+import random
 import resource
 import shlex
 import socket
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -47,7 +49,8 @@ class Variant:
     servers: tuple[str, ...] = ("perigee", "nchan", "rabbitmq")
     # Arguments that differ per server (e.g. the fallback transport each one has).
     per_server: dict[str, list[str]] = field(default_factory=dict)
-    timeout_s: float = 600
+    # run.py's own limit; the tool gets --timeout 20 s less, so that it reports what it has.
+    timeout_s: float = 300
 
 
 @dataclass
@@ -83,13 +86,15 @@ def scenarios(quick: bool) -> list[Scenario]:
             for deflate in (False, True):
                 if quick and deflate and subs != 1000:
                     continue
+                # RabbitMQ takes ~30 s to accept 10,000 subscribers: full runs only.
+                servers = ("perigee", "nchan") if quick and subs == 10000 else ("perigee", "nchan", "rabbitmq")
                 args = ["--subscribers", str(subs), "--body-size", str(body),
                         "--ramp", ramp_for(subs, quick), *step, "--transport", "websocket"]
                 if deflate:
                     args.append("--deflate")
                 variants.append(Variant(
                     f"{subs} subs, {body} B, {'deflate' if deflate else 'no deflate'}",
-                    "fanout", args))
+                    "fanout", args, servers=servers))
     result.append(Scenario("a", "(a) Fan-out, one topic, WebSocket: highest sustained deliveries/s", variants))
 
     topics = 10000
@@ -97,7 +102,9 @@ def scenarios(quick: bool) -> list[Scenario]:
         Variant(f"{topics} subs, {topics} topics, 64 B", "fanout",
                 ["--subscribers", str(topics), "--topics", str(topics), "--body-size", "64",
                  "--ramp", "2000:1.6:200000" if quick else "2000:1.4:200000", *step,
-                 "--transport", "websocket"]),
+                 "--transport", "websocket"],
+                # RabbitMQ takes ~30 s to accept 10,000 subscribers: full runs only.
+                servers=("perigee", "nchan") if quick else ("perigee", "nchan", "rabbitmq")),
     ]))
 
     idle_sizes = [19000] if quick else [1000, 10000, 19000]
@@ -110,8 +117,10 @@ def scenarios(quick: bool) -> list[Scenario]:
                 args += ["--processes", "2", "--source-addresses", "4"]
             if deflate:
                 args.append("--deflate")
+            # RabbitMQ needs ~100 s for 19,000 connections: full runs only.
+            servers = ("perigee", "nchan") if quick else ("perigee", "nchan", "rabbitmq")
             variants.append(Variant(f"{conns} connections, {'deflate' if deflate else 'no deflate'}",
-                                    "idle", args, timeout_s=900))
+                                    "idle", args, servers=servers, timeout_s=600))
     result.append(Scenario("c", "(c) Idle WebSocket connections in one server process: RSS per connection", variants))
 
     result.append(Scenario("d", "(d) Connect storm: WebSocket handshake + STOMP CONNECT + SUBSCRIBE", [
@@ -151,9 +160,16 @@ def scenarios(quick: bool) -> list[Scenario]:
 
 
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A free port below the ephemeral range (32768-60999 here): an ephemeral port that is free
+    now may be taken by one of the load client's own connections before Perigee binds it."""
+    while True:
+        port = random.randint(20000, 32000)
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+                return port
+            except OSError:
+                continue
 
 
 def port_open(port: int) -> bool:
@@ -168,6 +184,15 @@ class Perigee:
     """A fresh Perigee process on free loopback ports."""
 
     def __init__(self, binary: str, config: Path, log_path: Path):
+        for attempt in range(5):
+            try:
+                self._start(binary, config, log_path)
+                return
+            except RuntimeError:
+                if attempt == 4:
+                    raise
+
+    def _start(self, binary: str, config: Path, log_path: Path) -> None:
         self.port = free_port()
         self.stomp_port = free_port()
         self.command = [binary, "--host", "127.0.0.1", "--port", str(self.port),
@@ -177,6 +202,7 @@ class Perigee:
         deadline = time.monotonic() + 30
         while not (port_open(self.port) and port_open(self.stomp_port)):
             if self.process.poll() is not None or time.monotonic() > deadline:
+                self.stop()
                 raise RuntimeError(f"perigee did not start (exit {self.process.poll()}); see {log_path}")
             time.sleep(0.1)
 
@@ -213,6 +239,54 @@ def peer_available(server: str) -> bool:
     needed = {"perigee": [], "nchan": ["NCHAN_PORT", "NGINX_PIDS"],
               "rabbitmq": ["RABBITMQ_WEB_STOMP_PORT", "RABBITMQ_STOMP_PORT", "RABBITMQ_PID"]}[server]
     return all(os.environ.get(name) for name in needed)
+
+
+def rss_kib(pids: list[int]) -> int | None:
+    """Resident set size of the server's processes together (VmRSS from /proc), KiB."""
+    total = 0
+    for pid in pids:
+        try:
+            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1])
+        except (OSError, ValueError):
+            return None
+    return total
+
+
+class RSSSampler:
+    """Samples the server's RSS every 0.2 s while the tool runs: before, peak and last value.
+
+    The harness's own measurement, next to the tool's server_rss_kib_* (for the idle runs the
+    peak is the RSS with every connection open)."""
+
+    def __init__(self, pids: list[int]):
+        self.pids = pids
+        self.before = rss_kib(pids)
+        self.peak = self.before or 0
+        self.last = self.before
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.wait(0.2):
+            value = rss_kib(self.pids)
+            if value is not None:
+                self.last = value
+                self.peak = max(self.peak, value)
+
+    def stop(self) -> dict:
+        self._stop.set()
+        self._thread.join()
+        return {"rss_kib_before": self.before, "rss_kib_peak": self.peak, "rss_kib_last": self.last}
+
+
+def server_pids(server: str, perigee: Perigee | None) -> list[int]:
+    if server == "perigee":
+        return [perigee.process.pid] if perigee else []
+    value = os.environ.get("NGINX_PIDS" if server == "nchan" else "RABBITMQ_PID", "")
+    return [int(pid) for pid in value.split(",") if pid.strip().isdigit()]
 
 
 def last_json_line(stdout: str) -> dict | None:
@@ -369,16 +443,18 @@ def main() -> int:
 def run_one(args, scenario: Scenario, variant: Variant, server: str, repeat: int, log_dir: Path) -> dict:
     label = f"{scenario.key} | {variant.name} | {server} | #{repeat + 1}"
     record = {"scenario": scenario.key, "variant": variant.name, "server": server, "repeat": repeat,
-              "command": None, "exit_code": None, "wall_s": None, "result": None, "error": None}
+              "command": None, "exit_code": None, "harness": None, "wall_s": None, "result": None, "error": None}
     perigee = None
     slug = f"{scenario.key}-{''.join(c if c.isalnum() else '_' for c in variant.name)}-{server}-{repeat}"
     try:
         if server == "perigee":
             perigee = Perigee(args.perigee, Path(args.config), log_dir / f"{slug}.perigee.log")
         command = [args.bench, variant.mode, *server_args(server, perigee),
-                   *variant.args, *variant.per_server.get(server, []), "--json"]
+                   *variant.args, *variant.per_server.get(server, []),
+                   "--timeout", str(int(variant.timeout_s - 20)), "--json"]
         record["command"] = shlex.join(command)
         print(f"[run] {label}: {record['command']}", file=sys.stderr, flush=True)
+        sampler = RSSSampler(server_pids(server, perigee))
         begun = time.monotonic()
         try:
             done = subprocess.run(command, capture_output=True, text=True, timeout=variant.timeout_s)
@@ -389,6 +465,7 @@ def run_one(args, scenario: Scenario, variant: Variant, server: str, repeat: int
             stdout = expired.stdout.decode() if isinstance(expired.stdout, bytes) else (expired.stdout or "")
             stderr = expired.stderr.decode() if isinstance(expired.stderr, bytes) else (expired.stderr or "")
         record["wall_s"] = round(time.monotonic() - begun, 2)
+        record["harness"] = sampler.stop()
         (log_dir / f"{slug}.tool.log").write_text(f"$ {record['command']}\n--- stdout\n{stdout}\n--- stderr\n{stderr}")
         record["result"] = last_json_line(stdout)
         if record["result"] is None and record["error"] is None:
