@@ -11,7 +11,7 @@ TEST_BIN := .build/debug/perigee
 FUZZ_SECONDS ?= 20
 FUZZ_TARGETS := FuzzWebSocket FuzzHandshake FuzzStomp FuzzDestination FuzzSockJS
 
-.PHONY: run test deps release unit-test fuzz external-test autobahn ws-cli stomp-py browser sockjs-client clean
+.PHONY: bench bench-smoke bench-build run test deps release unit-test fuzz external-test autobahn ws-cli stomp-py browser sockjs-client clean
 
 ## run: install what is missing, build the release binary, serve on $(HOST):$(PORT)
 run: deps release
@@ -58,3 +58,27 @@ sockjs-client:
 
 clean:
 	rm -rf .build Fuzz/.build Tests/External/out
+
+## bench: install and start the peers (nginx + nchan, RabbitMQ) on 127.0.0.1, run every
+## scenario on Perigee and each peer, stop the peers, write BENCHMARKS.md and bench/plots/.
+## QUICK=1: fewer sizes, one run each, short steps (under 5 minutes). Not part of `make test`.
+BENCH_BIN := .build/release/perigee-bench
+BENCH_VENV := .venv-bench
+
+bench: deps bench-build $(BENCH_VENV)/.ok
+	ulimit -n 20000 && bench/peers.sh run bench/run.py --perigee $(RELEASE_BIN) --bench $(BENCH_BIN) $(if $(QUICK),--quick)
+	$(BENCH_VENV)/bin/python bench/report.py
+
+## bench-smoke: a 10-second perigee-bench run against the release binary, failing on any loss
+bench-smoke: bench-build
+	PERIGEE_BIN=$(RELEASE_BIN) BENCH_BIN=$(BENCH_BIN) bench/smoke.sh
+
+# swift build takes one --product at a time.
+bench-build:
+	swift build -c release --product perigee
+	swift build -c release --product perigee-bench
+
+$(BENCH_VENV)/.ok:
+	python3 -m venv $(BENCH_VENV)
+	$(BENCH_VENV)/bin/pip install -q matplotlib
+	touch $@
