@@ -31,6 +31,8 @@ let package = Package(
             pkgConfig: "libcrypto",
             providers: [.apt(["libssl-dev"])]
         ),
+        // glibc's malloc_trim, which Swift's Glibc module does not export (MemoryTrimmer).
+        .target(name: "CMalloc"),
         // RFC 6455 / RFC 7692 engine. Knows nothing of STOMP.
         .target(
             name: "WebSocket",
@@ -63,6 +65,7 @@ let package = Package(
         .target(
             name: "Gateway",
             dependencies: [
+                "CMalloc",
                 "WebSocket",
                 "Fallback",
                 "Hub",
@@ -131,6 +134,7 @@ let package = Package(
             dependencies: [
                 "Hub",
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
             ]
         ),
         .testTarget(

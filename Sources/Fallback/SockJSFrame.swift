@@ -6,7 +6,7 @@ public enum SockJSFrame: Sendable, Equatable {
     /// `h`: nothing to say, the connection is alive.
     case heartbeat
     /// `a[...]`: messages, as a JSON array of strings.
-    case messages([String])
+    case messages([SockJSMessage])
     /// `c[code,"reason"]`: the session is closed.
     case close(code: Int, reason: String)
 
@@ -15,7 +15,7 @@ public enum SockJSFrame: Sendable, Equatable {
         switch self {
         case .open: return "o"
         case .heartbeat: return "h"
-        case .messages(let messages): return "a[" + messages.map(SockJSJSON.quote).joined(separator: ",") + "]"
+        case .messages(let messages): return "a[" + messages.map(\.quoted).joined(separator: ",") + "]"
         case .close(let code, let reason): return "c[\(code),\(SockJSJSON.quote(reason))]"
         }
     }

@@ -13,7 +13,7 @@ public final class SockJSSession {
     private var receiver: (any SockJSReceiver)?
     private var opened = false
     private var closeFrame: SockJSFrame?
-    private var queue: [String] = []
+    private var queue: [SockJSMessage] = []
     private var queuedBytes = 0
     private var flushScheduled = false
     private var lastSent: NIODeadline
@@ -130,9 +130,15 @@ public final class SockJSSession {
     /// Queues a message; it reaches the client on the current or the next receiving request,
     /// in order. The application may send from `sockJSSessionDidOpen` on.
     public func send(_ message: String) {
+        send(SockJSMessage(message))
+    }
+
+    /// Queues a message already quoted (one made once for a whole fan-out); see `send(_:)`.
+    /// Queued bytes count its quoted form, which is what the client will receive.
+    public func send(_ message: SockJSMessage) {
         guard closeFrame == nil else { return }
         queue.append(message)
-        queuedBytes += message.utf8.count
+        queuedBytes += message.quoted.utf8.count
         if queuedBytes > configuration.maxQueuedBytes {
             // The client is not collecting its messages: close rather than grow without bound.
             queue.removeAll()
@@ -160,8 +166,9 @@ public final class SockJSSession {
         guard closeFrame == nil else { return }
         queue.removeAll()
         queuedBytes = 0
-        queue.append(farewell)
-        queuedBytes = farewell.utf8.count
+        let message = SockJSMessage(farewell)
+        queue.append(message)
+        queuedBytes = message.quoted.utf8.count
         close(code: 3000, reason: reason)
     }
 

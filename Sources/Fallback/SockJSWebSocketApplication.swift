@@ -76,7 +76,7 @@ public final class SockJSWebSocketApplication: WebSocketApplication, SockJSRecei
         case .open, .heartbeat:
             return true
         case .messages(let messages):
-            for message in messages { socket.send(.text(message)) }
+            for message in messages { socket.send(.text(message.text)) }
             socket.flush()
             return true
         case .close(let code, let reason):

@@ -139,7 +139,7 @@ private struct Reader {
 
     mutating func apply(_ root: Node, to configuration: inout GatewayConfiguration) throws(ConfigurationError) {
         var policy = AccessPolicy.standard
-        for (name, node) in try entries(root, "", allowed: ["listen", "static", "limits", "timeouts", "heartbeat", "websocket", "sockjs", "api_keys", "access", "conformance"]) {
+        for (name, node) in try entries(root, "", allowed: ["listen", "static", "limits", "timeouts", "heartbeat", "websocket", "sockjs", "api_keys", "access", "conformance", "performance"]) {
             switch name {
             case "listen":
                 for (key, value) in try entries(node, "listen", allowed: ["host", "port", "stomp_port"]) {
@@ -196,6 +196,16 @@ private struct Reader {
                     case "http_body_ms": configuration.httpBodyTimeout = .milliseconds(Int64(milliseconds))
                     case "http_keepalive_ms": configuration.httpKeepAliveTimeout = .milliseconds(Int64(milliseconds))
                     default: configuration.lingerTimeout = .milliseconds(Int64(milliseconds))
+                    }
+                }
+            case "performance":
+                for (key, value) in try entries(node, "performance", allowed: ["write_coalescing_us", "memory_trim_interval_s"]) {
+                    let path = "performance.\(key)"
+                    switch key {
+                    case "write_coalescing_us": configuration.hub.writeCoalescingMicroseconds = try int(value, path, 0...100_000)
+                    default:
+                        let seconds = try int(value, path, 0...86_400)
+                        configuration.memoryTrimInterval = seconds == 0 ? nil : .seconds(Int64(seconds))
                     }
                 }
             case "heartbeat":

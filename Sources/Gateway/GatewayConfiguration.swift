@@ -42,6 +42,9 @@ public struct GatewayConfiguration: Sendable {
     public var lingerTimeout: TimeAmount = .seconds(2)
     /// SockJS at `/stomp` (the fallback transports for browsers without WebSocket).
     public var sockJS = SockJSConfiguration()
+    /// How often memory that the allocator holds freed is returned to the system
+    /// (`MemoryTrimmer`); nil is never.
+    public var memoryTrimInterval: TimeAmount? = .seconds(5)
     /// Limits of the conformance echo endpoint: Autobahn|Testsuite sends messages of up to
     /// 16 MiB in frames of up to 16 MiB (its section 9).
     public var echoWebSocket: WebSocketConfiguration = {

@@ -128,7 +128,7 @@ final class GatewayHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
                 sendJSON(.payloadTooLarge, ["error": .string("messages are limited to \(maxBodySize) bytes")], head: head, context: context)
                 return
             }
-            switch PublishRequest.message(head, body: body, id: router.hub.nextMessageID()) {
+            switch PublishRequest.message(head, body: body, id: router.hub.nextMessageID(on: context.eventLoop)) {
             case .failure(let failure):
                 sendJSON(failure.status, ["error": .string(failure.message)], head: head, context: context)
             case .success(let message):

@@ -12,6 +12,7 @@ public final class GatewayServer: Sendable {
     private let channel: Channel
     private let stompChannel: Channel?
     private let logger: Logger
+    private let trimmer: MemoryTrimmer?
     /// The topic hub every transport feeds.
     public let hub: Hub
 
@@ -20,12 +21,21 @@ public final class GatewayServer: Sendable {
     /// The bound STOMP-over-TCP port, 0 when off.
     public var stompPort: Int { stompChannel?.localAddress?.port ?? 0 }
 
-    private init(group: MultiThreadedEventLoopGroup, ownsGroup: Bool, channel: Channel, stompChannel: Channel?, hub: Hub, logger: Logger) {
+    private init(
+        group: MultiThreadedEventLoopGroup,
+        ownsGroup: Bool,
+        channel: Channel,
+        stompChannel: Channel?,
+        hub: Hub,
+        trimmer: MemoryTrimmer?,
+        logger: Logger
+    ) {
         self.group = group
         self.ownsGroup = ownsGroup
         self.channel = channel
         self.stompChannel = stompChannel
         self.hub = hub
+        self.trimmer = trimmer
         self.logger = logger
     }
 
@@ -75,6 +85,7 @@ public final class GatewayServer: Sendable {
                 channel: channel,
                 stompChannel: stompChannel,
                 hub: hub,
+                trimmer: configuration.memoryTrimInterval.map { MemoryTrimmer(interval: $0, on: eventLoops.next()) },
                 logger: logger
             )
             logger.info("listening", metadata: ["http": "\(configuration.host):\(server.httpPort)", "stomp": "\(server.stompPort)"])
@@ -122,6 +133,7 @@ public final class GatewayServer: Sendable {
 
     /// Stops listening and, when the server created its event loops, shuts them down.
     public func stop() async throws {
+        trimmer?.cancel()
         try? await channel.close()
         try? await stompChannel?.close()
         if ownsGroup {

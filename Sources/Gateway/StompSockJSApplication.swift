@@ -31,8 +31,20 @@ final class StompSockJSApplication: SockJSApplication, StompTransport {
     // MARK: StompTransport
 
     func write(_ bytes: ByteBuffer, isText: Bool, shared: SharedFrame?) {
+        guard let session else { return }
         // SockJS carries strings: STOMP frames are UTF-8 text (binary bodies do not survive).
-        session?.send(String(decoding: bytes.readableBytesView, as: UTF8.self))
+        guard let shared else {
+            session.send(String(decoding: bytes.readableBytesView, as: UTF8.self))
+            return
+        }
+        // A fan-out frame: decoded and quoted once for every session that receives it.
+        if let cached = shared.transportCache as? QuotedMessage {
+            session.send(cached.message)
+            return
+        }
+        let quoted = QuotedMessage(SockJSMessage(String(decoding: bytes.readableBytesView, as: UTF8.self)))
+        shared.transportCache = quoted
+        session.send(quoted.message)
     }
 
     func flush() {}
@@ -52,3 +64,10 @@ final class StompSockJSApplication: SockJSApplication, StompTransport {
 
 @available(*, unavailable)
 extension StompSockJSApplication: Sendable {}
+
+/// Holds a quoted SockJS message in a `SharedFrame`.
+private final class QuotedMessage {
+    let message: SockJSMessage
+
+    init(_ message: SockJSMessage) { self.message = message }
+}

@@ -44,18 +44,36 @@ final class StompWebSocketApplication: WebSocketApplication, StompTransport {
     func write(_ bytes: ByteBuffer, isText: Bool, shared: SharedFrame?) {
         guard let socket else { return }
         let message = WebSocketMessage(kind: isText ? .text : .binary, data: bytes)
-        // A fan-out frame: compress it once for every connection that shares our deflate
-        // parameters without context takeover (see WebSocketOutboundMessage).
-        guard let shared, let bits = socket.handshake.deflate?.sharingWindowBits, let compressor = compressors.compressor(on: loop) else {
-            socket.send(message)
+        guard let shared else {
+            // A frame of this session's own (CONNECTED, RECEIPT, ERROR). Without context
+            // takeover it is compressed by the loop's shared compressor too: a connection then
+            // never holds zlib state of its own (~100 KiB resident once used).
+            if let bits = socket.handshake.deflate?.sharingWindowBits, let compressor = compressors.compressor(on: loop) {
+                var outbound = WebSocketOutboundMessage(message)
+                compressor.prepare(&outbound, windowBits: bits)
+                socket.send(outbound)
+            } else {
+                socket.send(message)
+            }
             return
         }
-        var outbound = (shared.transportCache as? PreparedMessage)?.outbound ?? WebSocketOutboundMessage(message)
-        if outbound.compressed[bits] == nil {
-            compressor.prepare(&outbound, windowBits: bits)
-            shared.transportCache = PreparedMessage(outbound)
+        // A fan-out frame: framed once, and compressed once for every connection that shares
+        // our deflate parameters without context takeover (see WebSocketOutboundMessage).
+        let prepared: PreparedMessage
+        if let cached = shared.transportCache as? PreparedMessage {
+            prepared = cached
+        } else {
+            prepared = PreparedMessage(WebSocketOutboundMessage(message))
+            shared.transportCache = prepared
         }
-        socket.send(outbound)
+        let sharingBits = socket.handshake.deflate?.sharingWindowBits
+        if let bits = sharingBits, prepared.outbound.compressed[bits] == nil, let compressor = compressors.compressor(on: loop) {
+            compressor.prepare(&prepared.outbound, windowBits: bits)  // left alone under the threshold
+        }
+        if prepared.outbound.frame == nil, sharingBits.map({ prepared.outbound.compressed[$0] == nil }) ?? true {
+            prepared.outbound.prepareFrame()
+        }
+        socket.send(prepared.outbound)
     }
 
     func flush() {
@@ -86,7 +104,7 @@ extension StompWebSocketApplication: Sendable {}
 
 /// Holds a prepared message in a `SharedFrame`.
 private final class PreparedMessage {
-    let outbound: WebSocketOutboundMessage
+    var outbound: WebSocketOutboundMessage
 
     init(_ outbound: WebSocketOutboundMessage) { self.outbound = outbound }
 }

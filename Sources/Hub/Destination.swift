@@ -9,8 +9,13 @@ public struct Destination: Sendable, Hashable, CustomStringConvertible {
 
     public let kind: Kind
     public let name: String
-    /// `name` split at dots.
-    public let words: [Substring]
+    /// Whether this is a pattern (a subscription with a `*` or `#` word) rather than one
+    /// destination.
+    public let isPattern: Bool
+
+    /// `name` split at dots. Computed when asked (pattern matching), so that a destination
+    /// held by a subscription costs only its name.
+    public var words: [Substring] { name.split(separator: ".", omittingEmptySubsequences: false) }
 
     /// Parses a destination; nil when it is neither `/topic/…` nor `/queue/…` or the name is
     /// empty, has an empty word, or (unless `allowWildcards`) contains a wildcard word.
@@ -34,11 +39,18 @@ public struct Destination: Sendable, Hashable, CustomStringConvertible {
         if words.contains(where: { $0 != "*" && $0 != "#" && ($0.contains("*") || $0.contains("#")) }) { return nil }
         self.kind = kind
         self.name = String(name)
-        self.words = words
+        self.isPattern = hasWildcard
     }
 
-    /// Whether this is a pattern rather than one destination.
-    public var isPattern: Bool { words.contains { $0 == "*" || $0 == "#" } }
+    // The words and `isPattern` follow from the name: equality and hashing need only these.
+    public static func == (lhs: Destination, rhs: Destination) -> Bool {
+        lhs.kind == rhs.kind && lhs.name == rhs.name
+    }
+
+    public func hash(into hasher: inout Hasher) {
+        hasher.combine(kind)
+        hasher.combine(name)
+    }
 
     public var description: String { "/\(kind.rawValue)/\(name)" }
 

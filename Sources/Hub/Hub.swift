@@ -11,6 +11,8 @@ public final class Hub: Sendable {
     public let configuration: HubConfiguration
     let shards: [NIOLoopBoundBox<HubShard>]
     private let loops: [EventLoop]
+    private let interest: HubInterest
+    /// For message ids made off the hub's loops (rare): those on a loop come from its shard.
     private let counter = NIOLockedValueBox<UInt64>(0)
     /// Queues in existence across all shards, against `configuration.maxQueues`.
     private let queueCount = NIOLockedValueBox<Int>(0)
@@ -20,21 +22,27 @@ public final class Hub: Sendable {
         self.configuration = configuration
         let loops = Array(group.makeIterator())
         self.loops = loops
-        self.prefix = String(UInt32.random(in: 0...UInt32.max), radix: 36)
+        let prefix = String(UInt32.random(in: 0...UInt32.max), radix: 36)
+        self.prefix = prefix
+        let interest = HubInterest(shardCount: loops.count)
+        self.interest = interest
         var shards: [NIOLoopBoundBox<HubShard>] = []
         for (index, loop) in loops.enumerated() {
-            shards.append(.makeBoxSendingValue(HubShard(index: index, configuration: configuration), eventLoop: loop))
+            let shard = HubShard(index: index, loop: loop, interest: interest, messageIDPrefix: prefix, configuration: configuration)
+            shards.append(.makeBoxSendingValue(shard, eventLoop: loop))
         }
         self.shards = shards
     }
 
-    /// A fresh message id.
-    public func nextMessageID() -> String {
+    /// A fresh message id, unique in the process. On one of the hub's loops it comes from that
+    /// loop's shard without a lock.
+    public func nextMessageID(on loop: EventLoop? = nil) -> String {
+        if let loop, loop.inEventLoop, let shard = shard(on: loop) { return shard.nextMessageID() }
         let value = counter.withLockedValue { value -> UInt64 in
             value += 1
             return value
         }
-        return "\(prefix)-\(value)"
+        return "\(prefix)-x-\(value)"
     }
 
     /// The shard of `loop`; must be called on that loop. Nil for a loop outside the hub's group.
@@ -83,12 +91,23 @@ public final class Hub: Sendable {
     public var queueTotal: Int { queueCount.withLockedValue { $0 } }
 
     /// Publishes `message`; the future completes on `loop` once every shard has delivered it.
+    ///
+    /// A topic message goes only to the shards with subscribers for it (`HubInterest`): once
+    /// to each, in publish order per publishing loop; the publisher's own shard delivers at
+    /// once, without a hop. Must be called on `loop`.
     public func publish(_ message: HubMessage, on loop: EventLoop) -> EventLoopFuture<PublishResult> {
         switch message.destination.kind {
         case .topic:
-            let futures = zip(loops, shards).map { shardLoop, shard in
-                shardLoop.submit { shard.value.deliverTopic(message) }
+            var futures: [EventLoopFuture<Int>] = []
+            forEachInterestedShard(of: message.destination) { index in
+                if loops[index] === loop, loop.inEventLoop {
+                    futures.append(loop.makeSucceededFuture(shards[index].value.deliverTopic(message)))
+                } else {
+                    let shard = shards[index]
+                    futures.append(loops[index].submit { shard.value.deliverTopic(message) })
+                }
             }
+            guard !futures.isEmpty else { return loop.makeSucceededFuture(PublishResult(delivered: 0, queued: false)) }
             return EventLoopFuture.whenAllSucceed(futures, on: loop).map { counts in
                 PublishResult(delivered: counts.reduce(0, +), queued: false)
             }
@@ -98,6 +117,34 @@ public final class Hub: Sendable {
             return loops[owner].flatSubmit {
                 hub.shards[owner].value.enqueue(message, hub: hub)
             }.hop(to: loop)
+        }
+    }
+
+    /// Publishes a topic message whose outcome nobody waits for (a SEND without a receipt):
+    /// like `publish`, without futures. Must be called on `loop`, a loop of the hub.
+    public func post(topicMessage message: HubMessage, on loop: EventLoop) {
+        forEachInterestedShard(of: message.destination) { index in
+            if loops[index] === loop, loop.inEventLoop {
+                _ = shards[index].value.deliverTopic(message)
+            } else {
+                let shard = shards[index]
+                loops[index].execute { _ = shard.value.deliverTopic(message) }
+            }
+        }
+    }
+
+    /// The shards a publish to `destination` goes to, as a bit mask (for tests).
+    func interestedShards(for destination: Destination) -> UInt64 {
+        interest.shards(for: destination)
+    }
+
+    private func forEachInterestedShard(of destination: Destination, _ body: (Int) -> Void) {
+        var mask = interest.shards(for: destination)
+        while mask != 0 {
+            let index = mask.trailingZeroBitCount
+            mask &= mask - 1
+            guard index < shards.count else { return }
+            body(index)
         }
     }
 

@@ -32,6 +32,12 @@ public struct HubConfiguration: Sendable {
     public var maxQueues: Int = 10_000
     /// Milliseconds a connection may take from opening to its CONNECT frame.
     public var connectTimeoutMilliseconds: Int = 10_000
+    /// How long frames written to a connection may wait for more before they are flushed
+    /// together, in microseconds. 0 (the default) flushes at the end of the event-loop tick
+    /// in which they were written: every frame delivered in one tick leaves in one write,
+    /// without waiting. A small delay (e.g. 1000) trades that much latency for fewer, larger
+    /// writes when many messages arrive in quick succession.
+    public var writeCoalescingMicroseconds: Int = 0
     /// The `server` header of CONNECTED.
     public var serverName: String = "Perigee/0.1"
     /// Checks CONNECT credentials: returns the principal, or nil to refuse. With no

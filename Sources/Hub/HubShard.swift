@@ -26,14 +26,58 @@ public final class HubShard {
 
     let index: Int
     private let configuration: HubConfiguration
+    private let loop: EventLoop
+    private let interest: HubInterest
+    private let messageIDPrefix: String
     private var router = TopicRouter<SubscriptionKey>()
     private var connections: [UInt64: StompConnection] = [:]
     private var queues: [String: OwnedQueue] = [:]
     private var nextConnectionID: UInt64 = 0
+    private var nextMessageSequence: UInt64 = 0
+    /// Connections with frames written since the last flush; flushed together once per
+    /// event-loop tick (or after `HubConfiguration.writeCoalescingMicroseconds`).
+    private var unflushed: [StompConnection] = []
+    private var spare: [StompConnection] = []
+    private var flushScheduled = false
 
-    init(index: Int, configuration: HubConfiguration) {
+    init(index: Int, loop: EventLoop, interest: HubInterest, messageIDPrefix: String, configuration: HubConfiguration) {
         self.index = index
+        self.loop = loop
+        self.interest = interest
+        self.messageIDPrefix = messageIDPrefix
         self.configuration = configuration
+    }
+
+    /// A message id unique in the process (the shard's index in it), without a lock.
+    func nextMessageID() -> String {
+        nextMessageSequence += 1
+        return "\(messageIDPrefix)-\(index)-\(nextMessageSequence)"
+    }
+
+    // MARK: Write coalescing
+
+    /// Flushes `connection` with every other connection written to in this tick: frames
+    /// queued for a connection leave in one write, never one flush per delivery. The caller
+    /// asks once per connection until `StompConnection.flushCoalesced` runs.
+    func scheduleFlush(_ connection: StompConnection) {
+        unflushed.append(connection)
+        guard !flushScheduled else { return }
+        flushScheduled = true
+        let delay = configuration.writeCoalescingMicroseconds
+        if delay > 0 {
+            loop.assumeIsolated().scheduleTask(in: .microseconds(Int64(delay))) { self.flushAll() }
+        } else {
+            // Runs after the tasks already queued on this loop: publishes hopping here in the
+            // same tick share the write.
+            loop.assumeIsolated().execute { self.flushAll() }
+        }
+    }
+
+    private func flushAll() {
+        flushScheduled = false
+        swap(&unflushed, &spare)
+        for connection in spare { connection.flushCoalesced() }
+        spare.removeAll(keepingCapacity: spare.count <= 4_096)
     }
 
     // MARK: Sessions
@@ -55,11 +99,33 @@ public final class HubShard {
     }
 
     func addTopicSubscription(connection: UInt64, id: String, destination: Destination) {
-        router.add(SubscriptionKey(connection: connection, subscription: id), for: destination)
+        let key = SubscriptionKey(connection: connection, subscription: id)
+        let previous = router.destination(of: key)
+        let wasInterested = isInterested(in: destination)
+        router.add(key, for: destination)
+        if let previous, previous != destination { advertiseInterest(in: previous) }
+        if !wasInterested { advertiseInterest(in: destination) }
     }
 
     func removeTopicSubscription(connection: UInt64, id: String) {
-        router.remove(SubscriptionKey(connection: connection, subscription: id))
+        let key = SubscriptionKey(connection: connection, subscription: id)
+        guard let destination = router.destination(of: key) else { return }
+        router.remove(key)
+        if !isInterested(in: destination) { advertiseInterest(in: destination) }
+    }
+
+    private func isInterested(in destination: Destination) -> Bool {
+        destination.isPattern ? router.hasPatterns : router.hasSubscriptions(to: destination)
+    }
+
+    /// Tells the hub whether this shard wants publishes to `destination` (only on a change,
+    /// so the hub's lock is taken per first or last subscription, not per subscription).
+    private func advertiseInterest(in destination: Destination) {
+        if destination.isPattern {
+            interest.set(shard: index, patterns: router.hasPatterns)
+        } else {
+            interest.set(shard: index, exact: destination, interested: router.hasSubscriptions(to: destination))
+        }
     }
 
     // MARK: Topics

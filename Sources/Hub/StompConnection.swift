@@ -35,6 +35,8 @@ public final class StompConnection {
     private var sendBeatTask: Scheduled<Void>?
     private var receiveCheckTask: Scheduled<Void>?
     private var finished = false
+    /// Waiting in the shard's list of connections to flush at the end of the tick.
+    private var flushRequested = false
 
     /// - Parameter principal: who the transport already authenticated (an HTTP bearer key);
     ///   CONNECT credentials may replace it.
@@ -126,7 +128,13 @@ public final class StompConnection {
         case .write(let frame):
             write(frame)
         case .publish(let destination, let headers, let body, let receipt):
-            publish(HubMessage(id: hub.nextMessageID(), destination: destination, headers: headers, body: body), receipt: receipt)
+            let message = HubMessage(id: shard.nextMessageID(), destination: destination, headers: headers, body: body)
+            if receipt == nil, destination.kind == .topic {
+                // Nobody waits for the outcome, and a topic publish cannot fail: no futures.
+                hub.post(topicMessage: message, on: loop)
+            } else {
+                publish(message, receipt: receipt)
+            }
         case .subscribe(let subscription, let destination, let ack, let generation):
             switch destination.kind {
             case .topic:
@@ -230,7 +238,7 @@ public final class StompConnection {
             cache[key] = encoded
         }
         write(encoded)
-        transport.flush()
+        requestFlush()
         return true
     }
 
@@ -247,7 +255,7 @@ public final class StompConnection {
         }
         guard case .send(let ackID) = delivery else { return false }
         write(encode(message, subscription: subscriptionID, ackID: ackID, textOnly: transport.carriesTextOnly))
-        transport.flush()
+        requestFlush()
         return true
     }
 
@@ -269,6 +277,20 @@ public final class StompConnection {
     }
 
     // MARK: Output
+
+    /// Deliveries are flushed together at the end of the tick (`HubShard.scheduleFlush`).
+    private func requestFlush() {
+        guard !flushRequested, !finished else { return }
+        flushRequested = true
+        shard.scheduleFlush(self)
+    }
+
+    /// Called by the shard once per tick for a connection that asked (`requestFlush`).
+    func flushCoalesced() {
+        flushRequested = false
+        guard !finished else { return }
+        transport.flush()
+    }
 
     private func write(_ frame: StompFrame) {
         let bytes = StompEncoder.encode(frame, version: session.version)

@@ -51,6 +51,9 @@ public struct StompParser {
         self.version = version
     }
 
+    /// The buffer's capacity, consumed bytes included: what the parser holds in memory.
+    var bufferCapacity: Int { buffer.capacity }
+
     public mutating func append(_ bytes: ByteBuffer) {
         if buffer.readableBytes == 0 {
             buffer = bytes
@@ -76,7 +79,7 @@ public struct StompParser {
 
     private mutating func parseHead() throws(StompError) -> ParseResult {
         guard let first = buffer.getInteger(at: buffer.readerIndex, as: UInt8.self) else {
-            buffer.clear()
+            buffer = ByteBuffer()
             return .needMoreData
         }
         if first == UInt8(ascii: "\n") {
@@ -188,7 +191,8 @@ public struct StompParser {
         buffer.moveReaderIndex(forwardBy: 1)  // the NUL
         state = .idle
         if buffer.readableBytes == 0 {
-            buffer.clear()
+            // Let the storage (often a whole read buffer) go: an idle connection holds none.
+            buffer = ByteBuffer()
         } else if buffer.readerIndex > 64 * 1024 && buffer.readerIndex > buffer.readableBytes {
             // Only when the consumed part dominates: moving the unread rest stays amortised O(1).
             buffer.discardReadBytes()

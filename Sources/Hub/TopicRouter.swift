@@ -33,6 +33,17 @@ public struct TopicRouter<Key: Hashable> {
         }
     }
 
+    /// The destination `key` subscribes to, if it is subscribed.
+    public func destination(of key: Key) -> Destination? { destinationOf[key] }
+
+    /// Whether some subscription is to exactly `destination` (or to the pattern `destination`).
+    public func hasSubscriptions(to destination: Destination) -> Bool {
+        destination.isPattern ? patterns[destination] != nil : exact[destination] != nil
+    }
+
+    /// Whether any subscription is to a pattern.
+    public var hasPatterns: Bool { !patterns.isEmpty }
+
     /// Every subscription that wants a message sent to `destination`.
     public func subscribers(of destination: Destination) -> [Key] {
         var keys = Array(exact[destination] ?? [])

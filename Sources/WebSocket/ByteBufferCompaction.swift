@@ -7,7 +7,10 @@ extension ByteBuffer {
     /// amortised O(1) per byte.
     mutating func discardConsumedBytes() {
         if readableBytes == 0 {
-            clear()
+            // Fully consumed: let the storage go (usually a whole read buffer, kilobytes) rather
+            // than keep it for a connection that may stay idle for hours. The next read is
+            // adopted without a copy anyway.
+            self = ByteBuffer()
         } else if readerIndex > 64 * 1024 && readerIndex > readableBytes {
             discardReadBytes()
         }

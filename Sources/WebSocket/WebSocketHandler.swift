@@ -14,7 +14,10 @@ public final class WebSocketHandler: ChannelInboundHandler, RemovableChannelHand
     /// is cheaper than a second iovec. Larger payloads are written as their own buffer.
     private static let coalesceLimit = 1024
 
-    public let handshake: WebSocketHandshakeResult
+    /// The handshake. Its `request` and `responseHeaders` are released once the application
+    /// has been told the connection opened (`webSocketDidOpen`), so that a connection that
+    /// stays open for hours does not hold the request's headers: copy what you need then.
+    public private(set) var handshake: WebSocketHandshakeResult
     private let configuration: WebSocketConfiguration
     private var parser: WebSocketFrameParser
     private var stateMachine: WebSocketConnectionStateMachine
@@ -64,20 +67,26 @@ public final class WebSocketHandler: ChannelInboundHandler, RemovableChannelHand
         send(WebSocketOutboundMessage(message))
     }
 
-    /// Queues a prepared message, using its shared compressed payload when this connection's
-    /// deflate parameters allow (see `WebSocketOutboundMessage`).
+    /// Queues a prepared message, using its shared frames where this connection's deflate
+    /// parameters allow (see `WebSocketOutboundMessage`): then nothing is allocated or copied.
     public func send(_ outbound: WebSocketOutboundMessage) {
         guard isOpen, let context else { return }
         let message = outbound.message
         if let deflate = handshake.deflate, message.data.readableBytes >= configuration.deflate.compressionThreshold {
-            if let shared = outbound.sharedCompressedPayload(for: deflate) {
-                writeFrame(opcode: message.kind.opcode, rsv1: true, payload: shared, context: context)
+            if let shared = outbound.sharedCompressedFrame(for: deflate) {
+                context.write(wrapOutboundOut(shared), promise: nil)
+                needsFlush = true
                 return
             }
             if let compressed = compress(message.data, parameters: deflate, allocator: context.channel.allocator) {
                 writeFrame(opcode: message.kind.opcode, rsv1: true, payload: compressed, context: context)
                 return
             }
+        }
+        if let frame = outbound.frame {
+            context.write(wrapOutboundOut(frame), promise: nil)
+            needsFlush = true
+            return
         }
         writeFrame(opcode: message.kind.opcode, rsv1: false, payload: message.data, context: context)
     }
@@ -103,6 +112,7 @@ public final class WebSocketHandler: ChannelInboundHandler, RemovableChannelHand
         lastInput = context.eventLoop.now
         scheduleKeepAlive(context: context)
         application.webSocketDidOpen(self)
+        handshake.releaseHeaders()
     }
 
     public func handlerRemoved(context: ChannelHandlerContext) {

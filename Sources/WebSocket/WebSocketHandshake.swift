@@ -14,6 +14,12 @@ public struct WebSocketHandshakeResult: Sendable {
     public var responseHeaders: HTTPHeaders
     /// The two key numbers of a draft-76 handshake; nil for RFC 6455.
     public var hixie76Numbers: (UInt32, UInt32)?
+
+    /// Drops the request's headers and the response headers (kept: the request line).
+    mutating func releaseHeaders() {
+        request = HTTPRequestHead(version: request.version, method: request.method, uri: "")
+        responseHeaders = HTTPHeaders()
+    }
 }
 
 /// The server side of the RFC 6455 §4.2 opening handshake, as a pure function of the request.

@@ -11,23 +11,45 @@ import NIOCore
 /// compresses privately only for connections that keep context. The payload and the compressed
 /// bytes are `ByteBuffer`s, so fan-out shares them by reference and adds only a frame header per
 /// connection.
+///
+/// Framing, once: server frames are not masked (RFC 6455 §5.1), so a frame's bytes are the same
+/// for every connection that sends the same payload the same way. `prepareFrame()` and
+/// `WebSocketMessageCompressor.prepare` build whole frames (header and payload in one buffer),
+/// and each connection writes a reference to them: a fan-out allocates nothing per delivery.
 public struct WebSocketOutboundMessage: Sendable {
     public let message: WebSocketMessage
-    /// Compressed payloads keyed by window bits, made without context takeover.
+    /// Compressed frames (RFC 7692 §6: RSV1 set, header and payload) keyed by window bits,
+    /// made without context takeover.
     public private(set) var compressed: [Int: ByteBuffer] = [:]
+    /// The whole uncompressed frame, once `prepareFrame()` has made it.
+    public private(set) var frame: ByteBuffer?
 
     public init(_ message: WebSocketMessage) {
         self.message = message
     }
 
-    /// The shared compressed payload usable by a connection with these parameters, if any.
-    func sharedCompressedPayload(for parameters: PerMessageDeflateParameters) -> ByteBuffer? {
+    /// Builds the uncompressed frame once, for every connection that sends it uncompressed.
+    public mutating func prepareFrame(allocator: ByteBufferAllocator = .init()) {
+        guard frame == nil else { return }
+        frame = Self.frame(opcode: message.kind.opcode, rsv1: false, payload: message.data, allocator: allocator)
+    }
+
+    /// The shared compressed frame usable by a connection with these parameters, if any.
+    func sharedCompressedFrame(for parameters: PerMessageDeflateParameters) -> ByteBuffer? {
         guard let bits = parameters.sharingWindowBits else { return nil }
         return compressed[bits]
     }
 
-    mutating func setCompressed(_ payload: ByteBuffer, windowBits: Int) {
-        compressed[windowBits] = payload
+    mutating func setCompressed(_ payload: ByteBuffer, windowBits: Int, allocator: ByteBufferAllocator) {
+        compressed[windowBits] = Self.frame(opcode: message.kind.opcode, rsv1: true, payload: payload, allocator: allocator)
+    }
+
+    static func frame(opcode: WebSocketOpcode, rsv1: Bool, payload: ByteBuffer, allocator: ByteBufferAllocator) -> ByteBuffer {
+        var buffer = allocator.buffer(capacity: WebSocketFrameEncoder.maxHeaderSize + payload.readableBytes)
+        WebSocketFrameEncoder.writeHeader(rsv1: rsv1, opcode: opcode, length: payload.readableBytes, into: &buffer)
+        var payload = payload
+        buffer.writeBuffer(&payload)
+        return buffer
     }
 }
 
@@ -65,7 +87,7 @@ public final class WebSocketMessageCompressor {
         } else {
             return  // zlib could not allocate: connections compress for themselves
         }
-        outbound.setCompressed(deflater.compress(outbound.message.data, allocator: allocator), windowBits: windowBits)
+        outbound.setCompressed(deflater.compress(outbound.message.data, allocator: allocator), windowBits: windowBits, allocator: allocator)
     }
 }
 

@@ -216,7 +216,7 @@ private final class Recorder: SockJSApplication {
         #expect(!quoted.contains("<") && !quoted.contains(">") && !quoted.contains("&"))
         #expect(quoted.contains(#"\u003c/script\u003e"#))
         for kind in [SockJSReceiverKind.htmlFile(callback: "cb"), .jsonp(callback: "cb")] {
-            let wrapped = kind.wrap(.messages([attack]))
+            let wrapped = kind.wrap(.messages([SockJSMessage(attack)]))
             #expect(!wrapped.contains("<img"))
             #expect(wrapped.components(separatedBy: "</script>").count <= 2)
         }

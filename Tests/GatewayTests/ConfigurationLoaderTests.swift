@@ -25,6 +25,7 @@ import Testing
             listen: {host: 0.0.0.0, port: 9100, stomp_port: 0}
             limits: {max_frame_size: 2048, max_message_size: 4096}
             heartbeat: {send_ms: 0, tolerance: 1.5}
+            performance: {write_coalescing_us: 500, memory_trim_interval_s: 0}
             websocket: {permessage_deflate: false, ping_interval_s: 0}
             api_keys: {backend: "0123456789"}
             access:
@@ -39,6 +40,8 @@ import Testing
         #expect(configuration.stompWebSocket.maxMessageSize == 4096)
         #expect(configuration.hub.heartbeatSendMilliseconds == 0)
         #expect(configuration.hub.heartbeatTolerance == 1.5)
+        #expect(configuration.hub.writeCoalescingMicroseconds == 500)
+        #expect(configuration.memoryTrimInterval == nil)
         #expect(!configuration.stompWebSocket.deflate.isEnabled)
         #expect(configuration.stompWebSocket.pingInterval == nil)
         #expect(configuration.apiKeys == ["backend": "0123456789"])

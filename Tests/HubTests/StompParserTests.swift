@@ -3,6 +3,18 @@ import Testing
 @testable import Hub
 
 @Suite struct StompParserTests {
+    /// Issue 8: an idle connection holds no read buffer once its frames are parsed.
+    @Test func releasesTheReadBufferOnceConsumed() throws {
+        var parser = StompParser(limits: .init(), version: .v1_2)
+        var read = ByteBufferAllocator().buffer(capacity: 8192)
+        read.writeString("SUBSCRIBE\nid:1\ndestination:/topic/a\n\n\0\n")
+        parser.append(read)
+        guard case .frame = try parser.parseStep() else { Issue.record("no frame"); return }
+        #expect(try parser.parseStep() == .heartbeat)
+        #expect(try parser.parseStep() == .needMoreData)
+        #expect(parser.bufferCapacity == 0)
+    }
+
     private func parse(_ text: String, version: StompVersion? = .v1_2, limits: StompLimits = .init()) throws(StompError) -> [StompParser.ParseResult] {
         var parser = StompParser(limits: limits, version: version)
         parser.append(ByteBuffer(string: text))

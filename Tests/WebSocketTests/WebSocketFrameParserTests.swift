@@ -53,6 +53,18 @@ import Testing
         #expect(frames.map(\.fin) == [false, true, true])
     }
 
+    /// Issue 8: an idle connection holds no read buffer once its frames are parsed.
+    @Test func releasesTheReadBufferOnceConsumed() throws {
+        var parser = WebSocketFrameParser(role: .server, maxFrameSize: 1 << 20)
+        var read = ByteBufferAllocator().buffer(capacity: 8192)
+        var frame = TestFrames.masked(.text, Array("idle soon".utf8))
+        read.writeBuffer(&frame)
+        parser.append(read)
+        guard case .frame = try parser.parseStep() else { Issue.record("no frame"); return }
+        guard case .needMoreData = try parser.parseStep() else { Issue.record("more than one frame"); return }
+        #expect(parser.bufferCapacity == 0)
+    }
+
     @Test func rejectsUnmaskedClientFrames() {
         #expect(error([0x81, 0x02, 0x68, 0x69]) == .unmaskedFrame)
         #expect(WebSocketError.unmaskedFrame.closeCode == .protocolError)
