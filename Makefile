@@ -18,9 +18,10 @@ run: deps release
 	$(RELEASE_BIN) --host $(HOST) --port $(PORT) $(if $(CONFIG),--config $(CONFIG))
 
 ## test: install what is missing, then every test: Swift tests, a short run of each fuzz
-## target, stomp.py, the shoutbox in headless Chromium on every transport, Debian's
+## target, a 10-second perigee-bench fan-out against the release build (any lost or reordered
+## message fails), stomp.py, the shoutbox in headless Chromium on every transport, Debian's
 ## sockjs-client in Chromium, a wscat-style CLI session, and Autobahn|Testsuite (the longest, last)
-test: deps unit-test fuzz external-test
+test: deps unit-test fuzz bench-smoke external-test
 
 deps:
 	@scripts/install-deps.sh
