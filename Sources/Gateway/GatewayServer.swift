@@ -39,6 +39,12 @@ public final class GatewayServer: Sendable {
         self.logger = logger
     }
 
+    /// Read buffers start at 512 bytes (NIO's default is 2,048) and grow while reads fill them.
+    /// NIO keeps each channel's last read buffer for reuse, so its size is what every idle
+    /// connection holds: a subscriber that sent only its CONNECT and SUBSCRIBE keeps 512
+    /// bytes, not 2 KiB, while a busy publisher's reads still grow to 64 KiB.
+    static let receiveBuffers = AdaptiveRecvByteBufferAllocator(minimum: 128, initial: 512, maximum: 65_536)
+
     /// Binds the listeners described by `configuration`.
     public static func start(
         configuration: GatewayConfiguration,
@@ -54,6 +60,7 @@ public final class GatewayServer: Sendable {
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
             .childChannelOption(.maxMessagesPerRead, value: 16)
+            .childChannelOption(.recvAllocator, value: Self.receiveBuffers)
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     try Self.configureHTTP(channel: channel, router: router)
@@ -68,6 +75,7 @@ public final class GatewayServer: Sendable {
                         .serverChannelOption(.backlog, value: 1024)
                         .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
                         .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+                        .childChannelOption(.recvAllocator, value: Self.receiveBuffers)
                         .childChannelInitializer { channel in
                             channel.eventLoop.makeCompletedFuture {
                                 try channel.pipeline.syncOperations.addHandler(StompTCPHandler(hub: hub, lingerTimeout: configuration.lingerTimeout))
