@@ -62,12 +62,13 @@ clean:
 
 ## bench: install and start the peers (nginx + nchan, RabbitMQ) on 127.0.0.1, run every
 ## scenario on Perigee and each peer, stop the peers, write BENCHMARKS.md and bench/plots/.
-## QUICK=1: fewer sizes, one run each, short steps (under 5 minutes). Not part of `make test`.
+## QUICK=1: fewer sizes, one run each, short steps (under 5 minutes); REPEATS=N runs each
+## variant N times (medians and spread). Not part of `make test`.
 BENCH_BIN := .build/release/perigee-bench
 BENCH_VENV := .venv-bench
 
 bench: deps bench-build $(BENCH_VENV)/.ok
-	ulimit -n 20000 && bench/peers.sh run bench/run.py --perigee $(RELEASE_BIN) --bench $(BENCH_BIN) $(if $(QUICK),--quick)
+	ulimit -n 20000 && bench/peers.sh run bench/run.py --perigee $(RELEASE_BIN) --bench $(BENCH_BIN) $(if $(QUICK),--quick) $(if $(REPEATS),--repeats $(REPEATS))
 	$(BENCH_VENV)/bin/python bench/report.py
 
 ## bench-smoke: a 10-second perigee-bench run against the release binary, failing on any loss

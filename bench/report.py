@@ -422,6 +422,11 @@ def render(path: Path, meta: dict, summary: dict, records: list[dict], made: lis
         lines.append(f"| {label} | {verdict} | {measured} |")
     lines.append("")
 
+    # Hand-written: what profiling found and why a target is missed (bench/findings.md).
+    findings = BENCH_DIR / "findings.md"
+    if findings.exists():
+        lines += [findings.read_text().rstrip(), ""]
+
     lines += ["## permessage-deflate", "",
               "Each server's answer to `Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits` "
               "(a handshake of run.py's own; cowboy in RabbitMQ has `web_stomp.ws_opts.compress = true`, nchan "
