@@ -367,6 +367,11 @@ def targets(by) -> list[tuple[str, bool | None, str]]:
 def render(path: Path, meta: dict, summary: dict, records: list[dict], made: list, by) -> str:
     lines: list[str] = []
     mode = "QUICK" if meta.get("quick") else "full"
+    # REPEATS is shown when it differs from the set's default (3, QUICK 1).
+    default_repeats = 1 if meta.get("quick") else 3
+    repeats = meta.get("repeats") or default_repeats
+    repeats_make = f" REPEATS={repeats}" if repeats != default_repeats else ""
+    repeats_flag = f" --repeats {repeats}" if repeats != default_repeats else ""
     lines += [
         "# Benchmarks",
         "",
@@ -392,10 +397,10 @@ def render(path: Path, meta: dict, summary: dict, records: list[dict], made: lis
         "## Commands",
         "",
         "```",
-        f"make bench{' QUICK=1' if meta.get('quick') else ''}",
+        f"make bench{' QUICK=1' if meta.get('quick') else ''}{repeats_make}",
         "# which runs:",
         "bench/peers.sh run bench/run.py --perigee .build/release/perigee --bench .build/release/perigee-bench"
-        + (" --quick" if meta.get("quick") else ""),
+        + (" --quick" if meta.get("quick") else "") + repeats_flag,
         f"# Perigee, started afresh for every run: {meta.get('perigee_command')}",
         "# nginx: nginx -p $TMP -c $TMP/nginx.conf (from bench/nginx.conf.in), 127.0.0.1:18080",
         "# RabbitMQ: /usr/lib/rabbitmq/bin/rabbitmq-server with bench/rabbitmq.conf, node perigee-bench@localhost",
