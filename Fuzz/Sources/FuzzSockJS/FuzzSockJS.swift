@@ -117,7 +117,7 @@ public func fuzz(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
     // Messages: what the client posted, or the body's text when it is not a valid payload.
     let messages = SockJSJSON.decodeMessages(body) ?? [String(decoding: body, as: UTF8.self)]
     for message in messages { checkQuote(message) }
-    let frames: [SockJSFrame] = [.open, .heartbeat, .messages(messages), .close(code: code, reason: messages.first ?? "")]
+    let frames: [SockJSFrame] = [.open, .heartbeat, .messages(messages.map { SockJSMessage($0) }), .close(code: code, reason: messages.first ?? "")]
     for frame in frames { checkWrapping(frame, callback: callback) }
     return 0
 }
