@@ -139,6 +139,11 @@ public final class Hub: Sendable {
     }
 
     private func forEachInterestedShard(of destination: Destination, _ body: (Int) -> Void) {
+        guard interest.tracks else {
+            // More shards than a mask has bits: every shard sees every topic publish.
+            for index in shards.indices { body(index) }
+            return
+        }
         var mask = interest.shards(for: destination)
         while mask != 0 {
             let index = mask.trailingZeroBitCount

@@ -21,7 +21,8 @@ final class HubInterest: Sendable {
 
     private let table = NIOLockedValueBox(Table())
     private let everyShard: UInt64
-    private let tracks: Bool
+    /// False past 64 shards: the hub then publishes to every shard without asking.
+    let tracks: Bool
 
     init(shardCount: Int) {
         tracks = shardCount <= 64

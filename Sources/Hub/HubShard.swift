@@ -12,8 +12,10 @@ public final class HubShard {
         var messages: [HubMessage] = []
         var consumers: [QueueConsumer] = []
         var next = 0
-        /// Handed to a consumer and not yet settled: on their way to an auto-acknowledging
-        /// consumer, or delivered to an acknowledging one and not yet acknowledged.
+        /// Delivered to acknowledging consumers and not yet settled. A message handed to an
+        /// auto-acknowledging consumer has left the queue: that connection's output bound
+        /// (`maxOutboundBytes`) covers it, and counting it until a settle hop came back would
+        /// refuse bursts that a consumer is keeping up with.
         var inFlight = 0
         /// How many messages at the front of `messages` were taken back (NACKed, or returned
         /// by a consumer that left): later ones go after them, so that order is kept.
@@ -178,7 +180,7 @@ public final class HubShard {
         guard queue.consumers.isEmpty else {
             let consumer = queue.consumers[queue.next % queue.consumers.count]
             queue.next = (queue.next + 1) % queue.consumers.count
-            queue.inFlight += 1
+            if consumer.needsAck { queue.inFlight += 1 }
             queues[name] = queue
             dispatch(message, to: consumer, hub: hub)
             return loop.makeSucceededFuture(.init(delivered: 1, queued: false))
@@ -260,7 +262,7 @@ public final class HubShard {
         for message in messages {
             let consumer = queue.consumers[queue.next % queue.consumers.count]
             assignments.append((message, consumer))
-            queue.inFlight += 1
+            if consumer.needsAck { queue.inFlight += 1 }
             queue.next = (queue.next + 1) % queue.consumers.count
         }
         queues[name] = queue
@@ -277,14 +279,12 @@ public final class HubShard {
             if let connection = shard.connections[consumer.connection],
                 connection.deliverQueued(message, subscription: consumer.subscription, generation: consumer.generation)
             {
-                // An auto-acknowledging consumer settles on delivery: nothing stays in flight.
-                if !consumer.needsAck { hub.settle(queue: message.destination.name, count: 1) }
                 return
             }
             hub.loop(of: owner).execute {
                 let ownerShard = hub.shards[owner].value
                 ownerShard.removeQueueConsumer(consumer, queue: message.destination.name, hub: hub)
-                ownerShard.requeue([message], wasInFlight: true, hub: hub)
+                ownerShard.requeue([message], wasInFlight: consumer.needsAck, hub: hub)
             }
         }
     }

@@ -435,10 +435,21 @@ struct BadInputMatrixTests {
             // An auto consumer takes whatever is left; once it leaves, nothing refers to the
             // queue, which must then be forgotten (a leaked in-flight count kept it forever).
             var drainer = try await StompTestClient.connect(handle, over: .tcp)
-            try await drainer.send(.subscribe, ["destination": "/queue/d1", "id": "d"])
+            try await drainer.send(.subscribe, ["destination": "/queue/d1", "id": "d", "receipt": "s"])
+            while let frame = try await drainer.next(), frame.headers["receipt-id"] != "s" {}
+            let loop = MultiThreadedEventLoopGroup.singleton.next()
+            // Unsubscribe only once the drainer holds everything: a delivery still on its way
+            // when the subscription ends comes back to the queue (by design), which would keep
+            // the queue alive for a reason other than the leak this test is about.
+            var drained = false
+            for _ in 0..<500 where !drained {
+                let depth = try await server.hub.queueDepth("d1", on: loop).get()
+                drained = depth.map { $0.waiting == 0 && $0.inFlight == 0 } ?? true
+                if !drained { try await loop.scheduleTask(in: .milliseconds(10)) {}.futureResult.get() }
+            }
+            #expect(drained)
             try await drainer.send(.unsubscribe, ["id": "d", "receipt": "u"])
             while let frame = try await drainer.next(), frame.headers["receipt-id"] != "u" {}
-            let loop = MultiThreadedEventLoopGroup.singleton.next()
             var forgotten = false
             for _ in 0..<500 where !forgotten {
                 forgotten = try await loop.submit { server.hub.queueTotal == 0 }.get()

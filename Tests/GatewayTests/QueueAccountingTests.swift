@@ -70,4 +70,30 @@ import Testing
             #expect(try await Self.depth(server, "held") == Hub.QueueDepth(waiting: 0, inFlight: 5))
         }
     }
+
+    /// Found by review: a burst to a queue whose auto-acknowledging consumer keeps up is not
+    /// refused. What such a consumer was handed has left the queue; only messages waiting, or
+    /// unacknowledged with an acknowledging consumer, count against the limit.
+    @Test func aBurstToAnAutoConsumerIsNotRefused() async throws {
+        try await withTestServer({ $0.hub.maxQueuedMessages = 100 }) { server in
+            let handle = GatewayServerHandle(httpPort: server.httpPort, stompPort: server.stompPort)
+            var consumer = try await StompTestClient.connect(handle, over: .tcp)
+            try await consumer.send(.subscribe, ["destination": "/queue/burst", "id": "1", "receipt": "s"])
+            #expect(try await consumer.next()?.command == .receipt)
+            var publisher = try await StompTestClient.connect(handle, over: .tcp)
+            var packet = ByteBuffer()
+            for index in 0..<150 {
+                StompEncoder.encode(StompFrame(.send, headers: ["destination": "/queue/burst"], body: ByteBuffer(string: "m\(index)")), version: .v1_2, into: &packet)
+            }
+            StompEncoder.encode(StompFrame(.send, headers: ["destination": "/queue/burst", "receipt": "last"], body: ByteBuffer(string: "m150")), version: .v1_2, into: &packet)
+            try await publisher.sendRaw(packet)
+            let answer = try await publisher.next()
+            #expect(answer?.command == .receipt, "\(String(describing: answer?.headers["message"]))")
+            var bodies: [String] = []
+            while bodies.count < 151, let frame = try await consumer.next() {
+                if frame.command == .message { bodies.append(frame.bodyText) }
+            }
+            #expect(bodies == (0...150).map { "m\($0)" })
+        }
+    }
 }

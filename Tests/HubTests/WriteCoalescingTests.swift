@@ -1,5 +1,6 @@
 import NIOCore
 import NIOEmbedded
+import NIOPosix
 import Testing
 @testable import Hub
 
@@ -87,5 +88,25 @@ import Testing
         connection.receive(ByteBuffer(string: "UNSUBSCRIBE\nid:2\n\n\0"))
         #expect(hub.interestedShards(for: topic) == 0)
         loop.run()
+    }
+
+    /// Found by review: past 64 shards the interest mask has no bit for a shard, so the hub
+    /// must publish to every shard rather than walk the mask.
+    @Test func moreShardsThanAMaskHasBitsStillReachEveryShard() async throws {
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 65)
+        let loops = Array(group.makeIterator())
+        let hub = Hub(group: group)
+        let last = loops[64]
+        let subscribed = try await last.submit {
+            // The shard keeps the connection (and it its transport) once registered.
+            guard let connection = StompConnection(hub: hub, eventLoop: last, transport: RecordingTransport()) else { return false }
+            connection.receive(ByteBuffer(string: "CONNECT\naccept-version:1.2\nhost:h\n\n\0SUBSCRIBE\nid:1\ndestination:/topic/t\n\n\0"))
+            return true
+        }.get()
+        #expect(subscribed)
+        let first = loops[0]
+        let result = try await first.flatSubmit { hub.publish(Self.message(0), on: first) }.get()
+        #expect(result.delivered == 1)
+        try await group.shutdownGracefully()
     }
 }
