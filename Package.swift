@@ -89,7 +89,6 @@ let package = Package(
             name: "Bench",
             dependencies: [
                 "WebSocket",
-                "CZlib",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),

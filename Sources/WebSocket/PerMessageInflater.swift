@@ -7,7 +7,7 @@ import NIOCore
 /// The `z_stream` lives on the heap because zlib keeps a pointer to it in its internal state and
 /// rejects calls on a moved stream; it is reused across messages (reset per message when
 /// `client_no_context_takeover` is in force).
-final class PerMessageInflater {
+package final class PerMessageInflater {
     /// RFC 7692 §7.2.2: the sender strips this empty stored block's tail; the receiver re-appends it.
     private static let tail: [UInt8] = [0x00, 0x00, 0xFF, 0xFF]
 
@@ -15,7 +15,7 @@ final class PerMessageInflater {
 
     /// Creates an inflater. It always uses the largest window: a larger window than the sender's
     /// is always safe, and it absorbs zlib's inability to compress with an 8-bit window.
-    init?() {
+    package init?() {
         stream = .allocate(capacity: 1)
         stream.initialize(to: z_stream())
         guard perigee_inflateInit2(stream, -15) == Z_OK else {
@@ -32,7 +32,7 @@ final class PerMessageInflater {
     }
 
     /// Forgets the sliding window, for a peer that does not take over context between messages.
-    func reset() {
+    package func reset() {
         inflateReset(stream)
     }
 
@@ -41,7 +41,7 @@ final class PerMessageInflater {
     /// Never lets `output` grow past `limit` readable bytes: zlib is asked for at most one byte
     /// more than the room left, so a decompression bomb is detected after producing `limit + 1`
     /// bytes, not after exhausting memory.
-    func inflate(_ input: ByteBuffer, into output: inout ByteBuffer, limit: Int) throws(WebSocketError) {
+    package func inflate(_ input: ByteBuffer, into output: inout ByteBuffer, limit: Int) throws(WebSocketError) {
         let result: Result<Void, WebSocketError> = input.withUnsafeReadableBytes { bytes in
             self.run(bytes, into: &output, limit: limit)
         }
@@ -49,7 +49,7 @@ final class PerMessageInflater {
     }
 
     /// Feeds the stripped tail that ends a message (RFC 7692 §7.2.2).
-    func finishMessage(into output: inout ByteBuffer, limit: Int) throws(WebSocketError) {
+    package func finishMessage(into output: inout ByteBuffer, limit: Int) throws(WebSocketError) {
         let result: Result<Void, WebSocketError> = Self.tail.withUnsafeBytes { bytes in
             self.run(bytes, into: &output, limit: limit)
         }
