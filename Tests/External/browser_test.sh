@@ -21,13 +21,7 @@ main() {
     mkdir -p "$OUT"
     rm -f "$OUT"/*.png
 
-    if [[ ! -x /usr/bin/chromium || ! -x /usr/bin/chromedriver ]]; then
-        perigee_log "installing chromium and chromium-driver (Debian)"
-        export DEBIAN_FRONTEND=noninteractive
-        apt-get update -qq >/dev/null || perigee_die "apt-get update failed"
-        apt-get install -y -qq chromium chromium-driver >/dev/null \
-            || perigee_die "apt-get install chromium chromium-driver failed"
-    fi
+    perigee_need_debs chromium chromium-driver
     "$PERIGEE_EXT_DIR/setup-venvs.sh" >/dev/null || perigee_die "setting up the Python environments failed"
     PY="${VENV_DIR:-$PERIGEE_REPO_ROOT/.venv}/bin/python"
 

@@ -136,3 +136,39 @@ perigee_stop_server() {
     fi
     wait "$pid" 2>/dev/null || true
 }
+
+# perigee_need_debs PACKAGE...
+# Installs from Debian those of the packages that are not installed; exits the script when
+# that fails (a suite whose tool is missing must fail, not pass).
+perigee_need_debs() {
+    local missing=() package
+    for package in "$@"; do
+        dpkg -s "$package" >/dev/null 2>&1 || missing+=("$package")
+    done
+    if (( ${#missing[@]} > 0 )); then
+        perigee_log "installing ${missing[*]} (Debian)"
+        export DEBIAN_FRONTEND=noninteractive
+        apt-get update -qq >/dev/null || perigee_die "apt-get update failed"
+        apt-get install -y -qq "${missing[@]}" >/dev/null \
+            || perigee_die "apt-get install ${missing[*]} failed"
+    fi
+}
+
+# perigee_run_python_suite PYTHON SCRIPT OUT_DIR
+# Runs `PYTHON SCRIPT --out OUT_DIR` from the repository root (output in OUT_DIR/result.txt),
+# prints its output and then its closing `N passed, N failed` line, made to show a failure
+# when the script exited non-zero without counting one. Returns the script's status, or 1
+# when it printed no tally.
+perigee_run_python_suite() {
+    local py="$1" script="$2" out="$3" rc=0 tally
+    (cd "$PERIGEE_REPO_ROOT" && SE_OFFLINE=true "$py" "$script" --out "$out") >"$out/result.txt" 2>&1 || rc=$?
+    head -n -1 "$out/result.txt"
+    tally="$(tail -n 1 "$out/result.txt")"
+    if ! [[ "$tally" =~ ^[0-9]+\ passed,\ [0-9]+\ failed$ ]]; then
+        echo "$tally"; tally="0 passed, 1 failed"; rc=1
+    elif [[ "$tally" =~ ^[0-9]+\ passed,\ 0\ failed$ ]] && (( rc != 0 )); then
+        tally="${tally%0 failed}1 failed"
+    fi
+    echo "$tally"
+    return "$rc"
+}

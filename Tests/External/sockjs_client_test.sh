@@ -17,17 +17,7 @@ main() {
     OUT="$PERIGEE_EXT_DIR/out/sockjs-client"
     mkdir -p "$OUT"
 
-    local missing=()
-    [[ -x /usr/bin/chromium ]] || missing+=(chromium)
-    [[ -x /usr/bin/chromedriver ]] || missing+=(chromium-driver)
-    dpkg -s node-sockjs-client >/dev/null 2>&1 || missing+=(node-sockjs-client)
-    if (( ${#missing[@]} > 0 )); then
-        perigee_log "installing ${missing[*]} (Debian)"
-        export DEBIAN_FRONTEND=noninteractive
-        apt-get update -qq >/dev/null || perigee_die "apt-get update failed"
-        apt-get install -y -qq "${missing[@]}" >/dev/null \
-            || perigee_die "apt-get install ${missing[*]} failed"
-    fi
+    perigee_need_debs chromium chromium-driver node-sockjs-client
     "$PERIGEE_EXT_DIR/setup-venvs.sh" >/dev/null || perigee_die "setting up the Python environments failed"
     PY="${VENV_DIR:-$PERIGEE_REPO_ROOT/.venv}/bin/python"
 
