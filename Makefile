@@ -11,7 +11,7 @@ TEST_BIN := .build/debug/perigee
 FUZZ_SECONDS ?= 20
 FUZZ_TARGETS := FuzzWebSocket FuzzHandshake FuzzStomp FuzzDestination FuzzSockJS
 
-.PHONY: bench bench-smoke bench-build run test deps release unit-test fuzz external-test autobahn ws-cli stomp-py browser sockjs-client clean
+.PHONY: bench bench-smoke bench-build run test deps release unit-test fuzz external-test autobahn ws-cli stomp-py browser sockjs-client django-example clean
 
 ## run: install what is missing, build the release binary, serve on $(HOST):$(PORT)
 run: deps release
@@ -20,7 +20,8 @@ run: deps release
 ## test: install what is missing, then every test: Swift tests, a short run of each fuzz
 ## target, a 10-second perigee-bench fan-out against the release build (any lost or reordered
 ## message fails), stomp.py, the shoutbox in headless Chromium on every transport, Debian's
-## sockjs-client in Chromium, a wscat-style CLI session, and Autobahn|Testsuite (the longest, last)
+## sockjs-client in Chromium, the Django example beside Perigee (examples/django-shoutbox), a
+## wscat-style CLI session, and Autobahn|Testsuite (the longest, last)
 test: deps unit-test fuzz bench-smoke external-test
 
 deps:
@@ -40,7 +41,7 @@ fuzz:
 	for target in $(FUZZ_TARGETS); do Fuzz/run.sh $$target $(FUZZ_SECONDS) || failed="$$failed $$target"; done; \
 	if [ -n "$$failed" ]; then echo "fuzz targets that failed:$$failed" >&2; exit 1; fi
 
-external-test: stomp-py browser sockjs-client ws-cli autobahn
+external-test: stomp-py browser sockjs-client django-example ws-cli autobahn
 
 autobahn:
 	PERIGEE_BIN=$(TEST_BIN) Tests/External/autobahn.sh
@@ -56,6 +57,10 @@ browser:
 
 sockjs-client:
 	PERIGEE_BIN=$(TEST_BIN) Tests/External/sockjs_client_test.sh
+
+## django-example: examples/django-shoutbox beside Perigee (its Django tests, then Chromium)
+django-example:
+	PERIGEE_BIN=$(TEST_BIN) Tests/External/django_example_test.sh
 
 clean:
 	rm -rf .build Fuzz/.build Tests/External/out
