@@ -155,14 +155,19 @@ def unit_tests(res, django):
               (run.stdout + run.stderr)[-3000:])
 
 
-# Connects with perigee.js from a page of Django's origin that is not logged in (the login page)
-# and reports the first ERROR frame: the connect hook finds no session behind the cookies.
+# Connects with perigee.js (one attempt) from a page of Django's origin that is not logged in
+# (the login page) and reports how that ended: the first ERROR frame, or what else happened.
 ANONYMOUS_CONNECT = """
 const [perigeeUrl, done] = arguments;
 import(perigeeUrl + "/perigee.js").then(({ PerigeeClient }) => {
+  const errors = [];
   const client = new PerigeeClient({ url: perigeeUrl + "/stomp", transports: ["websocket"], reconnect: false,
     onConnect: () => done({ connected: true }),
-    onError: (e) => { if (e.frame) done({ message: e.frame.headers.message, body: e.frame.body }); } });
+    onStateChange: (state) => { if (state === "disconnected") done({ disconnected: errors }); },
+    onError: (e) => {
+      if (e.frame) done({ message: e.frame.headers.message, body: e.frame.body });
+      else errors.push(e.message);
+    } });
   client.connect();
 }, (e) => done({ importError: String(e) }));
 """
@@ -189,6 +194,7 @@ def anonymous(res, perigee, django):
         driver.get(django.url + "/")
         res.check("anonymous: the shoutbox page sends a browser that is not logged in to the login page",
                   "/login/" in driver.current_url, driver.current_url)
+        driver.set_script_timeout(TIMEOUT)
         answer = driver.execute_async_script(ANONYMOUS_CONNECT, perigee.http_url)
         res.check("anonymous: perigee.js on Django's login page is refused with ERROR unauthorized "
                   "(connect hook: not logged in)",
@@ -236,6 +242,7 @@ def run(res, perigee, django, windows, db_path):
     bob.execute_script(RAW_SEND, "/topic/shouts", forged, {"perigee-user": "alice"})
     res.check("a SEND with a forged perigee-user header still shows bob as its author",
               wait(alice, lambda: ("bob", forged, False) in shown(alice)), repr(shown(alice)[-3:]))
+    wait(bob, lambda: forged in bodies(bob))
 
     # Refused shouts: the send hook answers 403, Perigee sends bob an ERROR and closes; the
     # page reconnects. Nobody gets them; the next valid shout is the only line that arrives.
