@@ -196,9 +196,11 @@ def anonymous(res, perigee, django):
                   "/login/" in driver.current_url, driver.current_url)
         driver.set_script_timeout(TIMEOUT)
         answer = driver.execute_async_script(ANONYMOUS_CONNECT, perigee.http_url)
+        # The contract has the hook's reason as the ERROR body; the server may put words around it.
         res.check("anonymous: perigee.js on Django's login page is refused with ERROR unauthorized "
-                  "(connect hook: not logged in)",
-                  answer == {"message": "unauthorized", "body": "not logged in"}, repr(answer))
+                  "and the connect hook's reason",
+                  isinstance(answer, dict) and answer.get("message") == "unauthorized"
+                  and "not logged in" in (answer.get("body") or ""), repr(answer))
         # Perigee's own shoutbox page (web/index.html) at Perigee's origin: the same refusal.
         driver.get(perigee.http_url + "/")
         notice = wait(driver, lambda: "unauthorized" in driver.find_element(By.ID, "notice").text
@@ -251,9 +253,9 @@ def run(res, perigee, django, windows, db_path):
                          (" \t ", "empty shout")):
         seen = len(errors(bob))
         bob.execute_script(RAW_SEND, "/topic/shouts", body)
-        expected = f"send refused: {reason}"
-        res.check(f"a refused shout ({reason}) gets bob ERROR '{expected}'",
-                  wait(bob, lambda: expected in errors(bob)[seen:]), repr(errors(bob)))
+        res.check(f"a refused shout ({reason}) gets bob ERROR 'send refused' with the send hook's reason",
+                  wait(bob, lambda: any(e.startswith("send refused: ") and reason in e for e in errors(bob)[seen:])),
+                  repr(errors(bob)))
         res.check("... and bob's window connects again", wait(bob, lambda: state(bob) == "connected", 30),
                   state(bob))
     valid = f"this one is fine {tag}"
