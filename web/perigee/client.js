@@ -223,9 +223,9 @@ export class PerigeeClient {
   }
 
   /**
-   * Start the next attempt: get the token (see _tokenFor), then open the transport the reconnect
-   * policy names. Every attempt asks for the token afresh, fallbacks included, so a token
-   * function can hand out short-lived tokens.
+   * Start the next attempt: get the token (the `token` option), then open the transport the
+   * reconnect policy names. Every attempt asks for the token afresh, fallbacks included, so a
+   * token function can hand out short-lived tokens.
    */
   _open() {
     const conn = {
