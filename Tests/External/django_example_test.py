@@ -245,6 +245,11 @@ def run(res, perigee, django, windows, db_path):
     res.check("a SEND with a forged perigee-user header still shows bob as its author",
               wait(alice, lambda: ("bob", forged, False) in shown(alice)), repr(shown(alice)[-3:]))
     wait(bob, lambda: forged in bodies(bob))
+    padded = f"space around me {tag}"
+    bob.execute_script(RAW_SEND, "/topic/shouts", f"  \t{padded}  ")
+    res.check("the send hook's body replaces the SEND's: the shout arrives stripped",
+              wait(alice, lambda: ("bob", padded, False) in shown(alice)), repr(shown(alice)[-3:]))
+    wait(bob, lambda: padded in bodies(bob))
 
     # Refused shouts: the send hook answers 403, Perigee sends bob an ERROR and closes; the
     # page reconnects. Nobody gets them; the next valid shout is the only line that arrives.
@@ -267,9 +272,14 @@ def run(res, perigee, django, windows, db_path):
     res.check("... and in bob's", new_lines(bob, before_bob) == [("bob", valid, False)],
               repr(new_lines(bob, before_bob)))
     with sqlite3.connect(db_path) as db:
-        stored = db.execute("SELECT text FROM shouts_shout WHERE announcement = 0 ORDER BY id").fetchall()
+        stored = db.execute("SELECT id, text FROM shouts_shout WHERE announcement = 0 ORDER BY id").fetchall()
     res.check("Django stored the accepted shouts and none of the refused",
-              [t for (t,) in stored] == [first, second, forged, valid], repr(stored))
+              [t for (_, t) in stored] == [first, second, forged, padded, valid], repr(stored))
+    live_ids = dict(alice.execute_script(
+        "return Array.from(document.querySelectorAll('#messages li')).map(li => "
+        "[li.querySelector('.body').textContent, li.dataset.shoutId])"))
+    res.check("each live shout carries the x-shout-id the send hook added (its id in Django)",
+              all(live_ids.get(t) == str(i) for (i, t) in stored), f"stored {stored!r}, shown {live_ids!r}")
 
     # The announcement: Django publishes it with one HTTP call; both windows get it live.
     announcement = f"tea in the kitchen {tag}"
@@ -291,7 +301,7 @@ def run(res, perigee, django, windows, db_path):
     bob.refresh()
     history = shown(bob)
     expected = [("alice", first, False), ("bob", second, False), ("bob", forged, False),
-                ("bob", valid, False), ("announcement", announcement, True)]
+                ("bob", padded, False), ("bob", valid, False), ("announcement", announcement, True)]
     res.check("after a reload bob's window shows the stored history, oldest first",
               history == expected, repr(history))
     res.check("... and connects again", wait(bob, lambda: state(bob) == "connected"), state(bob))
