@@ -27,6 +27,8 @@ import traceback
 import uuid
 
 from selenium.common.exceptions import TimeoutException, WebDriverException
+from websockets.exceptions import InvalidStatus, WebSocketException
+from websockets.sync.client import connect as ws_connect
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
@@ -201,6 +203,12 @@ def anonymous(res, perigee, django):
                   "and the connect hook's reason",
                   isinstance(answer, dict) and answer.get("message") == "unauthorized"
                   and "not logged in" in (answer.get("body") or ""), repr(answer))
+        # The same site under a name Perigee's origins.allowed does not list: no CORS, so the
+        # browser does not even run perigee.js.
+        driver.get(django.url.replace("127.0.0.1", "localhost") + "/login/")
+        answer = driver.execute_async_script(ANONYMOUS_CONNECT, perigee.http_url)
+        res.check("anonymous: a page from an origin Perigee does not allow cannot load perigee.js (no CORS)",
+                  isinstance(answer, dict) and "importError" in answer, repr(answer))
         # Perigee's own shoutbox page (web/index.html) at Perigee's origin: the same refusal.
         driver.get(perigee.http_url + "/")
         notice = wait(driver, lambda: "unauthorized" in driver.find_element(By.ID, "notice").text
@@ -210,6 +218,23 @@ def anonymous(res, perigee, django):
                   f"notice {notice!r}, state {state(driver)!r}")
     finally:
         driver.quit()
+
+
+def stomp_connect(perigee, origin, session_key):
+    """A STOMP CONNECT over a WebSocket whose handshake carries `origin` and the session cookie,
+    as a page on `origin` would open it: the CONNECTED's perigee-user, or how it failed."""
+    try:
+        with ws_connect(perigee.http_url.replace("http:", "ws:") + "/stomp", origin=origin, proxy=None,
+                        subprotocols=["v12.stomp"], additional_headers={"Cookie": f"sessionid={session_key}"},
+                        open_timeout=TIMEOUT) as ws:
+            ws.send("CONNECT\naccept-version:1.2\nhost:127.0.0.1\n\n\x00")
+            head = ws.recv(timeout=TIMEOUT).split("\n\n", 1)[0].split("\n")
+            headers = dict(line.split(":", 1) for line in head[1:] if ":" in line)
+            return f"{head[0]} {headers.get('perigee-user')}"
+    except InvalidStatus as e:
+        return f"HTTP {e.response.status_code}"
+    except (OSError, TimeoutError, WebSocketException) as e:
+        return f"{type(e).__name__}: {e}"
 
 
 def new_lines(driver, before):
@@ -226,6 +251,14 @@ def run(res, perigee, django, windows, db_path):
                   f"state {state(driver)!r}, errors {errors(driver)!r}")
     if not all(state(d) == "connected" for d in (alice, bob)):
         return
+    # Cookies alone would let any site's page open a WebSocket as alice: Perigee's Origin check
+    # is what stops that (cross-site WebSocket hijacking).
+    session_key = alice.get_cookie("sessionid")["value"]
+    answer = stomp_connect(perigee, django.url, session_key)
+    res.check("a handshake from Django's origin with alice's session cookie connects as alice",
+              answer == "CONNECTED alice", answer)
+    answer = stomp_connect(perigee, "http://evil.example", session_key)
+    res.check("the same handshake from another origin is refused (HTTP 403)", answer == "HTTP 403", answer)
     res.check("alice (staff) sees the announce form, bob does not",
               alice.find_elements(By.ID, "announce_form") and not bob.find_elements(By.ID, "announce_form"))
 
