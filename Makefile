@@ -9,7 +9,7 @@ TEST_BIN := .build/debug/perigee
 
 # Each libFuzzer target (Fuzz/Sources) runs this long in `make test`.
 FUZZ_SECONDS ?= 20
-FUZZ_TARGETS := FuzzWebSocket FuzzHandshake FuzzStomp FuzzDestination FuzzSockJS
+FUZZ_TARGETS := FuzzWebSocket FuzzHandshake FuzzStomp FuzzDestination FuzzSockJS FuzzAccess
 
 .PHONY: bench bench-smoke bench-build run test deps release unit-test fuzz external-test autobahn ws-cli stomp-py browser sockjs-client clean
 
