@@ -35,6 +35,30 @@ JKmmq+TV18wb2n5rVGsE4rIWuUtKDJ3Kg2a8xzeagPovT7tN7isaicIz
 -----END PRIVATE KEY-----
 """
 
+    /// A second certificate (same subject, other key), for reloads.
+    static let secondCertificate = """
+-----BEGIN CERTIFICATE-----
+MIIBnDCCAUGgAwIBAgIUXxsj7YKobcl2sGGkK0OdVrA+YJ0wCgYIKoZIzj0EAwIw
+FDESMBAGA1UEAwwJbG9jYWxob3N0MCAXDTI2MTEzMDAyMzUzMloYDzIxMjYxMTA2
+MDIzNTMyWjAUMRIwEAYDVQQDDAlsb2NhbGhvc3QwWTATBgcqhkjOPQIBBggqhkjO
+PQMBBwNCAASzF5eCbKEVSe6dgjws+p3DEkzi7lBGK+s2zN6ELvTtAolGcifjjouY
+lleXI7SwiavmQ7EsXJviCsqpB0r5jQvYo28wbTAdBgNVHQ4EFgQUf0pdmygXvt5U
+zPdZRoXgKEFHubQwHwYDVR0jBBgwFoAUf0pdmygXvt5UzPdZRoXgKEFHubQwDwYD
+VR0TAQH/BAUwAwEB/zAaBgNVHREEEzARgglsb2NhbGhvc3SHBH8AAAEwCgYIKoZI
+zj0EAwIDSQAwRgIhAI2ThBRqJfRVTf4OVKCGgEQ9SX9KBMPMDFeKa6oUclCZAiEA
+xQxWZLH+mxDrMIAyJ1v+OKccPGU86ZJCRxkGleYtq3c=
+-----END CERTIFICATE-----
+"""
+
+    /// The private key of `secondCertificate`.
+    static let secondKey = """
+-----BEGIN PRIVATE KEY-----
+MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQgxjakUoT4BeDZTsN9
+uWVPKBo7StK91/rscteCct590gGhRANCAASzF5eCbKEVSe6dgjws+p3DEkzi7lBG
+K+s2zN6ELvTtAolGcifjjouYlleXI7SwiavmQ7EsXJviCsqpB0r5jQvY
+-----END PRIVATE KEY-----
+"""
+
     /// A new folder under the system's temporary folder.
     static func makeFolder() throws -> String {
         let path = NSTemporaryDirectory() + "perigee-tls-" + String(UInt64.random(in: 0...UInt64.max), radix: 36)
