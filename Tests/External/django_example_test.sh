@@ -14,18 +14,13 @@ set -euo pipefail
 main() {
     PERIGEE_LOG_TAG=django-example
     source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
-    PERIGEE_DIE_TALLY="0 passed, 1 failed"
-    OUT="$PERIGEE_EXT_DIR/out/django-example"
-    mkdir -p "$OUT"
-    rm -f "$OUT"/*.png
+    mkdir -p "$PERIGEE_EXT_DIR/out/django-example"
+    rm -f "$PERIGEE_EXT_DIR/out/django-example"/*.png
 
     perigee_need_debs chromium chromium-driver
-    "$PERIGEE_EXT_DIR/setup-venvs.sh" >/dev/null || perigee_die "setting up the Python environments failed"
     make -s -C "$PERIGEE_REPO_ROOT/examples/django-shoutbox" venv \
         || perigee_die "creating the example's venv (examples/django-shoutbox/.venv) failed"
-    PY="${VENV_DIR:-$PERIGEE_REPO_ROOT/.venv}/bin/python"
-
-    perigee_run_python_suite "$PY" "$PERIGEE_EXT_DIR/django_example_test.py" "$OUT"
+    perigee_run_python_test django-example django_example_test.py
 }
 
 main "$@"

@@ -154,15 +154,22 @@ perigee_need_debs() {
     fi
 }
 
-# perigee_run_python_suite PYTHON SCRIPT OUT_DIR
-# Runs `PYTHON SCRIPT --out OUT_DIR` from the repository root (output in OUT_DIR/result.txt),
-# prints its output and then its closing `N passed, N failed` line, made to show a failure
-# when the script exited non-zero without counting one. Returns the script's status, or 1
-# when it printed no tally.
-perigee_run_python_suite() {
-    local py="$1" script="$2" out="$3" rc=0 tally
-    (cd "$PERIGEE_REPO_ROOT" && SE_OFFLINE=true "$py" "$script" --out "$out") >"$out/result.txt" 2>&1 || rc=$?
+# perigee_run_python_test NAME SCRIPT
+# For a Python test that starts the server itself (perigee_server.py): sets up .venv, runs
+# SCRIPT --out Tests/External/out/NAME with the repository root as the working folder, prints
+# its PASS/FAIL lines and a final `N passed, N failed` tally (a failure if the script's status
+# says so even when its own tally does not), and exits with the script's status.
+perigee_run_python_test() {
+    local name="$1" script="$2"
+    PERIGEE_DIE_TALLY="0 passed, 1 failed"
+    local out="$PERIGEE_EXT_DIR/out/$name"
+    mkdir -p "$out"
+    "$PERIGEE_EXT_DIR/setup-venvs.sh" >/dev/null || perigee_die "setting up the Python environments failed"
+    local py="${VENV_DIR:-$PERIGEE_REPO_ROOT/.venv}/bin/python"
+    local rc=0
+    (cd "$PERIGEE_REPO_ROOT" && "$py" "$PERIGEE_EXT_DIR/$script" --out "$out") >"$out/result.txt" 2>&1 || rc=$?
     head -n -1 "$out/result.txt"
+    local tally
     tally="$(tail -n 1 "$out/result.txt")"
     if ! [[ "$tally" =~ ^[0-9]+\ passed,\ [0-9]+\ failed$ ]]; then
         echo "$tally"; tally="0 passed, 1 failed"; rc=1
@@ -170,5 +177,5 @@ perigee_run_python_suite() {
         tally="${tally%0 failed}1 failed"
     fi
     echo "$tally"
-    return "$rc"
+    exit "$rc"
 }
