@@ -6,7 +6,9 @@ and Perigee (the example's perigee.yaml with free ports and a fresh API key) and
 headless Chromium, as people would: alice (staff) and bob log in in two windows and both
 connect; a shout from one shows up in the other with its author, which comes from Perigee's
 `perigee-user` header and cannot be forged; a browser that is not logged in cannot connect
-(Perigee's connect hook refuses: ERROR `unauthorized`); shouts Django's send hook refuses
+(Perigee's connect hook refuses: ERROR `unauthorized`); Perigee's Origin allow-list stops a
+page of another origin from using alice's cookie and from loading perigee.js; the send hook
+strips shouts and tags them with their id in Django; shouts it refuses
 (empty, too long) reach nobody and are not stored; alice's announcement reaches both windows
 and bob may not announce; a reload shows the stored history, oldest first; over the
 xhr-streaming fallback the session cookie identifies bob as well.
