@@ -84,8 +84,8 @@ class PerigeeServer:
         ports = [p for p in (self.port, self.stomp_port) if p]
         while not all(port_open(p) for p in ports):
             if self.proc.poll() is not None:
-                self.proc = None
-                raise ServerError(f"server exited with status {self.proc.returncode} before listening; "
+                status, self.proc = self.proc.returncode, None
+                raise ServerError(f"server exited with status {status} before listening; "
                                   f"log tail:\n{self.log_tail()}")
             if time.monotonic() > deadline:
                 self.stop()
