@@ -136,3 +136,23 @@ perigee_stop_server() {
     fi
     wait "$pid" 2>/dev/null || true
 }
+
+# perigee_run_py_test SCRIPT OUT_DIR
+# Runs a Python test script of this folder (`SCRIPT --out OUT_DIR`, from the repository root,
+# with the .venv interpreter) that ends its output with `N passed, N failed`; writes its output
+# to OUT_DIR/result.txt, prints it, and returns non-zero if it failed. A missing or malformed
+# tally line, or a non-zero exit with "0 failed", counts as one failure.
+perigee_run_py_test() {
+    local script="$1" out="$2" py="${VENV_DIR:-$PERIGEE_REPO_ROOT/.venv}/bin/python" rc=0
+    (cd "$PERIGEE_REPO_ROOT" && "$py" "$PERIGEE_EXT_DIR/$script" --out "$out") >"$out/result.txt" 2>&1 || rc=$?
+    head -n -1 "$out/result.txt"
+    local tally
+    tally="$(tail -n 1 "$out/result.txt")"
+    if ! [[ "$tally" =~ ^[0-9]+\ passed,\ [0-9]+\ failed$ ]]; then
+        echo "$tally"; tally="0 passed, 1 failed"; rc=1
+    elif [[ "$tally" =~ ^[0-9]+\ passed,\ 0\ failed$ ]] && (( rc != 0 )); then
+        tally="${tally%0 failed}1 failed"
+    fi
+    echo "$tally"
+    return "$rc"
+}

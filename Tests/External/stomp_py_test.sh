@@ -16,21 +16,7 @@ main() {
     mkdir -p "$OUT"
 
     "$PERIGEE_EXT_DIR/setup-venvs.sh" >/dev/null || perigee_die "setting up the Python environments failed"
-    PY="${VENV_DIR:-$PERIGEE_REPO_ROOT/.venv}/bin/python"
-
-    local rc=0
-    (cd "$PERIGEE_REPO_ROOT" && "$PY" "$PERIGEE_EXT_DIR/stomp_py_test.py" --out "$OUT") \
-        >"$OUT/result.txt" 2>&1 || rc=$?
-    head -n -1 "$OUT/result.txt"
-    local tally
-    tally="$(tail -n 1 "$OUT/result.txt")"
-    if ! [[ "$tally" =~ ^[0-9]+\ passed,\ [0-9]+\ failed$ ]]; then
-        echo "$tally"; tally="0 passed, 1 failed"; rc=1
-    elif [[ "$tally" =~ ^[0-9]+\ passed,\ 0\ failed$ ]] && (( rc != 0 )); then
-        tally="${tally%0 failed}1 failed"
-    fi
-    echo "$tally"
-    exit "$rc"
+    perigee_run_py_test stomp_py_test.py "$OUT"
 }
 
 main "$@"
