@@ -11,7 +11,7 @@ TEST_BIN := .build/debug/perigee
 FUZZ_SECONDS ?= 20
 FUZZ_TARGETS := FuzzWebSocket FuzzHandshake FuzzStomp FuzzDestination FuzzSockJS
 
-.PHONY: bench bench-smoke bench-build run test deps release unit-test fuzz external-test autobahn ws-cli stomp-py browser sockjs-client clean
+.PHONY: bench bench-smoke bench-build run test deps release unit-test fuzz external-test autobahn ws-cli stomp-py auth browser sockjs-client clean
 
 ## run: install what is missing, build the release binary, serve on $(HOST):$(PORT)
 run: deps release
@@ -19,8 +19,9 @@ run: deps release
 
 ## test: install what is missing, then every test: Swift tests, a short run of each fuzz
 ## target, a 10-second perigee-bench fan-out against the release build (any lost or reordered
-## message fails), stomp.py, the shoutbox in headless Chromium on every transport, Debian's
-## sockjs-client in Chromium, a wscat-style CLI session, and Autobahn|Testsuite (the longest, last)
+## message fails), stomp.py, JWT/hooks/sender identity on every transport, the shoutbox in
+## headless Chromium on every transport, Debian's sockjs-client in Chromium, a wscat-style CLI
+## session, and Autobahn|Testsuite (the longest, last)
 test: deps unit-test fuzz bench-smoke external-test
 
 deps:
@@ -40,7 +41,7 @@ fuzz:
 	for target in $(FUZZ_TARGETS); do Fuzz/run.sh $$target $(FUZZ_SECONDS) || failed="$$failed $$target"; done; \
 	if [ -n "$$failed" ]; then echo "fuzz targets that failed:$$failed" >&2; exit 1; fi
 
-external-test: stomp-py browser sockjs-client ws-cli autobahn
+external-test: stomp-py auth browser sockjs-client ws-cli autobahn
 
 autobahn:
 	PERIGEE_BIN=$(TEST_BIN) Tests/External/autobahn.sh
@@ -50,6 +51,10 @@ ws-cli:
 
 stomp-py:
 	PERIGEE_BIN=$(TEST_BIN) Tests/External/stomp_py_test.sh
+
+## auth: JWT, authorization hooks and sender identity on every transport (issue 9)
+auth:
+	PERIGEE_BIN=$(TEST_BIN) Tests/External/auth_test.sh
 
 browser:
 	PERIGEE_BIN=$(TEST_BIN) Tests/External/browser_test.sh

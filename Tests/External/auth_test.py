@@ -1,0 +1,835 @@
+#!/usr/bin/env python3
+"""Issue 9 from the outside: JWT, authorization hooks and sender identity on every transport.
+
+Real clients (stomp_transports.py: raw STOMP over TCP, STOMP over WebSocket with `websockets`,
+SockJS sockjs-websocket / xhr-streaming / xhr-polling with `requests`) against the perigee
+binary, started once per configuration (PERIGEE_BIN, default .build/debug/perigee, or
+PERIGEE_CMD with {port}, {stomp_port}, {config}), and a scripted hook server of our own
+(hook_server.py). Keys and tokens are made here: an HS256 secret, RSA and P-256 keys written as
+PEM for `auth.jwt.public_key_file`, PyJWT tokens, and hand-made bad ones (alg none, tampered
+claims). The contract is notes/spec-auth.md (issue 9); every check asserts it, and a check that
+fails names what was sent, what was expected and what came back.
+
+Configurations: `jwt` (HS256 + RS256, issuer, audience, leeway 0, an API key), `es256` (a P-256
+key), `hooks` (connect/subscribe/send hooks, timeout 1 s, on_failure deny, send_prefixes
+/topic/hooked/**), `hooks-allow` (connect hook, on_failure allow).
+
+Exit status 0 only if every check passed; the last line is `N passed, N failed`.
+"""
+import argparse
+import base64
+import json
+import os
+import sys
+import time
+import traceback
+import uuid
+
+import jwt
+import requests
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from hook_server import HookServer, Reply, allow, deny  # noqa: E402
+from perigee_server import PerigeeServer, Results, ServerError  # noqa: E402
+from stomp_transports import KINDS, TIMEOUT, open_client  # noqa: E402
+
+QUIET = 0.7            # how long "nothing arrives" is watched for, after a later marker arrived
+HOOK_TIMEOUT_S = 1.0   # hooks.timeout_ms of the hook configurations
+HOOK_MARGIN_S = 2.0    # how much later than the hook timeout the ERROR may come
+ISSUER = "https://issuer.perigee.test"
+AUDIENCE = "perigee"
+HS_SECRET = "auth-test-hs256-" + uuid.uuid4().hex + uuid.uuid4().hex
+API_KEY = "auth-test-key-" + uuid.uuid4().hex
+ORIGIN = "http://app.perigee.test"
+UA = "perigee-auth-test/1.0"
+SPOOF_NAMES = ["perigee-user", "Perigee-User", "PERIGEE-USER", "perigee-user "]
+HOOK_KINDS = ["websocket", "xhr-streaming", "tcp"]
+TRANSPORT_NAMES = {"websocket": "websocket", "tcp": "tcp", "xhr-streaming": "xhr-streaming",
+                   "xhr-polling": "xhr-polling", "sockjs-websocket": "sockjs-websocket"}
+
+
+def uid():
+    return uuid.uuid4().hex[:10]
+
+
+def b64url(data):
+    if isinstance(data, str):
+        data = data.encode("utf-8")
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+def b64url_decode(text):
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+# ---------------------------------------------------------------------------- keys and tokens
+class Keys:
+    def __init__(self, out):
+        self.rsa = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        self.rsa_other = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        self.ec = ec.generate_private_key(ec.SECP256R1())
+        self.ec_other = ec.generate_private_key(ec.SECP256R1())
+        self.rsa_pem = os.path.join(out, "jwt-rsa-public.pem")
+        self.ec_pem = os.path.join(out, "jwt-ec-public.pem")
+        for key, path in ((self.rsa, self.rsa_pem), (self.ec, self.ec_pem)):
+            with open(path, "wb") as f:
+                f.write(key.public_key().public_bytes(serialization.Encoding.PEM,
+                                                      serialization.PublicFormat.SubjectPublicKeyInfo))
+
+
+def claims(sub, **extra):
+    now = int(time.time())
+    c = {"sub": sub, "iat": now - 1, "exp": now + 600, "iss": ISSUER, "aud": AUDIENCE}
+    c.update(extra)
+    return {k: v for k, v in c.items() if v is not None}
+
+
+def hs256(c, secret=HS_SECRET):
+    return jwt.encode(c, secret, algorithm="HS256")
+
+
+def rs256(keys, c, key=None):
+    return jwt.encode(c, key or keys.rsa, algorithm="RS256")
+
+
+def es256(keys, c, key=None):
+    return jwt.encode(c, key or keys.ec, algorithm="ES256")
+
+
+def alg_none(c):
+    """An unsigned token, made by hand (PyJWT refuses to)."""
+    return b64url(json.dumps({"alg": "none", "typ": "JWT"})) + "." + b64url(json.dumps(c)) + "."
+
+
+def tampered(token, **changes):
+    """The payload segment changed, the header and signature kept."""
+    h, p, s = token.split(".")
+    payload = json.loads(b64url_decode(p))
+    payload.update(changes)
+    return h + "." + b64url(json.dumps(payload)) + "." + s
+
+
+# ---------------------------------------------------------------------------- configurations
+def write_config(out, name, text):
+    path = os.path.join(out, f"perigee-{name}.yaml")
+    with open(path, "w") as f:
+        f.write(f"# written by auth_test.py ({name})\n" + text)
+    return path
+
+
+def jwt_config(keys):
+    return f"""auth:
+  jwt:
+    hs256_secret: "{HS_SECRET}"
+    public_key_file: {keys.rsa_pem}
+    issuer: "{ISSUER}"
+    audience: "{AUDIENCE}"
+    leeway_s: 0
+api_keys:
+  backend: "{API_KEY}"
+"""
+
+
+def es256_config(keys):
+    return f"""auth:
+  jwt:
+    public_key_file: {keys.ec_pem}
+    leeway_s: 0
+api_keys:
+  backend: "{API_KEY}"
+"""
+
+
+def hooks_config(hooks, on_failure="deny", all_hooks=True):
+    lines = [f"""auth:
+  jwt:
+    hs256_secret: "{HS_SECRET}"
+    leeway_s: 0
+origins:
+  allowed: ["{ORIGIN}"]
+api_keys:
+  backend: "{API_KEY}"
+hooks:
+  connect: {hooks.url}/connect
+  timeout_ms: {int(HOOK_TIMEOUT_S * 1000)}
+  on_failure: {on_failure}
+"""]
+    if all_hooks:
+        lines.append(f"""  subscribe: {hooks.url}/subscribe
+  send: {hooks.url}/send
+  send_prefixes: ["/topic/hooked/**"]
+""")
+    return "".join(lines)
+
+
+# ---------------------------------------------------------------------------- shared steps
+class Ctx:
+    def __init__(self, res, server, keys, hooks):
+        self.res = res
+        self.server = server
+        self.keys = keys
+        self.hooks = hooks
+        self.open = []
+
+    def client(self, kind, token=None, http_headers=None):
+        c = open_client(kind, self.server, token=token, http_headers=http_headers)
+        self.open.append(c)
+        return c
+
+    def close_all(self):
+        for c in self.open:
+            try:
+                c.close()
+            except Exception:  # noqa: BLE001
+                pass
+        self.open = []
+
+    def check(self, name, ok, detail=""):
+        return self.res.check(name, bool(ok), detail() if callable(detail) else detail)
+
+    def observer(self):
+        """An API-key session on STOMP/TCP: no hooks are called for it, it may read anything."""
+        c = self.client("tcp")
+        f = c.connect({"login": "backend", "passcode": API_KEY})
+        if f is None or f.command != "CONNECTED":
+            raise AssertionError(f"observer (API key over TCP) not connected:\n{c.transcript()}")
+        return c
+
+
+def connected(f):
+    return f is not None and f.command == "CONNECTED"
+
+
+def is_error(f, message):
+    return f is not None and f.command == "ERROR" and f.headers.get("message") == message
+
+
+def show_hook_requests(reqs):
+    return "\n".join(repr(r) for r in reqs) or "(no hook requests)"
+
+
+def anonymous_shout(ctx):
+    """A WebSocket session without credentials shouts to /topic/shouts (which anonymous
+    sessions may): the client and its MESSAGE (None if it never came)."""
+    c = ctx.client("websocket")
+    f = c.connect()
+    body = "shout " + uid()
+    if not connected(f):
+        return c, None
+    c.subscribe("/topic/shouts")
+    c.send("/topic/shouts", body)
+    return c, c.message(body)
+
+
+def check_accepted(ctx, label, kind, user, token=None, headers=None, http_headers=None):
+    """CONNECTED, and a MESSAGE this session SENDs reaches its own subscription carrying
+    exactly perigee-user:<user> (a topic outside the anonymous send rules, so it also proves
+    the session is not anonymous)."""
+    try:
+        c = ctx.client(kind, token=token, http_headers=http_headers)
+        f = c.connect(headers)
+    except Exception as e:  # noqa: BLE001
+        ctx.check(f"{label}: CONNECTED", False, f"open/CONNECT failed: {e!r}")
+        return None
+    if not ctx.check(f"{label}: CONNECTED", connected(f), c.transcript):
+        return None
+    dest = f"/topic/auth.{uid()}"
+    body = "who am I " + uid()
+    r = c.subscribe(dest)
+    c.send(dest, body)
+    m = c.message(body) if r is not None and r.command == "RECEIPT" else None
+    ctx.check(f"{label}: its MESSAGE carries perigee-user:{user}",
+              m is not None and m.named("perigee-user") == [user],
+              lambda: f"sent SEND to {dest}; expected MESSAGE with perigee-user:{user}\n{c.transcript()}")
+    return c
+
+
+def check_refused(ctx, label, kind, message, token=None, headers=None, http_headers=None,
+                  reason=None, within=TIMEOUT, not_before=None):
+    """ERROR message:<message> (never CONNECTED first), then the transport closes."""
+    try:
+        c = ctx.client(kind, token=token, http_headers=http_headers)
+    except Exception as e:  # noqa: BLE001
+        ctx.check(f"{label}: ERROR '{message}' then close", False, f"open failed: {e!r}")
+        return None
+    t0 = time.monotonic()
+    f = c.connect(headers, timeout=within + 1.0)
+    elapsed = (f.at - t0) if f is not None else None
+    closed = c.wait_closed(3.0) if f is not None else False
+    ok = (is_error(f, message) and closed and elapsed <= within
+          and (not_before is None or elapsed >= not_before)
+          and (reason is None or reason in f.body.decode("utf-8", "replace")))
+    expect = f"ERROR message:{message}" + (f" with '{reason}' in the body" if reason else "")
+    ctx.check(f"{label}: ERROR '{message}' then close" + (f" (within {within:g} s)" if within != TIMEOUT else ""),
+              ok, lambda: f"CONNECT headers {list((headers or {}).keys())}, token in URL: {token is not None}; "
+                          f"expected {expect}, closed, within {within:g} s; "
+                          f"got after {elapsed if elapsed is None else round(elapsed, 2)} s:\n{c.transcript()}")
+    return c
+
+
+# ---------------------------------------------------------------------------- jwt configuration
+def test_jwt_accepted(ctx):
+    """HS256 and RS256 on every transport: CONNECT Authorization, passcode, ?token=."""
+    k = ctx.keys
+    for kind in KINDS:
+        user = f"alice-{kind}"
+        check_accepted(ctx, f"[{kind}] HS256 in CONNECT Authorization: Bearer", kind, user + "-hs",
+                       headers={"Authorization": "Bearer " + hs256(claims(user + "-hs"))})
+        check_accepted(ctx, f"[{kind}] RS256 in CONNECT Authorization: Bearer", kind, user + "-rs",
+                       headers={"Authorization": "Bearer " + rs256(k, claims(user + "-rs"))})
+        check_accepted(ctx, f"[{kind}] HS256 as CONNECT passcode (any login)", kind, user + "-pc",
+                       headers={"login": "whoever", "passcode": hs256(claims(user + "-pc"))})
+        if kind != "tcp":
+            check_accepted(ctx, f"[{kind}] RS256 in the URL ?token=", kind, user + "-q",
+                           token=rs256(k, claims(user + "-q")))
+        ctx.close_all()
+    # aud as a list that contains the audience
+    check_accepted(ctx, "[websocket] aud as a list containing the audience", "websocket", "alice-audlist",
+                   headers={"Authorization": "Bearer " + hs256(claims("alice-audlist", aud=["other", AUDIENCE]))})
+    # Authorization header wins over the URL token
+    check_accepted(ctx, "[websocket] CONNECT Authorization preferred to ?token=", "websocket", "alice-header",
+                   token=hs256(claims("alice-url")),
+                   headers={"Authorization": "Bearer " + hs256(claims("alice-header"))})
+    ctx.close_all()
+
+
+def bad_tokens(k):
+    now = int(time.time())
+    good = hs256(claims("mallory"))
+    return [
+        ("expired (exp 60 s ago, leeway 0)", hs256(claims("mallory", exp=now - 60, iat=now - 120))),
+        ("not yet valid (nbf 60 s ahead, leeway 0)", hs256(claims("mallory", nbf=now + 60))),
+        ("HS256 signed with another secret", hs256(claims("mallory"), secret="x" * 48)),
+        ("RS256 signed with another RSA key", rs256(k, claims("mallory"), key=k.rsa_other)),
+        ("ES256 while only an RSA public key is configured", es256(k, claims("mallory"))),
+        ("alg none, no signature", alg_none(claims("mallory"))),
+        ("tampered claims (sub changed, signature kept)", tampered(good, sub="admin")),
+        ("tampered claims (perigee widened, signature kept)",
+         tampered(hs256(claims("mallory", perigee={"subscribe": ["/topic/a/**"]})), perigee={"subscribe": ["/**"]})),
+        ("wrong iss", hs256(claims("mallory", iss="https://evil.example"))),
+        ("missing iss while one is configured", hs256(claims("mallory", iss=None))),
+        ("wrong aud", hs256(claims("mallory", aud="someone-else"))),
+        ("not a JWT at all", "not-a-jwt-nor-an-api-key"),
+    ]
+
+
+def test_token_crafting(ctx):
+    """The hand-made bad tokens really are bad (so a pass below is not a test-side accident)."""
+    k = ctx.keys
+    good = hs256(claims("mallory"))
+    for label, token, key, algs in [
+        ("tampered HS256 token fails PyJWT verification", tampered(good, sub="admin"), HS_SECRET, ["HS256"]),
+        ("alg none token fails PyJWT verification", alg_none(claims("x")), HS_SECRET, ["HS256"]),
+    ]:
+        try:
+            jwt.decode(token, key, algorithms=algs, audience=AUDIENCE, issuer=ISSUER)
+            ctx.check(f"token crafting: {label}", False, "it verified")
+        except jwt.InvalidTokenError:
+            ctx.check(f"token crafting: {label}", True)
+    decoded = jwt.decode(rs256(k, claims("bob")), k.rsa.public_key(), algorithms=["RS256"], audience=AUDIENCE)
+    ctx.check("token crafting: an RS256 token verifies with the PEM written for the server", decoded["sub"] == "bob")
+
+
+def test_jwt_refused(ctx):
+    k = ctx.keys
+    for label, token in bad_tokens(k):
+        check_refused(ctx, f"[websocket] {label}, CONNECT Authorization", "websocket", "unauthorized",
+                      headers={"Authorization": "Bearer " + token})
+        ctx.close_all()
+    for label, token in bad_tokens(k)[:7]:
+        check_refused(ctx, f"[tcp] {label}, CONNECT passcode", "tcp", "unauthorized",
+                      headers={"login": "x", "passcode": token})
+        ctx.close_all()
+    for kind in ("websocket", "xhr-polling", "xhr-streaming", "sockjs-websocket"):
+        label, token = bad_tokens(k)[0]
+        check_refused(ctx, f"[{kind}] {label}, URL ?token=", kind, "unauthorized", token=token)
+        label, token = bad_tokens(k)[6]
+        check_refused(ctx, f"[{kind}] {label}, URL ?token=", kind, "unauthorized", token=token)
+        ctx.close_all()
+
+
+def test_http_api_auth(ctx):
+    k = ctx.keys
+    url = f"{ctx.server.http_url}/api/publish/topic/api.{uid()}"
+    for label, token in [("expired JWT", bad_tokens(k)[0][1]), ("alg none JWT", alg_none(claims("x"))),
+                         ("tampered JWT", tampered(hs256(claims("x")), sub="admin"))]:
+        try:
+            r = requests.post(url, data="x", headers={"Authorization": "Bearer " + token}, timeout=TIMEOUT)
+            try:
+                body = r.json()
+            except ValueError:
+                body = None
+            ctx.check(f"[http api] {label} as Bearer → 401 JSON {{\"error\": ...}}",
+                      r.status_code == 401 and isinstance(body, dict) and isinstance(body.get("error"), str),
+                      f"POST {url}; got {r.status_code} {r.headers.get('Content-Type')} {r.text[:300]!r}")
+        except requests.RequestException as e:
+            ctx.check(f"[http api] {label} as Bearer → 401", False, repr(e))
+
+
+def test_narrowing(ctx):
+    narrow = {"subscribe": ["/topic/a/**"], "send": ["/topic/a/**"]}
+    for kind in ("websocket", "xhr-polling", "tcp"):
+        tok = hs256(claims("narrow", perigee=narrow))
+        c = ctx.client(kind)
+        f = c.connect({"Authorization": "Bearer " + tok})
+        if not ctx.check(f"[{kind}] narrowed token: CONNECTED", connected(f), c.transcript):
+            continue
+        dest = f"/topic/a/x.{uid()}"
+        r = c.subscribe(dest)
+        ctx.check(f"[{kind}] perigee.subscribe [/topic/a/**]: SUBSCRIBE {dest} → RECEIPT",
+                  r is not None and r.command == "RECEIPT", c.transcript)
+        body = "narrow " + uid()
+        c.send(dest, body)
+        m = c.message(body)
+        ctx.check(f"[{kind}] perigee.send [/topic/a/**]: SEND {dest} delivered with perigee-user:narrow",
+                  m is not None and m.named("perigee-user") == ["narrow"], c.transcript)
+        r = c.subscribe("/topic/b", receipt="sub-b")
+        ctx.check(f"[{kind}] perigee.subscribe [/topic/a/**]: SUBSCRIBE /topic/b → ERROR 'permission denied', close",
+                  is_error(r, "permission denied") and c.wait_closed(3), c.transcript)
+        c2 = ctx.client(kind)
+        c2.connect({"Authorization": "Bearer " + tok})
+        c2.send("/topic/b/x", "not allowed")
+        e = c2.wait_command("ERROR")
+        ctx.check(f"[{kind}] perigee.send [/topic/a/**]: SEND /topic/b/x → ERROR 'permission denied', close",
+                  is_error(e, "permission denied") and c2.wait_closed(3), c2.transcript)
+        ctx.close_all()
+    # The claim narrows, never widens: /queue/** is outside access.authenticated (/topic/**).
+    c = ctx.client("websocket")
+    f = c.connect({"Authorization": "Bearer " + hs256(claims("wide", perigee={"subscribe": ["/**"], "send": ["/**"]}))})
+    r = c.subscribe(f"/queue/q.{uid()}") if connected(f) else None
+    ctx.check("[websocket] perigee.subscribe [/**] does not widen access.authenticated: SUBSCRIBE /queue/… → "
+              "ERROR 'permission denied'", is_error(r, "permission denied"), c.transcript)
+    ctx.close_all()
+
+
+def test_expiry(ctx):
+    """exp a few seconds ahead (leeway 0): ERROR 'token expired' and close at about exp."""
+    kinds = ["websocket", "xhr-streaming", "tcp"]
+    exp = int(time.time()) + 4
+    exp_mono = time.monotonic() + (exp - time.time())
+    clients = {}
+    for kind in kinds:
+        c = ctx.client(kind)
+        f = c.connect({"Authorization": "Bearer " + hs256(claims(f"short-{kind}", exp=exp))})
+        if not ctx.check(f"[{kind}] token expiring in ~4 s: CONNECTED", connected(f), c.transcript):
+            continue
+        dest = f"/topic/exp.{uid()}"
+        c.subscribe(dest)
+        body = "before expiry " + uid()
+        c.send(dest, body)
+        ctx.check(f"[{kind}] token expiring in ~4 s: works before exp", c.message(body) is not None, c.transcript)
+        clients[kind] = c
+    for kind, c in clients.items():
+        e = c.wait(lambda f: f.command == "ERROR", timeout=max(0.1, exp_mono - time.monotonic()) + 4.0)
+        closed = c.wait_closed(2.0)
+        at = None if e is None else round(e.at - exp_mono, 2)
+        ctx.check(f"[{kind}] at exp: ERROR 'token expired' (not before exp-0.5 s, within 2.5 s after) and close",
+                  is_error(e, "token expired") and -0.5 <= e.at - exp_mono <= 2.5 and closed,
+                  lambda: f"ERROR arrived at exp{at:+} s\n{c.transcript()}" if at is not None else c.transcript())
+    ctx.close_all()
+
+
+def test_spoofing(ctx):
+    """perigee-* headers on SEND are dropped: anonymous → no perigee-user, JWT → the real id."""
+    tok = hs256(claims("alice-real"))
+    for kind in KINDS:
+        for who, headers, expected in [("anonymous", {}, []),
+                                       ("authenticated", {"Authorization": "Bearer " + tok}, ["alice-real"])]:
+            c = ctx.client(kind)
+            f = c.connect(headers)
+            if not ctx.check(f"[{kind}] {who}: CONNECTED", connected(f), c.transcript):
+                continue
+            dest = "/topic/shouts"
+            c.subscribe(dest)
+            for name in SPOOF_NAMES:
+                body = f"spoof {name!r} {uid()}"
+                c.send(dest, body, headers=[(name, "mallory")])
+                m = c.message(body)
+                ctx.check(f"[{kind}] {who} SEND with '{name}:mallory' → MESSAGE perigee-user {expected or 'absent'}",
+                          m is not None and m.named("perigee-user") == expected
+                          and not any(v == "mallory" for _, v in m.raw_headers),
+                          lambda: f"expected perigee-user values {expected}, no 'mallory'; got:\n{c.transcript()}")
+            ctx.close_all()
+    obs = ctx.observer()
+    dest = f"/topic/api.{uid()}"
+    obs.subscribe(dest)
+    body = "from the api " + uid()
+    r = requests.post(f"{ctx.server.http_url}/api/publish{dest}", data=body, timeout=TIMEOUT,
+                      headers={"Authorization": "Bearer " + API_KEY, "Content-Type": "text/plain",
+                               "X-Stomp-perigee-user": "mallory", "X-Stomp-Perigee-Other": "x"})
+    m = obs.message(body)
+    ctx.check("[http api] key 'backend' with X-Stomp-perigee-user: mallory → 202, MESSAGE perigee-user:backend only",
+              r.status_code == 202 and m is not None and m.named("perigee-user") == ["backend"]
+              and not any(v == "mallory" for _, v in m.raw_headers) and not m.named("perigee-other"),
+              lambda: f"HTTP {r.status_code} {r.text[:200]!r}\n{obs.transcript()}")
+    ctx.close_all()
+
+
+# ---------------------------------------------------------------------------- es256 configuration
+def test_es256(ctx):
+    k = ctx.keys
+    check_accepted(ctx, "[websocket] ES256 in CONNECT Authorization: Bearer", "websocket", "erin-ws",
+                   headers={"Authorization": "Bearer " + es256(k, claims("erin-ws"))})
+    check_accepted(ctx, "[tcp] ES256 as CONNECT passcode", "tcp", "erin-tcp",
+                   headers={"login": "x", "passcode": es256(k, claims("erin-tcp"))})
+    check_accepted(ctx, "[xhr-streaming] ES256 in the URL ?token=", "xhr-streaming", "erin-xs",
+                   token=es256(k, claims("erin-xs")))
+    check_refused(ctx, "[websocket] ES256 signed with another P-256 key", "websocket", "unauthorized",
+                  headers={"Authorization": "Bearer " + es256(k, claims("x"), key=k.ec_other)})
+    check_refused(ctx, "[websocket] RS256 when only a P-256 key is configured", "websocket", "unauthorized",
+                  headers={"Authorization": "Bearer " + rs256(k, claims("x"))})
+    check_refused(ctx, "[websocket] HS256 when no hs256_secret is configured", "websocket", "unauthorized",
+                  headers={"Authorization": "Bearer " + hs256(claims("x"))})
+    ctx.close_all()
+
+
+# ---------------------------------------------------------------------------- hooks configuration
+def browser_headers(cookie):
+    return {"Cookie": cookie, "Origin": ORIGIN, "User-Agent": UA}
+
+
+def test_connect_hook_allow(ctx):
+    hooks = ctx.hooks
+    for kind in HOOK_KINDS:
+        user = f"hook-user-{kind}"
+        hooks.reset(connect=lambda r, user=user: allow(user=user, data={"name": "Hook"}))
+        mark = hooks.mark()
+        cookie = f"sessionid={uid()}"
+        tok = hs256(claims("jwt-alice"))
+        c = check_accepted(ctx, f"[{kind}] connect hook allow {{user}}: perigee-user from the hook", kind, user,
+                           headers={"Authorization": "Bearer " + tok, "login": "alice-login", "passcode": tok},
+                           http_headers=browser_headers(cookie))
+        reqs = hooks.since(mark, "connect")
+        req = reqs[0].json if reqs else {}
+        ctx.check(f"[{kind}] connect hook called once, JSON POST with hook/session/transport/tls/client",
+                  len(reqs) == 1 and reqs[0].headers.get("content-type", "").startswith("application/json")
+                  and req.get("hook") == "connect" and isinstance(req.get("session"), str) and req.get("session")
+                  and req.get("transport") == TRANSPORT_NAMES[kind] and req.get("tls") is False
+                  and (req.get("client") or {}).get("address") == "127.0.0.1"
+                  and isinstance((req.get("client") or {}).get("port"), int),
+                  lambda: show_hook_requests(reqs))
+        sh = {n.lower(): v for n, v in (req.get("stomp_headers") or {}).items()}
+        ctx.check(f"[{kind}] connect hook: stomp_headers has accept-version, withholds login/passcode/authorization",
+                  "accept-version" in sh and not ({"login", "passcode", "authorization"} & set(sh)),
+                  lambda: json.dumps(req.get("stomp_headers")))
+        ctx.check(f"[{kind}] connect hook: the verified JWT claims in `token`",
+                  (req.get("token") or {}).get("sub") == "jwt-alice", lambda: json.dumps(req))
+        hh = req.get("http_headers")
+        if kind == "tcp":
+            ctx.check("[tcp] connect hook: no http_headers on STOMP/TCP", not hh, lambda: json.dumps(req))
+        else:
+            ctx.check(f"[{kind}] connect hook: http_headers carry cookie, origin, user-agent (lowercase names)",
+                      isinstance(hh, dict) and hh.get("cookie") == cookie and hh.get("origin") == ORIGIN
+                      and hh.get("user-agent") == UA, lambda: json.dumps(req))
+        ctx.close_all()
+    # user absent → anonymous rules; lists given → they replace the rules
+    hooks.reset(connect=lambda r: allow())
+    c, m = anonymous_shout(ctx)
+    ctx.check("[websocket] connect hook allow without user: anonymous (no perigee-user on its MESSAGE)",
+              m is not None and m.named("perigee-user") == [], c.transcript)
+    c.send(f"/topic/elsewhere.{uid()}", "x")
+    ctx.check("[websocket] connect hook allow without user: anonymous send rules (SEND elsewhere denied)",
+              is_error(c.wait_command("ERROR"), "permission denied"), c.transcript)
+    hooks.reset(connect=lambda r: allow(user="listed", send=["/topic/only/**"], subscribe=["/topic/only/**"]))
+    c = ctx.client("websocket")
+    f = c.connect()
+    r = c.subscribe(f"/topic/only/{uid()}") if connected(f) else None
+    ctx.check("[websocket] hook lists replace the rules: SUBSCRIBE inside them → RECEIPT",
+              r is not None and r.command == "RECEIPT", c.transcript)
+    c.send(f"/topic/other.{uid()}", "x")
+    ctx.check("[websocket] hook lists replace the rules: SEND outside them → ERROR 'permission denied'",
+              is_error(c.wait_command("ERROR"), "permission denied"), c.transcript)
+    ctx.close_all()
+    # API-key sessions never reach the hook
+    mark = hooks.mark()
+    c = ctx.client("websocket")
+    f = c.connect({"login": "backend", "passcode": API_KEY})
+    ctx.check("[websocket] API-key CONNECT: CONNECTED without a connect hook call",
+              connected(f) and not hooks.since(mark, "connect"), lambda: show_hook_requests(hooks.since(mark)))
+    ctx.close_all()
+
+
+def test_connect_hook_refusals(ctx):
+    hooks = ctx.hooks
+    late = HOOK_TIMEOUT_S + 1.5
+    for kind in HOOK_KINDS:
+        reason = f"banned {uid()}"
+        hooks.reset(connect=lambda r, reason=reason: deny(reason))
+        check_refused(ctx, f"[{kind}] connect hook 403", kind, "unauthorized", reason=reason,
+                      http_headers=browser_headers("a=b"))
+        hooks.reset(connect=lambda r: allow(user="late", delay=late))
+        check_refused(ctx, f"[{kind}] connect hook answers after timeout_ms", kind, "authorization unavailable",
+                      within=HOOK_TIMEOUT_S + HOOK_MARGIN_S, not_before=HOOK_TIMEOUT_S * 0.8)
+        ctx.close_all()
+    failures = [("500", lambda r: Reply(500, {"error": "boom"})),
+                ("malformed JSON", lambda r: Reply(200, raw=b'{"user": "x",')),
+                ("hang-up without an answer", lambda r: Reply(hang_up=True)),
+                ("a 70 KiB answer (> 64 KiB)", lambda r: Reply(200, raw=json.dumps({"user": "big", "data": {"pad": "p" * 70000}}).encode()))]
+    for kind in ("websocket", "xhr-streaming"):
+        for label, fn in failures[: (4 if kind == "websocket" else 2)]:
+            hooks.reset(connect=fn)
+            check_refused(ctx, f"[{kind}] connect hook {label}", kind, "authorization unavailable",
+                          within=HOOK_TIMEOUT_S + HOOK_MARGIN_S)
+        hooks.reset(connect=lambda r: allow(user=f"slow-{kind}", delay=HOOK_TIMEOUT_S * 0.5))
+        check_accepted(ctx, f"[{kind}] connect hook slow but within timeout_ms", kind, f"slow-{kind}")
+        ctx.close_all()
+    # An invalid token is refused before any hook call.
+    hooks.reset(connect=lambda r: allow(user="should-not-matter"))
+    mark = hooks.mark()
+    check_refused(ctx, "[websocket] invalid JWT with a connect hook configured", "websocket", "unauthorized",
+                  headers={"Authorization": "Bearer " + tampered(hs256(claims("x")), sub="admin")})
+    ctx.check("[websocket] invalid JWT: the connect hook is not called", not hooks.since(mark, "connect"),
+              lambda: show_hook_requests(hooks.since(mark)))
+    # The hook's expires_in shortens the session (earlier than the token's exp).
+    hooks.reset(connect=lambda r: allow(user="brief", expires_in=2))
+    c = ctx.client("websocket")
+    t0 = time.monotonic()
+    f = c.connect({"Authorization": "Bearer " + hs256(claims("brief"))})
+    e = c.wait(lambda f: f.command == "ERROR", timeout=6) if connected(f) else None
+    ctx.check("[websocket] hook expires_in 2 (token exp 10 min): ERROR 'token expired' at ~2 s and close",
+              is_error(e, "token expired") and 1.5 <= e.at - t0 <= 4.5 and c.wait_closed(2),
+              lambda: f"after {None if e is None else round(e.at - t0, 2)} s\n{c.transcript()}")
+    ctx.close_all()
+
+
+def test_subscribe_hook(ctx):
+    hooks = ctx.hooks
+    for kind in ("websocket", "xhr-streaming", "tcp"):
+        ok_dest, no_dest = f"/topic/sub.ok.{uid()}", f"/topic/sub.no.{uid()}"
+        hooks.reset(connect=lambda r, kind=kind: allow(user=f"sub-{kind}", data={"k": kind}),
+                    subscribe=lambda r, no=no_dest: deny("not your room") if r.json.get("destination") == no else allow())
+        mark = hooks.mark()
+        c = ctx.client(kind)
+        f = c.connect()
+        if not ctx.check(f"[{kind}] subscribe hook: CONNECTED", connected(f), c.transcript):
+            continue
+        r1 = c.subscribe(ok_dest, receipt="r1")
+        calls = hooks.since(mark, "subscribe")
+        req = calls[0].json if calls else {}
+        conn_req = hooks.since(mark, "connect")
+        ctx.check(f"[{kind}] subscribe hook allow → RECEIPT; request has hook/session/transport/user/data/destination",
+                  r1 is not None and r1.command == "RECEIPT" and len(calls) == 1
+                  and req.get("destination") == ok_dest and req.get("user") == f"sub-{kind}"
+                  and req.get("data") == {"k": kind} and req.get("transport") == TRANSPORT_NAMES[kind]
+                  and conn_req and req.get("session") == conn_req[0].json.get("session"),
+                  lambda: c.transcript() + "\n" + show_hook_requests(hooks.since(mark)))
+        r2 = c.subscribe(ok_dest, receipt="r2")
+        n = len(hooks.since(mark, "subscribe", lambda r: r.json.get("destination") == ok_dest))
+        ctx.check(f"[{kind}] subscribe hook: second SUBSCRIBE to the same destination answered from the cache",
+                  r2 is not None and r2.command == "RECEIPT" and n == 1,
+                  lambda: f"hook calls for {ok_dest}: {n}\n{c.transcript()}")
+        r3 = c.subscribe(no_dest, receipt="r3")
+        ctx.check(f"[{kind}] subscribe hook 403 → ERROR 'permission denied' receipt-id:r3, close",
+                  is_error(r3, "permission denied") and r3.headers.get("receipt-id") == "r3" and c.wait_closed(3),
+                  c.transcript)
+        ctx.close_all()
+    # A hook failure on SUBSCRIBE (on_failure deny)
+    hooks.reset(connect=lambda r: allow(user="sub-fail"), subscribe=lambda r: Reply(500, {}))
+    c = ctx.client("websocket")
+    c.connect()
+    r = c.subscribe(f"/topic/sub.fail.{uid()}")
+    ctx.check("[websocket] subscribe hook 500 → ERROR 'authorization unavailable', close",
+              is_error(r, "authorization unavailable") and c.wait_closed(3), c.transcript)
+    ctx.close_all()
+
+
+def test_send_hook(ctx, kind, full):
+    hooks = ctx.hooks
+    user = f"sender-{kind}"
+    obs = ctx.observer()
+    dest = f"/topic/hooked/{uid()}"
+    plain = f"/topic/plain.{uid()}"
+    obs.subscribe(dest)
+    obs.subscribe(plain)
+
+    def on_send(r):
+        body = r.json.get("body", "")
+        if body.startswith("rewrite"):
+            return allow(body="rewritten " + body)
+        if body.startswith("add-header"):
+            return allow(headers={"x-shout-id": "42", "perigee-user": "mallory"})
+        if body.startswith("drop"):
+            return allow(drop=True)
+        if body.startswith("reject"):
+            return deny("no shouting")
+        if body.startswith("slow"):
+            return allow(delay=0.5)
+        return allow()
+
+    hooks.reset(connect=lambda r: allow(user=user), send=on_send)
+    c = ctx.client(kind)
+    f = c.connect()
+    if not ctx.check(f"[{kind}] send hook: CONNECTED", connected(f), c.transcript):
+        return
+    mark = hooks.mark()
+    tag = uid()
+    c.send(dest, f"rewrite {tag}")
+    m = obs.message(f"rewritten rewrite {tag}")
+    req = (hooks.since(mark, "send") or [None])[0]
+    ctx.check(f"[{kind}] send hook {{body}}: the subscriber receives the new body (not the old one)",
+              m is not None and not obs.message(f"rewrite {tag}", timeout=0.01)
+              and m.named("perigee-user") == [user], obs.transcript)
+    rj = req.json if req else {}
+    ctx.check(f"[{kind}] send hook request: hook/session/transport/user/destination/headers/body",
+              rj.get("hook") == "send" and rj.get("destination") == dest and rj.get("user") == user
+              and rj.get("body") == f"rewrite {tag}" and rj.get("transport") == TRANSPORT_NAMES[kind]
+              and (rj.get("headers") or {}).get("content-type") == "text/plain" and rj.get("session"),
+              lambda: show_hook_requests(hooks.since(mark)))
+    if full:
+        c.send(dest, f"add-header {tag}")
+        m = obs.message(f"add-header {tag}")
+        ctx.check(f"[{kind}] send hook {{headers}}: x-shout-id:42 added, its perigee-user ignored",
+                  m is not None and m.named("x-shout-id") == ["42"] and m.named("perigee-user") == [user],
+                  obs.transcript)
+        c.send(dest, f"drop {tag}", receipt="dropped")
+        rc = c.wait_command("RECEIPT", receipt_id="dropped")
+        c.send(dest, f"after-drop {tag}")
+        marker = obs.message(f"after-drop {tag}")
+        ctx.check(f"[{kind}] send hook {{drop}}: RECEIPT still arrives, the subscriber gets nothing",
+                  rc is not None and marker is not None and obs.message(f"drop {tag}", timeout=0.01) is None,
+                  lambda: c.transcript() + "\n--- subscriber:\n" + obs.transcript())
+        n0 = len(hooks.since(mark, "send"))
+        c.send(plain, f"plain {tag}")
+        m = obs.message(f"plain {tag}")
+        ctx.check(f"[{kind}] SEND outside send_prefixes: delivered, send hook not called",
+                  m is not None and len(hooks.since(mark, "send")) == n0
+                  and not hooks.since(mark, "send", lambda r: r.json.get("destination") == plain),
+                  lambda: show_hook_requests(hooks.since(mark)))
+        # Order: a slow hooked SEND, then frames that must wait behind it.
+        order = [(dest, f"slow-0 {tag}"), (plain, f"order-1 {tag}"), (dest, f"order-2 {tag}"),
+                 (plain, f"order-3 {tag}"), (dest, f"order-4 {tag}")]
+        for d, b in order:
+            c.send(d, b)
+        obs.message(f"order-4 {tag}")
+        got = [m.body.decode() for m in obs.messages() if m.body.decode().endswith(tag)
+               and m.body.decode().split(" ")[0] in ("slow-0", "order-1", "order-2", "order-3", "order-4")]
+        ctx.check(f"[{kind}] frames sent while a send hook is pending keep their order",
+                  got == [b for _, b in order], f"sent {[b for _, b in order]}\nreceived {got}")
+    # Reject: ERROR to the sender only; another subscriber gets nothing and stays connected.
+    c.send(dest, f"reject {tag}", receipt="rej")
+    e = c.wait_command("ERROR")
+    ctx.check(f"[{kind}] send hook 403 → ERROR 'send refused' receipt-id:rej, reason in body, sender closed",
+              is_error(e, "send refused") and e.headers.get("receipt-id") == "rej"
+              and "no shouting" in e.body.decode() and c.wait_closed(3), c.transcript)
+    marker = f"after-reject {tag}"
+    requests.post(f"{ctx.server.http_url}/api/publish{plain}", data=marker, timeout=TIMEOUT,
+                  headers={"Authorization": "Bearer " + API_KEY})
+    ctx.check(f"[{kind}] send hook 403: the other subscriber gets nothing and stays connected",
+              obs.message(marker) is not None and obs.message(f"reject {tag}", timeout=0.01) is None
+              and not obs.is_closed(), obs.transcript)
+    ctx.close_all()
+
+
+# ---------------------------------------------------------------------------- hooks-allow configuration
+def test_on_failure_allow(ctx):
+    hooks = ctx.hooks
+    hooks.reset(connect=lambda r: Reply(500, {"error": "down"}))
+    c, m = anonymous_shout(ctx)
+    ctx.check("[websocket] on_failure allow: hook 500, no credentials → CONNECTED as anonymous",
+              m is not None and m.named("perigee-user") == [], c.transcript)
+    for kind in ("websocket", "xhr-streaming", "tcp"):
+        check_accepted(ctx, f"[{kind}] on_failure allow: hook 500, valid JWT → CONNECTED as the token's sub",
+                       kind, f"fallback-{kind}", headers={"Authorization": "Bearer " + hs256(claims(f"fallback-{kind}"))})
+    hooks.reset(connect=lambda r: allow(user="late", delay=HOOK_TIMEOUT_S + 1.5))
+    c = ctx.client("websocket")
+    t0 = time.monotonic()
+    f = c.connect(timeout=HOOK_TIMEOUT_S + HOOK_MARGIN_S)
+    ctx.check("[websocket] on_failure allow: hook timeout → CONNECTED after about timeout_ms",
+              connected(f) and f.at - t0 <= HOOK_TIMEOUT_S + HOOK_MARGIN_S, c.transcript)
+    hooks.reset(connect=lambda r: deny("still no"))
+    check_refused(ctx, "[websocket] on_failure allow: a 403 still refuses", "websocket", "unauthorized",
+                  reason="still no")
+    ctx.close_all()
+
+
+# ---------------------------------------------------------------------------- main
+def run_group(res, name, server, steps):
+    print(f"[auth] configuration '{name}': http={server.port} stomp={server.stomp_port} log {server.log_path}",
+          flush=True)
+    try:
+        server.start()
+    except ServerError as e:
+        res.check(f"server starts with configuration '{name}'", False, str(e))
+        for step_name, _ in steps:
+            res.check(f"{name}/{step_name}: not run (no server)", False)
+        return
+    try:
+        for step_name, step in steps:
+            print(f"[auth] {name}/{step_name}", flush=True)
+            try:
+                step()
+            except Exception:  # noqa: BLE001 - one broken step must not hide the others
+                res.check(f"{name}/{step_name}: ran to the end", False, traceback.format_exc())
+            if not server.alive():
+                res.check(f"server still running after '{name}/{step_name}'", False, server.log_tail())
+                break
+    finally:
+        server.stop()
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--out", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "out", "auth"))
+    ap.add_argument("--only", default="", help="comma-separated configuration names to run")
+    args = ap.parse_args()
+    os.makedirs(args.out, exist_ok=True)
+    res = Results()
+    started = time.monotonic()
+    keys = Keys(args.out)
+    hooks = HookServer()
+    only = set(filter(None, args.only.split(",")))
+    print(f"[auth] PyJWT {jwt.__version__}; hook server {hooks.url}; output {args.out}", flush=True)
+
+    def server(name, text):
+        return PerigeeServer(os.path.join(args.out, f"server-{name}.log"),
+                             config=write_config(args.out, name, text))
+
+    groups = []
+    s = server("jwt", jwt_config(keys))
+    ctx = Ctx(res, s, keys, hooks)
+    groups.append(("jwt", s, [
+        ("accepted on every transport", lambda: test_jwt_accepted(ctx)),
+        ("refused", lambda: test_jwt_refused(ctx)),
+        ("http api", lambda: test_http_api_auth(ctx)),
+        ("perigee claim narrows", lambda: test_narrowing(ctx)),
+        ("sender identity", lambda: test_spoofing(ctx)),
+        ("expiry", lambda: test_expiry(ctx)),
+    ], ctx))
+    s = server("es256", es256_config(keys))
+    ctx_es = Ctx(res, s, keys, hooks)
+    groups.append(("es256", s, [("ES256", lambda: test_es256(ctx_es))], ctx_es))
+    s = server("hooks", hooks_config(hooks))
+    ctx_h = Ctx(res, s, keys, hooks)
+    groups.append(("hooks", s, [
+        ("connect hook allow", lambda: test_connect_hook_allow(ctx_h)),
+        ("connect hook refusals", lambda: test_connect_hook_refusals(ctx_h)),
+        ("subscribe hook", lambda: test_subscribe_hook(ctx_h)),
+        ("send hook websocket", lambda: test_send_hook(ctx_h, "websocket", True)),
+        ("send hook xhr-streaming", lambda: test_send_hook(ctx_h, "xhr-streaming", True)),
+        ("send hook sockjs-websocket", lambda: test_send_hook(ctx_h, "sockjs-websocket", False)),
+        ("send hook tcp", lambda: test_send_hook(ctx_h, "tcp", False)),
+    ], ctx_h))
+    s = server("hooks-allow", hooks_config(hooks, on_failure="allow", all_hooks=False))
+    ctx_a = Ctx(res, s, keys, hooks)
+    groups.append(("hooks-allow", s, [("on_failure allow", lambda: test_on_failure_allow(ctx_a))], ctx_a))
+
+    test_token_crafting(Ctx(res, None, keys, hooks))
+    try:
+        for name, srv, steps, c in groups:
+            if only and name not in only:
+                continue
+            try:
+                run_group(res, name, srv, steps)
+            finally:
+                c.close_all()
+    finally:
+        hooks.stop()
+    print(f"[auth] done in {time.monotonic() - started:.1f} s", flush=True)
+    print(res.tally())
+    return 0 if res.failed == 0 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
