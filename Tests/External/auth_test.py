@@ -21,6 +21,7 @@ import base64
 import json
 import os
 import sys
+import threading
 import time
 import traceback
 import uuid
@@ -722,6 +723,31 @@ def test_send_hook(ctx, kind, full):
     ctx.close_all()
 
 
+def test_input_limit(ctx):
+    """Frames that wait behind a pending send hook are bounded: past 1 MiB, ERROR
+    'too much input awaiting authorization' (STOMP/TCP, 80 SENDs of 16 KiB behind a slow hook)."""
+    hooks = ctx.hooks
+    hooks.reset(connect=lambda r: allow(user="flood"),
+                send=lambda r: allow(delay=HOOK_TIMEOUT_S * 0.9) if r.json.get("body") == "first" else allow())
+    c = ctx.client("tcp")
+    if not ctx.check("[tcp] input limit: CONNECTED", connected(c.connect()), c.transcript):
+        return
+    dest = f"/topic/hooked/flood.{uid()}"
+    c.send(dest, "first")
+    chunk = "x" * 16384
+
+    def flood():
+        for i in range(80):
+            if not c.send_frame("SEND", {"destination": dest}, chunk) or c.is_closed():
+                return
+    threading.Thread(target=flood, daemon=True).start()
+    e = c.wait(lambda f: f.command == "ERROR", timeout=HOOK_TIMEOUT_S + 4)
+    ctx.check("[tcp] more than 1 MiB waiting behind a pending send hook → ERROR 'too much input awaiting "
+              "authorization', close", is_error(e, "too much input awaiting authorization") and c.wait_closed(3),
+              c.transcript)
+    ctx.close_all()
+
+
 # ---------------------------------------------------------------------------- hooks-allow configuration
 def test_on_failure_allow(ctx):
     hooks = ctx.hooks
@@ -810,6 +836,7 @@ def main():
         ("send hook xhr-streaming", lambda: test_send_hook(ctx_h, "xhr-streaming", True)),
         ("send hook sockjs-websocket", lambda: test_send_hook(ctx_h, "sockjs-websocket", False)),
         ("send hook tcp", lambda: test_send_hook(ctx_h, "tcp", False)),
+        ("input limit", lambda: test_input_limit(ctx_h)),
     ], ctx_h))
     s = server("hooks-allow", hooks_config(hooks, on_failure="allow", all_hooks=False))
     ctx_a = Ctx(res, s, keys, hooks)

@@ -58,6 +58,7 @@ class HookServer:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            disable_nagle_algorithm = True  # head and body go out as separate writes
 
             def log_message(self, *args):
                 pass
