@@ -30,6 +30,8 @@ import jwt
 import requests
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from websockets.exceptions import InvalidStatus
+from websockets.sync.client import connect as ws_connect
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from hook_server import HookServer, Reply, allow, deny  # noqa: E402
@@ -748,6 +750,46 @@ def test_input_limit(ctx):
     ctx.close_all()
 
 
+def test_origin(ctx):
+    """Origin (configured: origins.allowed [ORIGIN]): a foreign Origin gets HTTP 403 on the
+    WebSocket handshake and on SockJS requests; allowed ones get CORS headers."""
+    evil = "http://evil.perigee.test"
+    http = requests.Session()
+    http.trust_env = False
+    base = ctx.server.http_url
+    try:
+        ws_connect(f"ws://127.0.0.1:{ctx.server.port}/stomp", origin=evil, proxy=None, open_timeout=TIMEOUT).close()
+        ctx.check("[websocket] handshake with a foreign Origin → HTTP 403", False, "the handshake succeeded")
+    except InvalidStatus as e:
+        body = e.response.body.decode("utf-8", "replace") if e.response.body else ""
+        ctx.check("[websocket] handshake with a foreign Origin → HTTP 403 'origin … is not allowed'",
+                  e.response.status_code == 403 and f"origin {evil} is not allowed" in body,
+                  f"{e.response.status_code} {body!r}")
+    except Exception as e:  # noqa: BLE001
+        ctx.check("[websocket] handshake with a foreign Origin → HTTP 403", False, repr(e))
+    for origin in (ORIGIN, base):
+        try:
+            ws_connect(f"ws://127.0.0.1:{ctx.server.port}/stomp", origin=origin, proxy=None,
+                       open_timeout=TIMEOUT).close()
+            ctx.check(f"[websocket] handshake with Origin {origin} (allowed / own) is accepted", True)
+        except Exception as e:  # noqa: BLE001
+            ctx.check(f"[websocket] handshake with Origin {origin} (allowed / own) is accepted", False, repr(e))
+    session = f"{base}/stomp/123/{uid()}"
+    r = http.post(session + "/xhr_streaming", headers={"Origin": evil}, timeout=TIMEOUT, stream=True)
+    text = r.raw.read(200, decode_content=True).decode("utf-8", "replace") if r.status_code == 403 else ""
+    r.close()
+    ctx.check("[xhr-streaming] SockJS request with a foreign Origin → HTTP 403 'origin … is not allowed'",
+              r.status_code == 403 and f"origin {evil} is not allowed" in text, f"{r.status_code} {text!r}")
+    r = http.get(f"{base}/stomp/info", headers={"Origin": ORIGIN}, timeout=TIMEOUT)
+    ctx.check("[sockjs] /stomp/info with an allowed Origin: Access-Control-Allow-Origin it, -Credentials true",
+              r.status_code == 200 and r.headers.get("Access-Control-Allow-Origin") == ORIGIN
+              and r.headers.get("Access-Control-Allow-Credentials") == "true", f"{r.status_code} {dict(r.headers)}")
+    r = http.post(f"{base}/api/publish/topic/cors.{uid()}", data="x", timeout=TIMEOUT,
+                  headers={"Origin": evil, "Authorization": "Bearer " + API_KEY})
+    ctx.check("[http api] a foreign Origin gets no Access-Control-Allow-Origin",
+              "Access-Control-Allow-Origin" not in r.headers, f"{r.status_code} {dict(r.headers)}")
+
+
 # ---------------------------------------------------------------------------- hooks-allow configuration
 def test_on_failure_allow(ctx):
     hooks = ctx.hooks
@@ -837,6 +879,7 @@ def main():
         ("send hook sockjs-websocket", lambda: test_send_hook(ctx_h, "sockjs-websocket", False)),
         ("send hook tcp", lambda: test_send_hook(ctx_h, "tcp", False)),
         ("input limit", lambda: test_input_limit(ctx_h)),
+        ("origin", lambda: test_origin(ctx_h)),
     ], ctx_h))
     s = server("hooks-allow", hooks_config(hooks, on_failure="allow", all_hooks=False))
     ctx_a = Ctx(res, s, keys, hooks)
