@@ -428,8 +428,8 @@ def test_expiry(ctx):
         e = c.wait(lambda f: f.command == "ERROR", timeout=max(0.1, exp_mono - time.monotonic()) + 4.0)
         closed = c.wait_closed(2.0)
         at = None if e is None else round(e.at - exp_mono, 2)
-        ctx.check(f"[{kind}] at exp: ERROR 'token expired' (not before exp-0.5 s, within 2.5 s after) and close",
-                  is_error(e, "token expired") and -0.5 <= e.at - exp_mono <= 2.5 and closed,
+        ctx.check(f"[{kind}] at exp: ERROR 'token expired' (not before exp-1 s, within 2.5 s after) and close",
+                  is_error(e, "token expired") and -1.0 <= e.at - exp_mono <= 2.5 and closed,
                   lambda: f"ERROR arrived at exp{at:+} s\n{c.transcript()}" if at is not None else c.transcript())
     ctx.close_all()
 
