@@ -35,8 +35,8 @@ let package = Package(
         .executableTarget(name: "FuzzHandshake", dependencies: ["FuzzSupport", webSocket, nioCore, nioEmbedded, nioHTTP1]),
         // Destination and wildcard pattern parsing and matching, with a step budget.
         .executableTarget(name: "FuzzDestination", dependencies: ["FuzzSupport", hub]),
-        // STOMP parser; a StompSession stage is meant to follow.
-        .executableTarget(name: "FuzzStomp", dependencies: ["FuzzSupport", hub, nioCore]),
+        // STOMP parser, then a StompSession (with a gatekeeper that refuses, hides and reviews).
+        .executableTarget(name: "FuzzStomp", dependencies: ["FuzzSupport", hub, nioCore, nioEmbedded]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -7,6 +7,17 @@ public enum SockJSReceiverKind: Sendable, Equatable {
     case htmlFile(callback: String)
     case jsonp(callback: String)
 
+    /// The transport's name in sockjs-client's terms (`xhr-streaming`, `jsonp-polling`, ...).
+    public var transportName: String {
+        switch self {
+        case .xhrPolling: return "xhr-polling"
+        case .xhrStreaming: return "xhr-streaming"
+        case .eventSource: return "eventsource"
+        case .htmlFile: return "htmlfile"
+        case .jsonp: return "jsonp-polling"
+        }
+    }
+
     /// Polling transports answer one frame per request; streaming ones keep the response open.
     public var isStreaming: Bool {
         switch self {

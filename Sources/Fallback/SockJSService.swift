@@ -8,15 +8,15 @@ public final class SockJSService: Sendable {
     public let prefix: String
     public let configuration: SockJSConfiguration
     public let registry = SockJSSessionRegistry()
-    private let makeApplication: @Sendable () -> any SockJSApplication
+    private let makeApplication: @Sendable (SockJSOpening) -> any SockJSApplication
 
     /// Creates the application of a session (for the WebSocket transports).
-    public var applicationFactory: @Sendable () -> any SockJSApplication { makeApplication }
+    public var applicationFactory: @Sendable (SockJSOpening) -> any SockJSApplication { makeApplication }
     private let iframeETag: String
 
     /// - Parameter makeApplication: creates the application of a new session, on the
-    ///   session's event loop.
-    public init(prefix: String, configuration: SockJSConfiguration, makeApplication: @escaping @Sendable () -> any SockJSApplication) {
+    ///   session's event loop, from the request that opened it.
+    public init(prefix: String, configuration: SockJSConfiguration, makeApplication: @escaping @Sendable (SockJSOpening) -> any SockJSApplication) {
         self.prefix = prefix
         self.configuration = configuration
         self.makeApplication = makeApplication
@@ -145,7 +145,9 @@ public final class SockJSService: Sendable {
             }
         }
         let loop = channel.eventLoop
-        switch registry.findOrCreate(id, on: loop, address: address, configuration: configuration, makeApplication: makeApplication) {
+        let opening = SockJSOpening(transport: kind.transportName, request: responder.request, remoteAddress: channel.remoteAddress)
+        let makeApplication = self.makeApplication
+        switch registry.findOrCreate(id, on: loop, address: address, configuration: configuration, makeApplication: { makeApplication(opening) }) {
         case .here(let session, _):
             attach(NIOLoopBoundBox(session, eventLoop: loop))
         case .elsewhere:

@@ -1,73 +1,163 @@
 import Hub
 
-/// Who may SUBSCRIBE to and SEND to which destinations, in the spirit of the old `[access]`
-/// section: one rule set for anonymous clients and one for API-key holders, each a list of
-/// destination globs per action. `*` matches within one path segment, `**` across segments.
+/// Who may SUBSCRIBE to and SEND to which destinations: one rule set for anonymous clients,
+/// one for API-key holders and one for authenticated users (JWT and hook principals), each a
+/// list of destination globs per action. `*` matches within one path segment, `**` across
+/// segments. A principal may carry rules of its own (`Identity.ownRules`, a connect hook's
+/// lists), which replace these, or narrowing rules (`Identity.narrowing`, a token's
+/// `perigee` claim), which must allow too.
 public struct AccessPolicy: Sendable, Hashable {
     public struct Rules: Sendable, Hashable {
-        public var subscribe: [String]
-        public var send: [String]
+        public var subscribe: [String] {
+            get { subscribeGlobs.map(\.text) }
+            set { subscribeGlobs = newValue.map(Glob.init) }
+        }
+        public var send: [String] {
+            get { sendGlobs.map(\.text) }
+            set { sendGlobs = newValue.map(Glob.init) }
+        }
+        private var subscribeGlobs: [Glob]
+        private var sendGlobs: [Glob]
 
+        /// - Precondition: every glob is valid (`AccessPolicy.isValidGlob`); an invalid one
+        ///   matches nothing.
         public init(subscribe: [String], send: [String]) {
-            self.subscribe = subscribe
-            self.send = send
+            self.subscribeGlobs = subscribe.map(Glob.init)
+            self.sendGlobs = send.map(Glob.init)
+        }
+
+        func allows(_ action: AccessAction, _ path: String) -> Bool {
+            (action == .subscribe ? subscribeGlobs : sendGlobs).contains { $0.matches(path) }
         }
     }
 
     public var anonymous: Rules
     public var apiKey: Rules
+    public var authenticated: Rules
 
-    public init(anonymous: Rules, apiKey: Rules) {
+    public init(anonymous: Rules, apiKey: Rules, authenticated: Rules = Self.standard.authenticated) {
         self.anonymous = anonymous
         self.apiKey = apiKey
+        self.authenticated = authenticated
     }
 
-    /// Browsers may read every topic and shout in the demo; API-key holders may do anything.
+    /// Browsers may read every topic and shout in the demo; authenticated users may read and
+    /// send to every topic; API-key holders may do anything.
     public static let standard = AccessPolicy(
         anonymous: Rules(subscribe: ["/topic/**"], send: ["/topic/shouts"]),
-        apiKey: Rules(subscribe: ["/**"], send: ["/**"])
+        apiKey: Rules(subscribe: ["/**"], send: ["/**"]),
+        authenticated: Rules(subscribe: ["/topic/**"], send: ["/topic/**"])
     )
 
     /// No restrictions (tests and trusted deployments).
     public static let open = AccessPolicy(
         anonymous: Rules(subscribe: ["/**"], send: ["/**"]),
-        apiKey: Rules(subscribe: ["/**"], send: ["/**"])
+        apiKey: Rules(subscribe: ["/**"], send: ["/**"]),
+        authenticated: Rules(subscribe: ["/**"], send: ["/**"])
     )
 
     public func allows(_ principal: Principal, _ action: AccessAction, _ destination: Destination) -> Bool {
-        let rules: Rules
-        switch principal {
-        case .anonymous: rules = anonymous
-        case .apiKey: rules = apiKey
-        }
-        let globs = action == .subscribe ? rules.subscribe : rules.send
+        let identity = Identity.of(principal)
         let path = destination.description
-        return globs.contains { Self.glob($0, matches: path) }
+        guard (identity.ownRules ?? rules(for: principal)).allows(action, path) else { return false }
+        return identity.narrowing?.allows(action, path) ?? true
     }
 
-    /// Whether a glob is well-formed: absolute, and `**` only as a whole segment.
+    /// The configured rules for a principal of its kind (anonymous when it has no id).
+    func rules(for principal: Principal) -> Rules {
+        switch Identity.of(principal).kind {
+        case .anonymous: return anonymous
+        case .apiKey: return apiKey
+        case .jwt, .hook: return principal.user == nil ? anonymous : authenticated
+        }
+    }
+
+    /// Whether a glob is well-formed: absolute, at most 1,024 bytes, and `**` only as a whole
+    /// segment.
     public static func isValidGlob(_ glob: String) -> Bool {
-        guard glob.hasPrefix("/") else { return false }
+        guard glob.hasPrefix("/"), glob.utf8.count <= 1_024 else { return false }
         return glob.split(separator: "/").allSatisfy { !$0.contains("**") || $0 == "**" }
     }
 
-    static func glob(_ glob: String, matches path: String) -> Bool {
-        match(Array(glob.utf8)[...], Array(path.utf8)[...])
+    /// A list of globs in a token claim or a hook answer: nil when malformed (not a list of at
+    /// most `limit` valid globs), `.some(nil)` when absent or null.
+    static func globs(in value: JSONValue?, limit: Int) -> [String]?? {
+        guard let value, !value.isNull else { return .some(nil) }
+        guard case .array(let items) = value, items.count <= limit else { return nil }
+        var globs: [String] = []
+        for item in items {
+            guard let glob = item.stringValue, isValidGlob(glob) else { return nil }
+            globs.append(glob)
+        }
+        return .some(globs)
     }
 
-    private static func match(_ pattern: ArraySlice<UInt8>, _ text: ArraySlice<UInt8>) -> Bool {
-        guard let first = pattern.first else { return text.isEmpty }
-        if first == UInt8(ascii: "*") {
-            let isDouble = pattern.dropFirst().first == UInt8(ascii: "*")
-            let rest = pattern.dropFirst(isDouble ? 2 : 1)
-            var candidate = text
-            while true {
-                if match(rest, candidate) { return true }
-                guard let next = candidate.first, isDouble || next != UInt8(ascii: "/") else { return false }
-                candidate = candidate.dropFirst()
+    static func glob(_ glob: String, matches path: String) -> Bool {
+        Glob(glob).matches(path)
+    }
+}
+
+/// A destination glob, matched in O(pattern × path) time and O(path) space whatever the
+/// pattern (globs come from tokens and hooks too): `*` is any run of bytes other than `/`,
+/// `**` any run of bytes at all.
+struct Glob: Sendable, Hashable {
+    private enum Element: Hashable {
+        case byte(UInt8)
+        case segmentWildcard
+        case anyWildcard
+    }
+
+    let text: String
+    private let elements: [Element]
+
+    init(_ text: String) {
+        self.text = text
+        var elements: [Element] = []
+        let bytes = Array(text.utf8)
+        var index = 0
+        while index < bytes.count {
+            if bytes[index] == UInt8(ascii: "*") {
+                if index + 1 < bytes.count, bytes[index + 1] == UInt8(ascii: "*") {
+                    elements.append(.anyWildcard)
+                    index += 2
+                } else {
+                    elements.append(.segmentWildcard)
+                    index += 1
+                }
+            } else {
+                elements.append(.byte(bytes[index]))
+                index += 1
             }
         }
-        guard let next = text.first, next == first else { return false }
-        return match(pattern.dropFirst(), text.dropFirst())
+        self.elements = elements
+    }
+
+    /// Dynamic programming over the path: `reachable[j]` says whether the pattern read so
+    /// far can match the first `j` bytes of the path.
+    func matches(_ path: String) -> Bool {
+        let text = Array(path.utf8)
+        var reachable = [Bool](repeating: false, count: text.count + 1)
+        reachable[0] = true
+        for element in elements {
+            switch element {
+            case .byte(let expected):
+                var next = [Bool](repeating: false, count: text.count + 1)
+                for j in 0..<text.count where reachable[j] && text[j] == expected {
+                    next[j + 1] = true
+                }
+                reachable = next
+            case .segmentWildcard:
+                // Extends any match over bytes that are not `/`.
+                for j in 0..<text.count where reachable[j] && text[j] != UInt8(ascii: "/") {
+                    reachable[j + 1] = true
+                }
+            case .anyWildcard:
+                if let first = reachable.firstIndex(of: true) {
+                    for j in first...text.count { reachable[j] = true }
+                }
+            }
+            if !reachable.contains(true) { return false }
+        }
+        return reachable[text.count]
     }
 }

@@ -137,9 +137,77 @@ private struct Reader {
         return "a list"
     }
 
+    private func url(_ node: Node, _ key: String) throws(ConfigurationError) -> String {
+        let text = try string(node, key)
+        guard text.hasPrefix("http://") || text.hasPrefix("https://"), text.utf8.count > 8, !text.contains(where: { $0 == " " || $0.isNewline }) else {
+            throw fail(node, key, "expected an http:// or https:// URL, got \"\(text)\"")
+        }
+        return text
+    }
+
+    private func applyJWT(_ node: Node, to settings: inout TokenVerifier.Settings) throws(ConfigurationError) {
+        for (key, value) in try entries(node, "auth.jwt", allowed: ["hs256_secret", "public_key_file", "issuer", "audience", "leeway_s"]) {
+            let path = "auth.jwt.\(key)"
+            switch key {
+            case "hs256_secret":
+                let secret = try string(value, path)
+                // RFC 7518 §3.2: the key must be at least as long as the hash (256 bits).
+                guard secret.utf8.count >= 32 else { throw fail(value, path, "expected a secret of at least 32 bytes (RFC 7518 §3.2)") }
+                settings.hs256Secret = secret
+            case "public_key_file":
+                let file = try string(value, path)
+                let pem: String
+                do {
+                    pem = String(decoding: try FileReader.read(file, maxSize: 64 * 1024), as: UTF8.self)
+                } catch {
+                    throw fail(value, path, "cannot read \"\(file)\"")
+                }
+                guard TokenVerifier.publicKeyKind(pem) != nil else {
+                    throw fail(value, path, "\"\(file)\" is not a PEM public key of RSA (at least 2048 bits, for RS256) or P-256 (for ES256)")
+                }
+                settings.publicKeyPEM = pem
+            case "issuer": settings.issuer = try string(value, path)
+            case "audience": settings.audience = try string(value, path)
+            default: settings.leewaySeconds = try int(value, path, 0...3_600)
+            }
+        }
+    }
+
+    private func applyHooks(_ node: Node, to settings: inout HookClient.Settings) throws(ConfigurationError) {
+        let keys: Set<String> = [
+            "connect", "subscribe", "send", "send_prefixes", "timeout_ms", "forward_headers", "on_failure", "max_connections",
+        ]
+        for (key, value) in try entries(node, "hooks", allowed: keys) {
+            let path = "hooks.\(key)"
+            switch key {
+            case "connect": settings.connect = try url(value, path)
+            case "subscribe": settings.subscribe = try url(value, path)
+            case "send": settings.send = try url(value, path)
+            case "send_prefixes": settings.sendPrefixes = try globs(value, path)
+            case "timeout_ms": settings.timeoutMilliseconds = try int(value, path, 1...60_000)
+            case "max_connections": settings.maxConnections = try int(value, path, 1...1_024)
+            case "forward_headers":
+                guard let sequence = value.sequence else { throw fail(value, path, "expected a list of header names") }
+                var names: Set<String> = []
+                for item in sequence {
+                    let name = try string(item, path)
+                    guard !name.isEmpty, name.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7F && $0 != UInt8(ascii: ":") }) else {
+                        throw fail(item, path, "expected a header name, got \"\(name)\"")
+                    }
+                    names.insert(name.lowercased())
+                }
+                settings.forwardHeaders = names
+            default:
+                let policy = try string(value, path)
+                guard policy == "deny" || policy == "allow" else { throw fail(value, path, "expected deny or allow, got \"\(policy)\"") }
+                settings.failOpen = policy == "allow"
+            }
+        }
+    }
+
     mutating func apply(_ root: Node, to configuration: inout GatewayConfiguration) throws(ConfigurationError) {
         var policy = AccessPolicy.standard
-        for (name, node) in try entries(root, "", allowed: ["listen", "static", "limits", "timeouts", "heartbeat", "websocket", "sockjs", "api_keys", "access", "conformance", "performance"]) {
+        for (name, node) in try entries(root, "", allowed: ["listen", "static", "limits", "timeouts", "heartbeat", "websocket", "sockjs", "api_keys", "access", "conformance", "performance", "auth", "hooks"]) {
             switch name {
             case "listen":
                 for (key, value) in try entries(node, "listen", allowed: ["host", "port", "stomp_port"]) {
@@ -266,14 +334,22 @@ private struct Reader {
                     configuration.apiKeys[name] = secret
                 }
             case "access":
-                for (who, rulesNode) in try entries(node, "access", allowed: ["anonymous", "api_key"]) {
-                    var rules = who == "anonymous" ? policy.anonymous : policy.apiKey
+                for (who, rulesNode) in try entries(node, "access", allowed: ["anonymous", "api_key", "authenticated"]) {
+                    let path: WritableKeyPath<AccessPolicy, AccessPolicy.Rules> =
+                        who == "anonymous" ? \.anonymous : who == "api_key" ? \.apiKey : \.authenticated
+                    var rules = policy[keyPath: path]
                     for (action, value) in try entries(rulesNode, "access.\(who)", allowed: ["subscribe", "send"]) {
                         let list = try globs(value, "access.\(who).\(action)")
                         if action == "subscribe" { rules.subscribe = list } else { rules.send = list }
                     }
-                    if who == "anonymous" { policy.anonymous = rules } else { policy.apiKey = rules }
+                    policy[keyPath: path] = rules
                 }
+            case "auth":
+                for (_, jwtNode) in try entries(node, "auth", allowed: ["jwt"]) {
+                    try applyJWT(jwtNode, to: &configuration.jwt)
+                }
+            case "hooks":
+                try applyHooks(node, to: &configuration.hooks)
             default:
                 configuration.conformance = try bool(node, "conformance")
             }

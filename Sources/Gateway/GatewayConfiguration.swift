@@ -18,11 +18,16 @@ public struct GatewayConfiguration: Sendable {
     /// API keys accepted as `Authorization: Bearer KEY` (HTTP) or as the CONNECT passcode
     /// (STOMP), by name. With none configured only loopback clients may publish over HTTP.
     public var apiKeys: [String: String] = [:]
-    /// Hub and STOMP session settings. Its `authenticate` and `authorize` hooks are filled in
-    /// from `apiKeys` and `accessPolicy` when the server starts.
+    /// Hub and STOMP session settings. Its `gatekeeper` is replaced by the gateway's
+    /// (`GatewayGatekeeper`: API keys, JWT, hooks, `accessPolicy`) when the server starts,
+    /// unless `accessPolicy` is nil.
     public var hub = HubConfiguration()
-    /// Who may subscribe and send where; nil leaves `hub.authorize` as it is.
+    /// Who may subscribe and send where; nil leaves `hub.gatekeeper` as it is (tests).
     public var accessPolicy: AccessPolicy? = .standard
+    /// JSON Web Token verification (`auth.jwt`); off unless a secret or a public key is set.
+    var jwt = TokenVerifier.Settings()
+    /// The application's authorization hooks (`hooks`); off unless a URL is set.
+    var hooks = HookClient.Settings()
     /// Limits of STOMP over WebSocket at `/stomp`. The server imposes
     /// `server_no_context_takeover` so that a broadcast is compressed once for all.
     public var stompWebSocket: WebSocketConfiguration = {
@@ -55,22 +60,4 @@ public struct GatewayConfiguration: Sendable {
     }()
 
     public init() {}
-}
-
-extension GatewayConfiguration {
-    /// The hub settings with authentication (STOMP CONNECT `passcode` = an API key) and the
-    /// access policy wired in.
-    var effectiveHubConfiguration: HubConfiguration {
-        var hub = self.hub
-        let keys = apiKeys
-        hub.authenticate = { _, passcode in
-            guard let passcode else { return .anonymous }
-            guard let name = keys.first(where: { $0.value == passcode })?.key else { return nil }
-            return .apiKey(name: name)
-        }
-        if let policy = accessPolicy {
-            hub.authorize = { principal, action, destination in policy.allows(principal, action, destination) }
-        }
-        return hub
-    }
 }

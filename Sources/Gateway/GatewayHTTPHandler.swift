@@ -120,42 +120,91 @@ final class GatewayHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
 
     private func publish(_ head: HTTPRequestHead, body: ByteBuffer, context: ChannelHandlerContext) {
         let isLoopback = Self.isLoopback(context.channel.remoteAddress)
-        switch PublishRequest.authorize(head, apiKeys: router.configuration.apiKeys, isLoopback: isLoopback) {
+        let loop = context.eventLoop
+        router.gatekeeper.authorizeRequest(head, isLoopback: isLoopback, on: loop).assumeIsolated().whenSuccess { result in
+            switch result {
+            case .failure(let failure):
+                self.sendJSON(failure.status, ["error": .string(failure.message)], head: head, context: context)
+            case .success(let principal):
+                self.publish(head, body: body, as: principal, context: context)
+            }
+        }
+    }
+
+    /// Publishes for an authenticated principal: the access rules, then the send hook (which
+    /// may refuse, drop or rewrite the message), then the hub.
+    private func publish(_ head: HTTPRequestHead, body: ByteBuffer, as principal: Principal, context: ChannelHandlerContext) {
+        guard !bodyTooLarge else {
+            sendJSON(.payloadTooLarge, ["error": .string("messages are limited to \(maxBodySize) bytes")], head: head, context: context)
+            return
+        }
+        let gatekeeper = router.gatekeeper
+        let id = router.hub.nextMessageID(on: context.eventLoop)
+        let message: HubMessage
+        switch PublishRequest.message(head, body: body, id: id, sender: principal.user) {
         case .failure(let failure):
             sendJSON(failure.status, ["error": .string(failure.message)], head: head, context: context)
-        case .success(let principal):
-            guard !bodyTooLarge else {
-                sendJSON(.payloadTooLarge, ["error": .string("messages are limited to \(maxBodySize) bytes")], head: head, context: context)
-                return
+            return
+        case .success(let built):
+            message = built
+        }
+        guard gatekeeper.allows(principal, .send, message.destination) else {
+            sendJSON(.forbidden, ["error": .string("you may not send to \(message.destination)")], head: head, context: context)
+            return
+        }
+        guard gatekeeper.needsReview(principal, .send, message.destination) else {
+            deliver(message, head: head, context: context)
+            return
+        }
+        var passed = message.headers
+        passed.remove(HubMessage.senderHeader)
+        let request = StompReview(
+            principal: principal,
+            sessionName: "http",
+            action: .send(message.destination, headers: passed, body: message.body),
+            eventLoop: context.eventLoop
+        )
+        let reviewed: EventLoopFuture<Result<StompReview.Outcome, StompError>>
+        switch gatekeeper.review(request) {
+        case .decided(let result): reviewed = context.eventLoop.makeSucceededFuture(result)
+        case .pending(let future): reviewed = future.hop(to: context.eventLoop)
+        }
+        reviewed.assumeIsolated().whenComplete { outcome in
+            switch outcome {
+            case .success(.success(.allow)):
+                self.deliver(message, head: head, context: context)
+            case .success(.success(.drop)):
+                self.sendJSON(.accepted, ["message-id": .string(message.id), "delivered": .number(0), "queued": .bool(false)], head: head, context: context)
+            case .success(.success(.replace(let headers, let body))):
+                var replaced = HubMessage.passThroughHeaders(headers)
+                if let user = principal.user { replaced.add(HubMessage.senderHeader, user) }
+                self.deliver(HubMessage(id: message.id, destination: message.destination, headers: replaced, body: body), head: head, context: context)
+            case .success(.failure(let error)):
+                let status: HTTPResponseStatus = error.message == "authorization unavailable" ? .serviceUnavailable : .forbidden
+                self.sendJSON(status, ["error": .string("\(error.message): \(error.detail)")], head: head, context: context)
+            case .failure:
+                self.sendJSON(.serviceUnavailable, ["error": .string("authorization unavailable")], head: head, context: context)
             }
-            switch PublishRequest.message(head, body: body, id: router.hub.nextMessageID(on: context.eventLoop)) {
-            case .failure(let failure):
-                sendJSON(failure.status, ["error": .string(failure.message)], head: head, context: context)
-            case .success(let message):
-                // The hub's configuration carries the access policy; `configuration.hub` is the
-                // raw setting, which allows everything (issue 7, fault 5).
-                guard router.hub.configuration.authorize(principal, .send, message.destination) else {
-                    sendJSON(.forbidden, ["error": .string("you may not send to \(message.destination)")], head: head, context: context)
-                    return
+        }
+    }
+
+    private func deliver(_ message: HubMessage, head: HTTPRequestHead, context: ChannelHandlerContext) {
+        router.hub.publish(message, on: context.eventLoop).assumeIsolated().whenComplete { result in
+            switch result {
+            case .success(let outcome):
+                self.sendJSON(
+                    .accepted,
+                    ["message-id": .string(message.id), "delivered": .number(outcome.delivered), "queued": .bool(outcome.queued)],
+                    head: head,
+                    context: context
+                )
+            case .failure(let error):
+                let text: String
+                switch error as? Hub.PublishError {
+                case .tooManyQueues(let limit): text = "at most \(limit) queues may exist; this message would create another"
+                default: text = "\(message.destination) is full"
                 }
-                router.hub.publish(message, on: context.eventLoop).assumeIsolated().whenComplete { result in
-                    switch result {
-                    case .success(let outcome):
-                        self.sendJSON(
-                            .accepted,
-                            ["message-id": .string(message.id), "delivered": .number(outcome.delivered), "queued": .bool(outcome.queued)],
-                            head: head,
-                            context: context
-                        )
-                    case .failure(let error):
-                        let text: String
-                        switch error as? Hub.PublishError {
-                        case .tooManyQueues(let limit): text = "at most \(limit) queues may exist; this message would create another"
-                        default: text = "\(message.destination) is full"
-                        }
-                        self.sendJSON(.serviceUnavailable, ["error": .string(text)], head: head, context: context)
-                    }
-                }
+                self.sendJSON(.serviceUnavailable, ["error": .string(text)], head: head, context: context)
             }
         }
     }

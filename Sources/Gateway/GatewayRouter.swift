@@ -12,16 +12,26 @@ struct GatewayRouter: Sendable {
     let configuration: GatewayConfiguration
     let hub: Hub
     let compressors: WebSocketCompressorPool
+    /// Authentication and access for the HTTP API (sessions get theirs from the hub).
+    let gatekeeper: GatewayGatekeeper
     /// SockJS services by prefix: `/stomp`, and the protocol suite's services in conformance
     /// mode.
     let sockJSServices: [SockJSService]
 
-    init(configuration: GatewayConfiguration, hub: Hub, compressors: WebSocketCompressorPool) {
+    init(configuration: GatewayConfiguration, hub: Hub, compressors: WebSocketCompressorPool, gatekeeper: GatewayGatekeeper) {
         self.configuration = configuration
         self.hub = hub
         self.compressors = compressors
+        self.gatekeeper = gatekeeper
+        let describesClients = Self.describesClients(configuration)
+        let forwarded = configuration.hooks.forwardHeaders
         var services = [
-            SockJSService(prefix: "/stomp", configuration: configuration.sockJS) { StompSockJSApplication(hub: hub) }
+            SockJSService(prefix: "/stomp", configuration: configuration.sockJS) { opening in
+                let client = describesClients
+                    ? ClientContext(transport: opening.transport, address: opening.remoteAddress, request: opening.request, forwarding: forwarded)
+                    : nil
+                return StompSockJSApplication(hub: hub, client: client)
+            }
         ]
         if configuration.conformance {
             // The SockJS protocol suite's services, with its small streaming limit.
@@ -32,10 +42,10 @@ struct GatewayRouter: Sendable {
             var cookies = suite
             cookies.cookieNeeded = true
             services += [
-                SockJSService(prefix: "/echo", configuration: suite) { SockJSEchoApplication() },
-                SockJSService(prefix: "/disabled_websocket_echo", configuration: noWebSocket) { SockJSEchoApplication() },
-                SockJSService(prefix: "/cookie_needed_echo", configuration: cookies) { SockJSEchoApplication() },
-                SockJSService(prefix: "/close", configuration: suite) { SockJSCloseApplication() },
+                SockJSService(prefix: "/echo", configuration: suite) { _ in SockJSEchoApplication() },
+                SockJSService(prefix: "/disabled_websocket_echo", configuration: noWebSocket) { _ in SockJSEchoApplication() },
+                SockJSService(prefix: "/cookie_needed_echo", configuration: cookies) { _ in SockJSEchoApplication() },
+                SockJSService(prefix: "/close", configuration: suite) { _ in SockJSCloseApplication() },
             ]
         }
         sockJSServices = services
@@ -68,16 +78,29 @@ struct GatewayRouter: Sendable {
         }
         let sockJS = service.configuration
         let makeApplication = service.applicationFactory
-        var endpoint = WebSocketEndpoint(configuration: configuration.stompWebSocket) { _, _ in
-            SockJSWebSocketApplication(configuration: sockJS, framed: framed, makeApplication: makeApplication)
+        var endpoint = WebSocketEndpoint(configuration: configuration.stompWebSocket) { handshake, channel in
+            let opening = SockJSOpening(
+                transport: framed ? "sockjs-websocket" : "websocket",
+                request: handshake.request,
+                remoteAddress: channel.remoteAddress
+            )
+            return SockJSWebSocketApplication(configuration: sockJS, framed: framed, makeApplication: { makeApplication(opening) })
         }
         endpoint.acceptsHixie76 = true
         return endpoint
     }
 
+    /// Whether sessions need a `ClientContext`: only JWT (a `?token=`) and the hooks read it,
+    /// so without them a connection does not copy its handshake headers.
+    static func describesClients(_ configuration: GatewayConfiguration) -> Bool {
+        configuration.jwt.isEnabled || configuration.hooks.isEnabled
+    }
+
     private func stompEndpoint() -> WebSocketEndpoint {
         let hub = self.hub
         let compressors = self.compressors
+        let describesClients = Self.describesClients(configuration)
+        let forwarded = configuration.hooks.forwardHeaders
         return WebSocketEndpoint(
             configuration: configuration.stompWebSocket,
             selectSubprotocol: { offered, _ in
@@ -88,8 +111,11 @@ struct GatewayRouter: Sendable {
                 }
                 return .none
             },
-            makeApplication: { _, channel in
-                StompWebSocketApplication(hub: hub, principal: .anonymous, compressors: compressors, loop: channel.eventLoop)
+            makeApplication: { handshake, channel in
+                let client = describesClients
+                    ? ClientContext(transport: "websocket", address: channel.remoteAddress, request: handshake.request, forwarding: forwarded)
+                    : nil
+                return StompWebSocketApplication(hub: hub, client: client, compressors: compressors, loop: channel.eventLoop)
             }
         )
     }

@@ -13,6 +13,7 @@ public final class GatewayServer: Sendable {
     private let stompChannel: Channel?
     private let logger: Logger
     private let trimmer: MemoryTrimmer?
+    private let hooks: HookClient?
     /// The topic hub every transport feeds.
     public let hub: Hub
 
@@ -28,8 +29,10 @@ public final class GatewayServer: Sendable {
         stompChannel: Channel?,
         hub: Hub,
         trimmer: MemoryTrimmer?,
+        hooks: HookClient?,
         logger: Logger
     ) {
+        self.hooks = hooks
         self.group = group
         self.ownsGroup = ownsGroup
         self.channel = channel
@@ -52,9 +55,23 @@ public final class GatewayServer: Sendable {
         logger: Logger = Logger(label: "perigee")
     ) async throws -> GatewayServer {
         let eventLoops = group ?? MultiThreadedEventLoopGroup(numberOfThreads: System.coreCount)
-        let hub = Hub(group: eventLoops, configuration: configuration.effectiveHubConfiguration)
+        var hubConfiguration = configuration.hub
+        let tokens: TokenVerifier?
+        do {
+            tokens = configuration.jwt.isEnabled ? try await TokenVerifier.make(configuration.jwt) : nil
+        } catch {
+            if group == nil { try? await eventLoops.shutdownGracefully() }
+            throw error
+        }
+        let hooks = configuration.hooks.isEnabled ? HookClient(settings: configuration.hooks, group: eventLoops) : nil
+        let gatekeeper = GatewayGatekeeper(policy: configuration.accessPolicy ?? .open, apiKeys: configuration.apiKeys, tokens: tokens, hooks: hooks)
+        if configuration.accessPolicy != nil {
+            hubConfiguration.gatekeeper = gatekeeper
+        }
+        let hub = Hub(group: eventLoops, configuration: hubConfiguration)
         let compressors = WebSocketCompressorPool(group: eventLoops, configuration: configuration.stompWebSocket.deflate)
-        let router = GatewayRouter(configuration: configuration, hub: hub, compressors: compressors)
+        let router = GatewayRouter(configuration: configuration, hub: hub, compressors: compressors, gatekeeper: gatekeeper)
+        let describesClients = GatewayRouter.describesClients(configuration)
         let bootstrap = ServerBootstrap(group: eventLoops)
             .serverChannelOption(.backlog, value: 1024)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
@@ -78,7 +95,7 @@ public final class GatewayServer: Sendable {
                         .childChannelOption(.recvAllocator, value: Self.receiveBuffers)
                         .childChannelInitializer { channel in
                             channel.eventLoop.makeCompletedFuture {
-                                try channel.pipeline.syncOperations.addHandler(StompTCPHandler(hub: hub, lingerTimeout: configuration.lingerTimeout))
+                                try channel.pipeline.syncOperations.addHandler(StompTCPHandler(hub: hub, lingerTimeout: configuration.lingerTimeout, describesClient: describesClients))
                             }
                         }
                         .bind(host: configuration.host, port: max(configuration.stompPort, 0)).get()
@@ -94,11 +111,13 @@ public final class GatewayServer: Sendable {
                 stompChannel: stompChannel,
                 hub: hub,
                 trimmer: configuration.memoryTrimInterval.map { MemoryTrimmer(interval: $0, on: eventLoops.next()) },
+                hooks: hooks,
                 logger: logger
             )
             logger.info("listening", metadata: ["http": "\(configuration.host):\(server.httpPort)", "stomp": "\(server.stompPort)"])
             return server
         } catch {
+            await hooks?.shutdown()
             if group == nil { try? await eventLoops.shutdownGracefully() }
             throw error
         }
@@ -144,6 +163,7 @@ public final class GatewayServer: Sendable {
         trimmer?.cancel()
         try? await channel.close()
         try? await stompChannel?.close()
+        await hooks?.shutdown()
         if ownsGroup {
             try await group.shutdownGracefully()
         }

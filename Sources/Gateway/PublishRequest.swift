@@ -13,32 +13,10 @@ enum PublishRequest {
 
     static let pathPrefix = "/api/publish"
 
-    /// Authorizes the request: with keys configured a valid `Authorization: Bearer` is needed
-    /// (401 without one, 403 for an unknown one); without keys, only loopback clients.
-    static func authorize(_ head: HTTPRequestHead, apiKeys: [String: String], isLoopback: Bool) -> Result<Principal, Failure> {
-        let authorization = head.headers.first(name: "authorization")
-        if apiKeys.isEmpty {
-            guard isLoopback else {
-                return .failure(Failure(status: .forbidden, message: "no API keys are configured: only loopback clients may publish"))
-            }
-            return .success(.anonymous)
-        }
-        guard let authorization else {
-            return .failure(Failure(status: .unauthorized, message: "missing Authorization: Bearer <api key>"))
-        }
-        let parts = authorization.split(separator: " ", maxSplits: 1)
-        guard parts.count == 2, parts[0].lowercased() == "bearer" else {
-            return .failure(Failure(status: .unauthorized, message: "Authorization must be Bearer <api key>"))
-        }
-        let token = String(parts[1]).trimmingSpaces
-        guard let name = apiKeys.first(where: { $0.value == token })?.key else {
-            return .failure(Failure(status: .forbidden, message: "unknown API key"))
-        }
-        return .success(.apiKey(name: name))
-    }
-
     /// Builds the message for a publish request whose body has been read.
-    static func message(_ head: HTTPRequestHead, body: ByteBuffer, id: String) -> Result<HubMessage, Failure> {
+    /// `sender` becomes the message's `perigee-user` (an `X-Stomp-Perigee-User` of the
+    /// request's own never passes).
+    static func message(_ head: HTTPRequestHead, body: ByteBuffer, id: String, sender: String?) -> Result<HubMessage, Failure> {
         let path = GatewayRouter.path(of: head.uri)
         let destinationText = String(path.dropFirst(pathPrefix.count))
         guard let destination = Destination(destinationText) else {
@@ -65,7 +43,9 @@ enum PublishRequest {
             guard !stompName.isEmpty else { continue }
             headers.add(stompName, value)
         }
-        return .success(HubMessage(id: id, destination: destination, headers: HubMessage.passThroughHeaders(headers), body: body))
+        var passed = HubMessage.passThroughHeaders(headers)
+        if let sender { passed.add(HubMessage.senderHeader, sender) }
+        return .success(HubMessage(id: id, destination: destination, headers: passed, body: body))
     }
 }
 

@@ -7,16 +7,21 @@ import NIOCore
 /// that stops polling from growing the server's memory.
 final class StompSockJSApplication: SockJSApplication, StompTransport {
     private let hub: Hub
+    private var client: ClientContext?
     private var connection: StompConnection?
     private weak var session: SockJSSession?
 
-    init(hub: Hub) {
+    /// - Parameter client: the opening request's details for the gatekeeper (nil when it
+    ///   reads none).
+    init(hub: Hub, client: ClientContext?) {
         self.hub = hub
+        self.client = client
     }
 
     func sockJSSessionDidOpen(_ session: SockJSSession) {
         self.session = session
-        connection = StompConnection(hub: hub, eventLoop: session.eventLoop, transport: self)
+        connection = StompConnection(hub: hub, eventLoop: session.eventLoop, transport: self, client: client)
+        client = nil
     }
 
     func sockJSSession(_ session: SockJSSession, didReceive message: String) {

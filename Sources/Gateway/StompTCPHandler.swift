@@ -8,6 +8,7 @@ final class StompTCPHandler: ChannelInboundHandler, StompTransport {
 
     private let hub: Hub
     private let lingerTimeout: TimeAmount
+    private let describesClient: Bool
     private var connection: StompConnection?
     private var context: ChannelHandlerContext?
     /// Closing after an error: input is read and discarded until EOF or the linger timeout.
@@ -15,14 +16,17 @@ final class StompTCPHandler: ChannelInboundHandler, StompTransport {
 
     /// - Parameter lingerTimeout: how long input is drained after an ERROR before the
     ///   connection is dropped.
-    init(hub: Hub, lingerTimeout: TimeAmount) {
+    /// - Parameter describesClient: whether the gatekeeper reads a `ClientContext` (hooks).
+    init(hub: Hub, lingerTimeout: TimeAmount, describesClient: Bool = false) {
         self.hub = hub
         self.lingerTimeout = lingerTimeout
+        self.describesClient = describesClient
     }
 
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
-        connection = StompConnection(hub: hub, eventLoop: context.eventLoop, transport: self)
+        let client = describesClient ? ClientContext(transport: "tcp", address: context.channel.remoteAddress) : nil
+        connection = StompConnection(hub: hub, eventLoop: context.eventLoop, transport: self, client: client)
         if connection == nil { context.close(promise: nil) }
     }
 

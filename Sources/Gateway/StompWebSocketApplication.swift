@@ -6,15 +6,16 @@ import WebSocket
 /// each outgoing frame is one message — text when it is UTF-8, binary otherwise.
 final class StompWebSocketApplication: WebSocketApplication, StompTransport {
     private let hub: Hub
-    private let principal: Principal
+    private var client: ClientContext?
     private let compressors: WebSocketCompressorPool
     private let loop: EventLoop
     private var connection: StompConnection?
     private weak var socket: (any WebSocketConnection)?
 
-    init(hub: Hub, principal: Principal, compressors: WebSocketCompressorPool, loop: EventLoop) {
+    /// - Parameter client: the handshake's details for the gatekeeper (nil when it reads none).
+    init(hub: Hub, client: ClientContext?, compressors: WebSocketCompressorPool, loop: EventLoop) {
         self.hub = hub
-        self.principal = principal
+        self.client = client
         self.compressors = compressors
         self.loop = loop
     }
@@ -22,7 +23,8 @@ final class StompWebSocketApplication: WebSocketApplication, StompTransport {
     func webSocketDidOpen(_ socket: any WebSocketConnection) {
         self.socket = socket
         guard let loop = socket.channel?.eventLoop else { return }
-        connection = StompConnection(hub: hub, eventLoop: loop, transport: self, principal: principal)
+        connection = StompConnection(hub: hub, eventLoop: loop, transport: self, client: client)
+        client = nil
         if connection == nil { socket.close(code: .internalError, reason: "no hub shard for this event loop") }
     }
 

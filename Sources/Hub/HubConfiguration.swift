@@ -40,11 +40,13 @@ public struct HubConfiguration: Sendable {
     public var writeCoalescingMicroseconds: Int = 0
     /// The `server` header of CONNECTED.
     public var serverName: String = "Perigee/0.1"
-    /// Checks CONNECT credentials: returns the principal, or nil to refuse. With no
-    /// credentials the principal is `.anonymous`.
-    public var authenticate: @Sendable (_ login: String?, _ passcode: String?) -> Principal? = { _, _ in .anonymous }
-    /// Decides whether `principal` may SUBSCRIBE to or SEND to `destination`.
-    public var authorize: @Sendable (_ principal: Principal, _ action: AccessAction, _ destination: Destination) -> Bool = { _, _, _ in true }
+    /// Who sessions are and what they may do (`StompGatekeeper`); by default everyone is
+    /// anonymous and may do anything.
+    public var gatekeeper: any StompGatekeeper = OpenGatekeeper()
+    /// Bytes a client may send while one of its frames waits for a gatekeeper decision (an
+    /// authorization hook); past it the session fails with ERROR
+    /// `too much input awaiting authorization`.
+    public var maxInputAwaitingDecision: Int = 1 << 20
 
     public init() {}
 }

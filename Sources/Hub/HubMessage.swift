@@ -39,6 +39,13 @@ public struct HubMessage: Sendable {
         "destination", "message-id", "subscription", "ack", "content-length", "receipt", "transaction",
     ]
 
+    /// Every header whose name starts with this is the gateway's to set (`perigee-user`, the
+    /// sender's authenticated id, among them): a sender's own is dropped.
+    public static let reservedPrefix = "perigee-"
+
+    /// The header naming the authenticated id of the session that published a message.
+    public static let senderHeader = "perigee-user"
+
     /// The pass-through headers of a SEND (or an HTTP publish): the first of each name, minus
     /// every header a lenient parser could take for one the hub sets itself. A name is dropped
     /// when, lowercased and stripped of whitespace, it is a reserved name (`Destination`,
@@ -56,7 +63,7 @@ public struct HubMessage: Sendable {
     private static func isPassable(_ name: String) -> Bool {
         guard !name.isEmpty, !name.utf8.contains(where: { $0 <= 0x20 || $0 == 0x7F }) else { return false }
         let folded = name.lowercased()
-        if reservedHeaders.contains(folded) { return false }
+        if reservedHeaders.contains(folded) || folded.hasPrefix(reservedPrefix) { return false }
         return folded != "content-type" || name == "content-type"
     }
 }
@@ -66,12 +73,6 @@ public enum StompAckMode: String, Sendable, Hashable {
     case auto
     case client
     case clientIndividual = "client-individual"
-}
-
-/// Who is talking: anonymous, or authenticated by an API key.
-public enum Principal: Sendable, Hashable {
-    case anonymous
-    case apiKey(name: String)
 }
 
 /// What a principal wants to do to a destination.

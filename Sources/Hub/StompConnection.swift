@@ -34,13 +34,17 @@ public final class StompConnection {
     private var connectTimeoutTask: Scheduled<Void>?
     private var sendBeatTask: Scheduled<Void>?
     private var receiveCheckTask: Scheduled<Void>?
+    private var expiryTask: Scheduled<Void>?
+    /// What the transport knew of the client before CONNECT, for the gatekeeper; dropped once
+    /// CONNECT is answered, so that a connected client's handshake headers are not kept.
+    private var client: (any Sendable)?
     private var finished = false
     /// Waiting in the shard's list of connections to flush at the end of the tick.
     private var flushRequested = false
 
-    /// - Parameter principal: who the transport already authenticated (an HTTP bearer key);
-    ///   CONNECT credentials may replace it.
-    public init?(hub: Hub, eventLoop: EventLoop, transport: any StompTransport, principal: Principal = .anonymous) {
+    /// - Parameter client: what the transport knows of the client (handshake headers, address),
+    ///   handed to the gatekeeper with the CONNECT (`StompConnectRequest.client`).
+    public init?(hub: Hub, eventLoop: EventLoop, transport: any StompTransport, client: (any Sendable)? = nil) {
         guard let shard = hub.shard(on: eventLoop) else { return nil }
         self.hub = hub
         self.shard = shard
@@ -49,7 +53,8 @@ public final class StompConnection {
         self.parser = StompParser(limits: hub.configuration.limits)
         let id = shard.allocateConnectionID()
         self.id = id
-        self.session = StompSession(configuration: hub.configuration, principal: principal, sessionName: "session-\(String(id, radix: 36))")
+        self.session = StompSession(configuration: hub.configuration, sessionName: "session-\(String(id, radix: 36))")
+        self.client = client
         self.lastReceived = eventLoop.now
         self.lastWrite = eventLoop.now
         shard.register(self, id: id)
@@ -65,6 +70,7 @@ public final class StompConnection {
         guard !finished else { return }
         lastReceived = loop.now
         parser.append(bytes)
+        boundInputAwaitingDecision()
         drainParser()
     }
 
@@ -73,7 +79,16 @@ public final class StompConnection {
         guard !finished else { return }
         lastReceived = loop.now
         parser.append(text)
+        boundInputAwaitingDecision()
         drainParser()
+    }
+
+    /// While a frame waits for the gatekeeper, later input stays unparsed in the parser: at
+    /// most `maxInputAwaitingDecision` bytes of it.
+    private func boundInputAwaitingDecision() {
+        let limit = hub.configuration.maxInputAwaitingDecision
+        guard session.isAwaitingDecision, parser.bufferedBytes > limit else { return }
+        perform(session.fail(.inputAwaitingAuthorization(limit: limit), receipt: nil))
     }
 
     /// The transport's writability changed.
@@ -90,6 +105,11 @@ public final class StompConnection {
 
     private func drainParser() {
         while !finished {
+            if session.isAwaitingDecision {
+                // The held frame's answer resumes parsing; what was written so far goes now.
+                transport.flush()
+                return
+            }
             let result: StompParser.ParseResult
             do {
                 result = try parser.parseStep()
@@ -105,11 +125,6 @@ public final class StompConnection {
                 continue
             case .frame(let frame):
                 perform(session.receive(frame))
-                if parser.version == nil, case .connected(let version) = session.state {
-                    parser.version = version
-                    connectTimeoutTask?.cancel()
-                    connectTimeoutTask = nil
-                }
             }
         }
     }
@@ -174,6 +189,51 @@ public final class StompConnection {
             transport.flush()
             finish()
             transport.close(afterError: false)
+        case .authenticate(let headers):
+            let request = StompConnectRequest(headers: headers, sessionName: session.sessionName, client: client, eventLoop: loop)
+            client = nil
+            decide(hub.configuration.gatekeeper.authenticate(request)) { connection, result in
+                connection.perform(connection.session.authenticated(result))
+                connection.didConnect()
+            }
+        case .review(let action):
+            let request = StompReview(principal: session.principal, sessionName: session.sessionName, action: action, eventLoop: loop)
+            decide(hub.configuration.gatekeeper.review(request)) { connection, result in
+                connection.perform(connection.session.reviewed(result))
+            }
+        }
+    }
+
+    /// Applies a gatekeeper verdict now, or when it arrives (then resumes parsing the input
+    /// that waited). A verdict that fails outright counts as `authorization unavailable`.
+    private func decide<Value: Sendable>(_ verdict: StompVerdict<Value>, apply: @escaping (StompConnection, Result<Value, StompError>) -> Void) {
+        switch verdict {
+        case .decided(let result):
+            apply(self, result)
+        case .pending(let future):
+            future.hop(to: loop).assumeIsolated().whenComplete { [weak self] outcome in
+                guard let self, !self.finished else { return }
+                switch outcome {
+                case .success(let result): apply(self, result)
+                case .failure(let error): apply(self, .failure(.authorizationUnavailable("\(error)")))
+                }
+                self.drainParser()
+            }
+        }
+    }
+
+    /// After CONNECTED: the parser learns the version, the CONNECT timeout stops, and a
+    /// principal that expires gets its ERROR `token expired` at that moment.
+    private func didConnect() {
+        guard !finished, parser.version == nil, case .connected(let version) = session.state else { return }
+        parser.version = version
+        connectTimeoutTask?.cancel()
+        connectTimeoutTask = nil
+        if let expiry = session.principal.expiry {
+            expiryTask = loop.assumeIsolated().scheduleTask(deadline: expiry) { [weak self] in
+                guard let self, !self.finished else { return }
+                self.perform(self.session.fail(.tokenExpired, receipt: nil))
+            }
         }
     }
 
@@ -215,12 +275,12 @@ public final class StompConnection {
         cache: inout [EncodingKey: EncodedMessage],
         permissions: inout [Principal: Bool]
     ) -> Bool {
-        let authorize = hub.configuration.authorize
+        let gatekeeper = hub.configuration.gatekeeper
         let delivery: StompSession.Delivery
         do {
             delivery = try session.deliver(message, subscription: subscriptionID, fromQueue: false) { principal, destination in
                 if let known = permissions[principal] { return known }
-                let allowed = authorize(principal, .subscribe, destination)
+                let allowed = gatekeeper.allows(principal, .subscribe, destination)
                 permissions[principal] = allowed
                 return allowed
             }
@@ -316,7 +376,7 @@ public final class StompConnection {
         let milliseconds = hub.configuration.connectTimeoutMilliseconds
         guard milliseconds > 0 else { return }
         connectTimeoutTask = loop.assumeIsolated().scheduleTask(in: .milliseconds(Int64(milliseconds))) { [weak self] in
-            guard let self, !self.finished, self.session.state == .awaitingConnect else { return }
+            guard let self, !self.finished, self.session.state == .awaitingConnect || self.session.state == .authenticating else { return }
             self.perform(self.session.fail(.connectTimeout(seconds: Double(milliseconds) / 1000), receipt: nil))
         }
     }
@@ -369,6 +429,9 @@ public final class StompConnection {
         connectTimeoutTask?.cancel()
         sendBeatTask?.cancel()
         receiveCheckTask?.cancel()
+        expiryTask?.cancel()
+        expiryTask = nil
+        client = nil
         connectTimeoutTask = nil
         sendBeatTask = nil
         receiveCheckTask = nil

@@ -24,6 +24,12 @@ public struct StompError: Error, Hashable, Sendable, CustomStringConvertible {
         case heartbeatTimeout
         case slowConsumer
         case unauthorized
+        case unauthorizedBecause(String)
+        case permissionDeniedBecause(action: String, destination: String, reason: String)
+        case sendRefused(String)
+        case tokenExpired
+        case authorizationUnavailable(String)
+        case inputAwaitingAuthorization(limit: Int)
         case tooManySubscriptions(limit: Int)
         case tooManyTransactions(limit: Int)
         case transactionTooLarge(String)
@@ -62,6 +68,21 @@ public struct StompError: Error, Hashable, Sendable, CustomStringConvertible {
     public static let heartbeatTimeout = Self(.heartbeatTimeout)
     public static let slowConsumer = Self(.slowConsumer)
     public static let unauthorized = Self(.unauthorized)
+    /// `unauthorized` with the reason: which credential was refused and why (no secret in it).
+    public static func unauthorized(_ reason: String) -> Self { .init(.unauthorizedBecause(reason)) }
+    /// `permission denied` with the application's reason (an authorization hook's answer).
+    public static func permissionDenied(_ action: String, destination: String, reason: String) -> Self {
+        .init(.permissionDeniedBecause(action: action, destination: destination, reason: reason))
+    }
+    /// The application refused a SEND (its send hook answered 403 with `reason`).
+    public static func sendRefused(_ reason: String) -> Self { .init(.sendRefused(reason)) }
+    /// The principal's expiry (a token's `exp`, a hook's `expires_in`) has passed.
+    public static let tokenExpired = Self(.tokenExpired)
+    /// An authorization hook failed (timeout, bad status, malformed answer): `detail` says which
+    /// and how. Sessions fail closed.
+    public static func authorizationUnavailable(_ detail: String) -> Self { .init(.authorizationUnavailable(detail)) }
+    /// More than `limit` bytes arrived while a frame waited for an authorization decision.
+    public static func inputAwaitingAuthorization(limit: Int) -> Self { .init(.inputAwaitingAuthorization(limit: limit)) }
     public static func tooManySubscriptions(limit: Int) -> Self { .init(.tooManySubscriptions(limit: limit)) }
     public static func tooManyTransactions(limit: Int) -> Self { .init(.tooManyTransactions(limit: limit)) }
     /// `limit`: which limit, in words ("more than 1000 frames").
@@ -95,7 +116,12 @@ public struct StompError: Error, Hashable, Sendable, CustomStringConvertible {
         case .unknownAck: return "unknown ack"
         case .heartbeatTimeout: return "heart-beat timeout"
         case .slowConsumer: return "slow consumer"
-        case .unauthorized: return "unauthorized"
+        case .unauthorized, .unauthorizedBecause: return "unauthorized"
+        case .permissionDeniedBecause: return "permission denied"
+        case .sendRefused: return "send refused"
+        case .tokenExpired: return "token expired"
+        case .authorizationUnavailable: return "authorization unavailable"
+        case .inputAwaitingAuthorization: return "too much input awaiting authorization"
         case .tooManySubscriptions: return "too many subscriptions"
         case .tooManyTransactions: return "too many transactions"
         case .transactionTooLarge: return "transaction too large"
@@ -132,6 +158,14 @@ public struct StompError: Error, Hashable, Sendable, CustomStringConvertible {
         case .heartbeatTimeout: return "No frame or heart-beat arrived within the negotiated interval."
         case .slowConsumer: return "The connection fell too far behind its messages and was disconnected."
         case .unauthorized: return "The credentials were not accepted."
+        case .unauthorizedBecause(let reason): return "The credentials were not accepted: \(reason.prefix(300))"
+        case .permissionDeniedBecause(let action, let destination, let reason):
+            return "You may not \(action) \(destination.prefix(200)): \(reason.prefix(300))"
+        case .sendRefused(let reason): return "The message was not published: \(reason.prefix(300))"
+        case .tokenExpired: return "The session's credentials expired; connect again with fresh ones."
+        case .authorizationUnavailable(let detail): return "Access could not be decided: \(detail.prefix(300))"
+        case .inputAwaitingAuthorization(let limit):
+            return "At most \(limit) bytes may arrive while a frame waits for an authorization decision."
         case .tooManySubscriptions(let limit): return "A session may hold at most \(limit) subscriptions."
         case .tooManyTransactions(let limit): return "A session may hold at most \(limit) open transactions."
         case .transactionTooLarge(let limit): return "Open transactions are limited: this frame would make \(limit)."

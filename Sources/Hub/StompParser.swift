@@ -53,6 +53,8 @@ public struct StompParser {
 
     /// The buffer's capacity, consumed bytes included: what the parser holds in memory.
     var bufferCapacity: Int { buffer.capacity }
+    /// Bytes appended and not yet parsed.
+    var bufferedBytes: Int { buffer.readableBytes }
 
     public mutating func append(_ bytes: ByteBuffer) {
         if buffer.readableBytes == 0 {

@@ -34,6 +34,12 @@ public struct StompSession {
         case fail(StompError, receipt: String?)
         /// Flush and close (after DISCONNECT and its RECEIPT).
         case close
+        /// Ask the gatekeeper who this CONNECT is (`StompGatekeeper.authenticate`) and hand the
+        /// answer to `authenticated(_:)`. No further frame is taken until then.
+        case authenticate(StompHeaders)
+        /// Ask the gatekeeper to review a SUBSCRIBE or SEND (`StompGatekeeper.review`) and hand
+        /// the answer to `reviewed(_:)`. No further frame is taken until then.
+        case review(StompReview.Action)
     }
 
     /// The outcome of offering a message to a subscription.
@@ -60,8 +66,17 @@ public struct StompSession {
 
     public enum State: Equatable {
         case awaitingConnect
+        /// CONNECT arrived; the gatekeeper has not yet said who the client is.
+        case authenticating
         case connected(StompVersion)
         case closed
+    }
+
+    /// A frame held until the gatekeeper decides.
+    private enum Awaiting {
+        case connect(StompVersion, StompHeartbeat.Agreement, receipt: String?)
+        case subscribe(id: String, destination: Destination, ack: StompAckMode, receipt: String?)
+        case send(StompFrame, destination: Destination, receipt: String?)
     }
 
     public private(set) var state: State = .awaitingConnect
@@ -73,6 +88,11 @@ public struct StompSession {
     private var transactions: [String: Transaction] = [:]
     private var transactionBytes = 0
     private var lastGeneration: UInt64 = 0
+    private var awaiting: Awaiting?
+    /// Destinations the gatekeeper's review allowed this session to subscribe to (asked once
+    /// each, up to `maxSubscriptions` of them).
+    private var reviewedSubscriptions: Set<String> = []
+    var gatekeeper: any StompGatekeeper { configuration.gatekeeper }
 
     /// - Parameter principal: who the transport already authenticated (an HTTP bearer key);
     ///   CONNECT credentials may replace it.
@@ -90,6 +110,10 @@ public struct StompSession {
 
     public var isClosed: Bool { state == .closed }
 
+    /// A frame waits for the gatekeeper (`authenticate` or `review` was returned and not yet
+    /// answered): the driver must not hand over further frames until it is answered.
+    public var isAwaitingDecision: Bool { awaiting != nil }
+
     /// Messages awaiting acknowledgement on a subscription.
     public func unacknowledged(on subscription: String) -> Int { ledger.count(of: subscription) }
 
@@ -101,6 +125,10 @@ public struct StompSession {
     /// Handles one client frame.
     public mutating func receive(_ frame: StompFrame) -> [Action] {
         guard !isClosed else { return [] }
+        guard awaiting == nil else {
+            assertionFailure("a frame was handed over while another awaits the gatekeeper")
+            return fail(.authorizationUnavailable("a frame arrived before the previous one was decided"), receipt: nil)
+        }
         do throws(StompError) {
             return try handle(frame)
         } catch {
@@ -121,7 +149,7 @@ public struct StompSession {
         case .send:
             return try send(frame)
         case .subscribe:
-            return try subscribe(frame, version: version) + receipt(for: frame)
+            return try subscribe(frame, version: version)
         case .unsubscribe:
             return try unsubscribe(frame, version: version) + receipt(for: frame)
         case .ack, .nack:
@@ -168,12 +196,6 @@ public struct StompSession {
         guard let version = StompVersion.negotiate(acceptVersion: frame.headers["accept-version"]) else {
             throw .unsupportedVersion(frame.headers["accept-version"] ?? "")
         }
-        let login = frame.headers["login"]
-        let passcode = frame.headers["passcode"]
-        if login != nil || passcode != nil {
-            guard let authenticated = configuration.authenticate(login, passcode) else { throw .unauthorized }
-            principal = authenticated
-        }
         var agreement = StompHeartbeat.Agreement(serverSends: 0, serverExpects: 0)
         if version >= .v1_1 {
             agreement = try StompHeartbeat.negotiate(
@@ -182,6 +204,22 @@ public struct StompSession {
                 serverReceive: configuration.heartbeatReceiveMilliseconds
             )
         }
+        state = .authenticating
+        awaiting = .connect(version, agreement, receipt: frame.headers["receipt"])
+        return [.authenticate(frame.headers)]
+    }
+
+    /// The gatekeeper's answer to `.authenticate`: CONNECTED (with `perigee-user` when the
+    /// principal has an id), or ERROR and close.
+    public mutating func authenticated(_ result: Result<Principal, StompError>) -> [Action] {
+        guard !isClosed, case .connect(let version, let agreement, let receipt)? = awaiting else { return [] }
+        awaiting = nil
+        let principal: Principal
+        switch result {
+        case .failure(let error): return fail(error, receipt: receipt)
+        case .success(let authenticated): principal = authenticated
+        }
+        self.principal = principal
         state = .connected(version)
         var headers: StompHeaders = ["version": version.rawValue]
         headers.add("server", configuration.serverName)
@@ -189,27 +227,92 @@ public struct StompSession {
         if version >= .v1_1 {
             headers.add("heart-beat", "\(configuration.heartbeatSendMilliseconds),\(configuration.heartbeatReceiveMilliseconds)")
         }
-        return [
+        if let user = principal.user { headers.add(HubMessage.senderHeader, user) }
+        var actions: [Action] = [
             .write(StompFrame(.connected, headers: headers)),
             .startHeartbeats(sendEvery: agreement.serverSends, expectEvery: agreement.serverExpects),
-        ] + receipt(for: frame)
+        ]
+        if let receipt { actions.append(.write(StompFrame(.receipt, headers: ["receipt-id": receipt]))) }
+        return actions
+    }
+
+    /// The gatekeeper's answer to `.review`: the held SUBSCRIBE or SEND goes ahead (perhaps
+    /// replaced, or dropped with its RECEIPT), or the session fails with the refusal.
+    public mutating func reviewed(_ result: Result<StompReview.Outcome, StompError>) -> [Action] {
+        guard !isClosed, let held = awaiting else { return [] }
+        switch held {
+        case .connect:
+            return []
+        case .subscribe(let id, let destination, let ack, let receipt):
+            awaiting = nil
+            guard case .success = result else { return failure(of: result, receipt: receipt) }
+            if reviewedSubscriptions.count < configuration.maxSubscriptions {
+                reviewedSubscriptions.insert(destination.description)
+            }
+            return register(id, destination, ack) + self.receipt(receipt)
+        case .send(let frame, let destination, let receipt):
+            awaiting = nil
+            let outcome: StompReview.Outcome
+            switch result {
+            case .failure(let error): return fail(error, receipt: receipt)
+            case .success(let decided): outcome = decided
+            }
+            let approved: StompFrame
+            switch outcome {
+            case .allow:
+                approved = frame
+            case .drop:
+                return self.receipt(receipt)
+            case .replace(let headers, let body):
+                var replaced: StompHeaders = ["destination": destination.description]
+                if let transaction = frame.headers["transaction"] { replaced.add("transaction", transaction) }
+                for (name, value) in headers { replaced.add(name, value) }
+                approved = StompFrame(.send, headers: replaced, body: body)
+            }
+            do throws(StompError) {
+                return try accept(approved, receipt: receipt)
+            } catch {
+                return fail(error, receipt: receipt)
+            }
+        }
+    }
+
+    private mutating func failure(of result: Result<StompReview.Outcome, StompError>, receipt: String?) -> [Action] {
+        guard case .failure(let error) = result else { return [] }
+        return fail(error, receipt: receipt)
     }
 
     private mutating func send(_ frame: StompFrame) throws(StompError) -> [Action] {
         let text = try required("destination", frame)
         guard let destination = Destination(text) else { throw .invalidDestination(text) }
-        guard configuration.authorize(principal, .send, destination) else { throw .permissionDenied("send to", destination: text) }
-        if let transaction = frame.headers["transaction"] {
-            try add(frame, to: transaction)
-            return receipt(for: frame)
+        guard gatekeeper.allows(principal, .send, destination) else { throw .permissionDenied("send to", destination: text) }
+        if let transaction = frame.headers["transaction"], transactions[transaction] == nil {
+            throw .unknownTransaction(transaction)
         }
-        return [try publishAction(frame, receipt: frame.headers["receipt"])]
+        if gatekeeper.needsReview(principal, .send, destination) {
+            awaiting = .send(frame, destination: destination, receipt: frame.headers["receipt"])
+            return [.review(.send(destination, headers: HubMessage.passThroughHeaders(frame.headers), body: frame.body))]
+        }
+        return try accept(frame, receipt: frame.headers["receipt"])
     }
 
+    /// An allowed SEND: into its transaction, or published.
+    private mutating func accept(_ frame: StompFrame, receipt: String?) throws(StompError) -> [Action] {
+        if let transaction = frame.headers["transaction"] {
+            try add(frame, to: transaction)
+            return self.receipt(receipt)
+        }
+        return [try publishAction(frame, receipt: receipt)]
+    }
+
+    /// The message of a SEND: its pass-through headers, plus `perigee-user` with the sender's
+    /// authenticated id (a client-supplied one never passes: `passThroughHeaders`).
     private func publishAction(_ frame: StompFrame, receipt: String?) throws(StompError) -> Action {
         let text = try required("destination", frame)
         guard let destination = Destination(text) else { throw .invalidDestination(text) }
-        return .publish(destination: destination, headers: HubMessage.passThroughHeaders(frame.headers), body: frame.body, receipt: receipt)
+        var headers = HubMessage.passThroughHeaders(frame.headers)
+        if let user = principal.user { headers.add(HubMessage.senderHeader, user) }
+        return .publish(destination: destination, headers: headers, body: frame.body, receipt: receipt)
     }
 
     private mutating func subscribe(_ frame: StompFrame, version: StompVersion) throws(StompError) -> [Action] {
@@ -229,9 +332,17 @@ public struct StompSession {
         guard subscriptions.count < configuration.maxSubscriptions else {
             throw .tooManySubscriptions(limit: configuration.maxSubscriptions)
         }
-        guard configuration.authorize(principal, .subscribe, destination) else {
+        guard gatekeeper.allows(principal, .subscribe, destination) else {
             throw .permissionDenied("subscribe to", destination: text)
         }
+        if !reviewedSubscriptions.contains(text), gatekeeper.needsReview(principal, .subscribe, destination) {
+            awaiting = .subscribe(id: id, destination: destination, ack: ack, receipt: frame.headers["receipt"])
+            return [.review(.subscribe(destination))]
+        }
+        return register(id, destination, ack) + receipt(for: frame)
+    }
+
+    private mutating func register(_ id: String, _ destination: Destination, _ ack: StompAckMode) -> [Action] {
         lastGeneration += 1
         subscriptions[id] = Subscription(destination: destination, ack: ack, generation: lastGeneration)
         return [.subscribe(id: id, destination: destination, ack: ack, generation: lastGeneration)]
@@ -355,6 +466,7 @@ public struct StompSession {
     /// unacknowledged queue messages.
     private mutating func release() -> [Action] {
         state = .closed
+        awaiting = nil
         transactions.removeAll()
         transactionBytes = 0
         let ended = subscriptions.sorted { $0.key < $1.key }
@@ -365,7 +477,11 @@ public struct StompSession {
     // MARK: Helpers
 
     private func receipt(for frame: StompFrame) -> [Action] {
-        guard let receipt = frame.headers["receipt"] else { return [] }
+        receipt(frame.headers["receipt"])
+    }
+
+    private func receipt(_ receipt: String?) -> [Action] {
+        guard let receipt else { return [] }
         return [.write(StompFrame(.receipt, headers: ["receipt-id": receipt]))]
     }
 

@@ -222,7 +222,7 @@ struct StompGatewayTests {
         try await withGateway({
             $0.hub.limits.maxFrameSize = 1_024
             $0.accessPolicy = nil
-            $0.hub.authorize = { _, action, destination in !(action == .send && destination.name == "readonly") }
+            $0.hub.gatekeeper = ReadOnlyGatekeeper()
         }) { server in
             for transport in [StompTestClient.Transport.tcp, .webSocket] {
                 var client = try await StompTestClient.connect(server, over: transport)
@@ -274,3 +274,16 @@ struct StompGatewayTests {
     }
 }
 
+
+/// Allows everything but sending to a destination named `readonly`.
+private struct ReadOnlyGatekeeper: StompGatekeeper {
+    func authenticate(_ request: StompConnectRequest) -> StompVerdict<Principal> { .decided(.success(.anonymous)) }
+
+    func allows(_ principal: Principal, _ action: AccessAction, _ destination: Destination) -> Bool {
+        !(action == .send && destination.name == "readonly")
+    }
+
+    func needsReview(_ principal: Principal, _ action: AccessAction, _ destination: Destination) -> Bool { false }
+
+    func review(_ request: StompReview) -> StompVerdict<StompReview.Outcome> { .decided(.success(.allow)) }
+}

@@ -1,6 +1,7 @@
 import FuzzSupport
 import Hub
 import NIOCore
+import NIOEmbedded
 
 // Input: [options] [split seed] then the bytes a client sends (STOMP over TCP, or the text of
 // WebSocket / SockJS messages, which the parser reads the same way).
@@ -66,10 +67,58 @@ private let sessionConfiguration: HubConfiguration = {
     configuration.maxTransactions = 2
     configuration.maxFramesPerTransaction = 4
     configuration.maxTransactionBytes = 512
-    configuration.authenticate = { login, passcode in passcode == "key" ? .apiKey(name: login ?? "k") : nil }
-    configuration.authorize = { _, _, destination in !destination.name.contains("secret") }
+    configuration.gatekeeper = FuzzGatekeeper()
     return configuration
 }()
+
+/// Refuses a passcode other than "key" (whose principal has an id), hides "secret"
+/// destinations, and reviews SENDs to "review" destinations: refused when the body is empty,
+/// otherwise replaced.
+private struct FuzzGatekeeper: StompGatekeeper {
+    static let keyHolder = Principal(user: "k")
+
+    func authenticate(_ request: StompConnectRequest) -> StompVerdict<Principal> {
+        guard let passcode = request.headers["passcode"] else { return .decided(.success(.anonymous)) }
+        return .decided(passcode == "key" ? .success(Self.keyHolder) : .failure(.unauthorized))
+    }
+
+    func allows(_ principal: Principal, _ action: AccessAction, _ destination: Destination) -> Bool {
+        !destination.name.contains("secret")
+    }
+
+    func needsReview(_ principal: Principal, _ action: AccessAction, _ destination: Destination) -> Bool {
+        destination.name.contains("review")
+    }
+
+    func review(_ request: StompReview) -> StompVerdict<StompReview.Outcome> {
+        guard case .send(_, let headers, let body) = request.action else { return .decided(.success(.allow)) }
+        if body.readableBytes == 0 { return .decided(.failure(.sendRefused("empty"))) }
+        return .decided(.success(.replace(headers: headers, body: ByteBuffer(string: "reviewed"))))
+    }
+}
+
+/// Answers the session's gatekeeper questions at once, as `StompConnection` does.
+private func resolve(_ session: inout StompSession, _ actions: [StompSession.Action]) -> [StompSession.Action] {
+    let gatekeeper = FuzzGatekeeper()
+    let loop = EmbeddedEventLoop()
+    var result: [StompSession.Action] = []
+    for action in actions {
+        switch action {
+        case .authenticate(let headers):
+            fuzzCheck(session.isAwaitingDecision, "authenticate without a held frame")
+            guard case .decided(let decision) = gatekeeper.authenticate(.init(headers: headers, sessionName: "fuzz", client: nil, eventLoop: loop)) else { continue }
+            result += resolve(&session, session.authenticated(decision))
+        case .review(let review):
+            fuzzCheck(session.isAwaitingDecision, "review without a held frame")
+            guard case .decided(let decision) = gatekeeper.review(.init(principal: session.principal, sessionName: "fuzz", action: review, eventLoop: loop)) else { continue }
+            result += resolve(&session, session.reviewed(decision))
+        default:
+            result.append(action)
+        }
+    }
+    fuzzCheck(!session.isAwaitingDecision, "a decision left pending")
+    return result
+}
 
 /// Stage 2: the session state machine over the parsed frames.
 private func driveSession(_ events: [Event]) {
@@ -92,8 +141,13 @@ private func driveSession(_ events: [Event]) {
                 fuzzCheck(index == actions.count - 1, "fail or close before the last action")
                 fuzzCheck(session.isClosed, "fail or close on an open session")
                 ended = true
-            case .write, .publish, .settle, .requeue, .startHeartbeats:
+            case .publish(let destination, let headers, _, _):
+                fuzzCheck(headers["perigee-user"] == session.principal.user, "a message without its sender's id, or with a forged one")
+                fuzzCheck(!destination.name.contains("secret"), "published to a hidden destination")
+            case .write, .settle, .requeue, .startHeartbeats:
                 break
+            case .authenticate, .review:
+                fuzzCheck(false, "an unresolved gatekeeper question")
             }
         }
         fuzzCheck(session.bytesInTransactions <= configuration.maxTransactionBytes, "transactions hold more than the limit")
@@ -105,7 +159,7 @@ private func driveSession(_ events: [Event]) {
         case .error(let error):
             apply(session.fail(error, receipt: nil))
         case .frame(let frame):
-            apply(session.receive(frame))
+            apply(resolve(&session, session.receive(frame)))
         }
         guard !session.isClosed else { break }
         // Offer a message to each subscription: to its own destination, or for a pattern one
@@ -119,7 +173,7 @@ private func driveSession(_ events: [Event]) {
                 let delivery: StompSession.Delivery
                 do {
                     delivery = try session.deliver(message, subscription: id, fromQueue: concrete.kind == .queue) { _, candidate in
-                        configuration.authorize(.anonymous, .subscribe, candidate)
+                        configuration.gatekeeper.allows(.anonymous, .subscribe, candidate)
                     }
                 } catch {
                     apply(session.fail(error, receipt: nil))

@@ -1,0 +1,109 @@
+import AsyncHTTPClient
+import Foundation
+import NIOCore
+import NIOHTTP1
+
+/// Calls the application's authorization hooks: POSTs a JSON body and reads the JSON answer
+/// (see README "Authorization hooks"), through one pooled HTTP client shared by every session.
+/// Every call ends within the configured timeout, so that no session waits on a hook forever.
+final class HookClient: Sendable {
+    /// The `hooks` settings.
+    struct Settings: Sendable, Hashable {
+        var connect: String?
+        var subscribe: String?
+        var send: String?
+        /// SENDs to destinations matching one of these globs go to the send hook.
+        var sendPrefixes: [String] = ["/**"]
+        var timeoutMilliseconds: Int = 3_000
+        /// Lowercased names of CONNECT headers withheld by default (`login`, `passcode`,
+        /// `authorization`) or of HTTP request headers that the connect hook should see too.
+        var forwardHeaders: Set<String> = []
+        /// Whether a failed hook call (timeout, bad status, malformed answer) lets the session
+        /// proceed as if no hook were configured. Off: the session fails closed.
+        var failOpen = false
+        /// Connections kept open to the application, per host.
+        var maxConnections: Int = 16
+
+        var isEnabled: Bool { connect != nil || subscribe != nil || send != nil }
+    }
+
+    /// What a hook answered.
+    enum Reply: Sendable {
+        /// 2xx with a JSON object (an empty body counts as `{}`).
+        case allowed(JSONValue)
+        /// 401 or 403; the `reason` of its JSON body, or a generic one.
+        case refused(String)
+        /// Anything else, in words for the ERROR body ("timed out after 3000 ms").
+        case failed(String)
+    }
+
+    /// Largest hook answer read, in bytes.
+    static let maxAnswerBytes = 64 * 1024
+
+    let settings: Settings
+    private let client: HTTPClient
+
+    init(settings: Settings, group: any EventLoopGroup) {
+        self.settings = settings
+        let timeout = TimeAmount.milliseconds(Int64(settings.timeoutMilliseconds))
+        var configuration = HTTPClient.Configuration(
+            timeout: .init(connect: timeout, read: timeout),
+            connectionPool: .init(idleTimeout: .seconds(60), concurrentHTTP1ConnectionsPerHostSoftLimit: settings.maxConnections)
+        )
+        configuration.redirectConfiguration = .disallow
+        configuration.decompression = .disabled
+        self.client = HTTPClient(eventLoopGroup: group, configuration: configuration)
+    }
+
+    /// POSTs `body` to `url`; the future always succeeds (failures are `.failed`) within the
+    /// timeout, on `loop`.
+    func call(_ url: String, body: JSONValue, on loop: any EventLoop) -> EventLoopFuture<Reply> {
+        let request: HTTPClient.Request
+        do {
+            var headers = HTTPHeaders()
+            headers.add(name: "Content-Type", value: "application/json")
+            headers.add(name: "User-Agent", value: "Perigee")
+            request = try HTTPClient.Request(url: url, method: .POST, headers: headers, body: .string(body.encoded))
+        } catch {
+            return loop.makeSucceededFuture(.failed("has an invalid URL"))
+        }
+        let milliseconds = settings.timeoutMilliseconds
+        let delegate = ResponseAccumulator(request: request, maxBodySize: Self.maxAnswerBytes)
+        return client.execute(
+            request: request,
+            delegate: delegate,
+            eventLoop: .delegate(on: loop),
+            deadline: .now() + .milliseconds(Int64(milliseconds))
+        ).futureResult.map { response in
+            Self.reply(status: response.status, body: response.body)
+        }.recover { error in
+            if error is ResponseAccumulator.ResponseTooBigError {
+                return .failed("answered more than \(Self.maxAnswerBytes) bytes")
+            }
+            if let error = error as? HTTPClientError,
+                error == .deadlineExceeded || error == .readTimeout || error == .connectTimeout
+            {
+                return .failed("did not answer within \(milliseconds) ms")
+            }
+            return .failed("could not be reached")
+        }.hop(to: loop)
+    }
+
+    static func reply(status: HTTPResponseStatus, body: ByteBuffer?) -> Reply {
+        let bytes = body.map { Data($0.readableBytesView) } ?? Data()
+        let json = bytes.isEmpty ? JSONValue.object([(String, JSONValue)]()) : try? JSONDecoder().decode(JSONValue.self, from: bytes)
+        switch status.code {
+        case 200..<300:
+            guard let json, case .object = json else { return .failed("answered \(status.code) without a JSON object") }
+            return .allowed(json)
+        case 401, 403:
+            return .refused(json?["reason"]?.stringValue ?? "refused by the application")
+        default:
+            return .failed("answered HTTP \(status.code)")
+        }
+    }
+
+    func shutdown() async {
+        try? await client.shutdown()
+    }
+}

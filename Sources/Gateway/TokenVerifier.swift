@@ -1,0 +1,182 @@
+import Foundation
+import Hub
+import JWTKit
+
+/// Verifies JSON Web Tokens (RFC 7519): HS256 with the configured secret (RFC 7518 §3.2),
+/// RS256 or ES256 with the configured public key (§3.3, §3.4). The algorithm is chosen by the
+/// token's `alg` only among the keys configured, so a token cannot pick a key of another kind
+/// (an HS256 token "signed" with the RSA public key), and `alg: none` is never accepted.
+///
+/// Claims (RFC 7519 §4.1): `sub` becomes the principal's id; `exp` and `nbf` are honoured
+/// with `leeway` seconds of clock skew; `iss` and `aud` must match when configured. The
+/// optional `perigee` claim `{"subscribe": [globs], "send": [globs]}` narrows the
+/// `access.authenticated` rules.
+final class TokenVerifier: Sendable {
+    /// The `auth.jwt` settings.
+    struct Settings: Sendable, Hashable {
+        var hs256Secret: String?
+        /// The PEM text of an RSA or P-256 public key (read from `auth.jwt.public_key_file`).
+        var publicKeyPEM: String?
+        var issuer: String?
+        var audience: String?
+        var leewaySeconds: Int = 30
+
+        var isEnabled: Bool { hs256Secret != nil || publicKeyPEM != nil }
+    }
+
+    /// A token that verified.
+    struct Verified: Sendable {
+        var subject: String
+        /// Seconds since 1970 (`exp`), when the token has one.
+        var expiry: Double?
+        var claims: JSONValue
+        var narrowing: AccessPolicy.Rules?
+    }
+
+    /// Tokens longer than this (bytes) are refused before any parsing.
+    static let maxTokenLength = 8 * 1024
+    /// Globs a `perigee` claim may list per action.
+    static let maxClaimGlobs = 64
+
+    private let settings: Settings
+    private let hmac: JWTKeyCollection?
+    private let rsa: JWTKeyCollection?
+    private let ecdsa: JWTKeyCollection?
+
+    private init(settings: Settings, hmac: JWTKeyCollection?, rsa: JWTKeyCollection?, ecdsa: JWTKeyCollection?) {
+        self.settings = settings
+        self.hmac = hmac
+        self.rsa = rsa
+        self.ecdsa = ecdsa
+    }
+
+    /// The kind of a PEM public key, or nil when it is neither an RSA key of at least 2,048
+    /// bits nor a P-256 key (configuration checking).
+    static func publicKeyKind(_ pem: String) -> String? {
+        if (try? Insecure.RSA.PublicKey(pem: pem)) != nil { return "RS256" }
+        if (try? ES256PublicKey(pem: pem)) != nil { return "ES256" }
+        return nil
+    }
+
+    /// - Throws: when the public key is neither RSA nor P-256 (the configuration loader has
+    ///   checked it already).
+    static func make(_ settings: Settings) async throws -> TokenVerifier {
+        var hmac: JWTKeyCollection?
+        var rsa: JWTKeyCollection?
+        var ecdsa: JWTKeyCollection?
+        if let secret = settings.hs256Secret {
+            let keys = JWTKeyCollection()
+            await keys.add(hmac: HMACKey(from: secret), digestAlgorithm: .sha256)
+            hmac = keys
+        }
+        if let pem = settings.publicKeyPEM {
+            if let key = try? Insecure.RSA.PublicKey(pem: pem) {
+                let keys = JWTKeyCollection()
+                await keys.add(rsa: key, digestAlgorithm: .sha256)
+                rsa = keys
+            } else {
+                let keys = JWTKeyCollection()
+                await keys.add(ecdsa: try ES256PublicKey(pem: pem))
+                ecdsa = keys
+            }
+        }
+        return TokenVerifier(settings: settings, hmac: hmac, rsa: rsa, ecdsa: ecdsa)
+    }
+
+    /// Whether `text` has the shape of a compact JWT (three base64url parts), so that a
+    /// passcode that is not one is not reported as a bad token.
+    static func looksLikeToken(_ text: String) -> Bool {
+        let parts = text.utf8.split(separator: UInt8(ascii: "."), omittingEmptySubsequences: false)
+        return parts.count == 3 && parts[0].count > 0 && parts[1].count > 0
+    }
+
+    /// Verifies `token` at `now` (seconds since 1970). Fails with `StompError.unauthorized(_:)`
+    /// saying why (never echoing the token).
+    func verify(_ token: String, now: Double) async -> Result<Verified, StompError> {
+        guard token.utf8.count <= Self.maxTokenLength else { return .failure(.unauthorized("the token is longer than \(Self.maxTokenLength) bytes")) }
+        let parts = token.utf8.split(separator: UInt8(ascii: "."), omittingEmptySubsequences: false)
+        guard parts.count == 3, let header = Self.decodeSegment(parts[0]), let alg = header["alg"]?.stringValue else {
+            return .failure(.unauthorized("the token is not a JWT (header.payload.signature with an alg)"))
+        }
+        let keys: JWTKeyCollection?
+        switch alg {
+        case "HS256": keys = hmac
+        case "RS256": keys = rsa
+        case "ES256": keys = ecdsa
+        case "none", "None", "NONE": return .failure(.unauthorized("unsigned tokens (alg none) are not accepted"))
+        default: return .failure(.unauthorized("tokens signed with \(alg.prefix(16)) are not accepted"))
+        }
+        guard let keys else { return .failure(.unauthorized("no key is configured for \(alg) tokens")) }
+        let payload: TokenPayload
+        do {
+            payload = try await keys.verify(token, as: TokenPayload.self)
+        } catch let error as JWTError where error.errorType == .signatureVerificationFailed {
+            return .failure(.unauthorized("the token's signature does not verify"))
+        } catch {
+            return .failure(.unauthorized("the token could not be verified (malformed)"))
+        }
+        return check(payload.claims, now: now)
+    }
+
+    private func check(_ claims: JSONValue, now: Double) -> Result<Verified, StompError> {
+        let leeway = Double(settings.leewaySeconds)
+        var expiry: Double?
+        if let exp = claims["exp"] {
+            guard let value = exp.numberValue, value.isFinite else { return .failure(.unauthorized("the token's exp is not a number")) }
+            guard value + leeway > now else { return .failure(.unauthorized("the token has expired")) }
+            expiry = value
+        }
+        if let nbf = claims["nbf"] {
+            guard let value = nbf.numberValue, value.isFinite else { return .failure(.unauthorized("the token's nbf is not a number")) }
+            guard value - leeway <= now else { return .failure(.unauthorized("the token is not valid yet (nbf)")) }
+        }
+        if let issuer = settings.issuer, claims["iss"]?.stringValue != issuer {
+            return .failure(.unauthorized("the token's issuer is not the configured one"))
+        }
+        if let audience = settings.audience {
+            let matches: Bool
+            switch claims["aud"] {
+            case .string(let single)?: matches = single == audience
+            case .array(let list)?: matches = list.contains(.string(audience))
+            default: matches = false
+            }
+            guard matches else { return .failure(.unauthorized("the token is not meant for this audience")) }
+        }
+        guard let subject = claims["sub"]?.stringValue, Identity.isValidUser(subject) else {
+            return .failure(.unauthorized("the token's sub must be 1 to \(Identity.maxUserLength) bytes without control characters"))
+        }
+        var narrowing: AccessPolicy.Rules?
+        if let claim = claims["perigee"], !claim.isNull {
+            guard case .object = claim else { return .failure(.unauthorized("the token's perigee claim must be an object")) }
+            guard let subscribe = AccessPolicy.globs(in: claim["subscribe"], limit: Self.maxClaimGlobs),
+                let send = AccessPolicy.globs(in: claim["send"], limit: Self.maxClaimGlobs)
+            else {
+                return .failure(.unauthorized(
+                    "the token's perigee claim must list at most \(Self.maxClaimGlobs) destination globs like \"/topic/**\" per action"
+                ))
+            }
+            // A missing list leaves that action as the configured rules say.
+            narrowing = AccessPolicy.Rules(subscribe: subscribe ?? ["/**"], send: send ?? ["/**"])
+        }
+        return .success(Verified(subject: subject, expiry: expiry, claims: claims, narrowing: narrowing))
+    }
+
+    /// A base64url JSON segment (the header), decoded without trusting its size.
+    private static func decodeSegment(_ segment: Substring.UTF8View.SubSequence) -> JSONValue? {
+        var text = String(decoding: segment, as: UTF8.self).replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
+        while text.utf8.count % 4 != 0 { text += "=" }
+        guard let data = Data(base64Encoded: text) else { return nil }
+        return try? JSONDecoder().decode(JSONValue.self, from: data)
+    }
+}
+
+/// A token's payload, kept whole: the claims are checked by `TokenVerifier` itself.
+private struct TokenPayload: JWTPayload {
+    var claims: JSONValue
+
+    init(from decoder: any Decoder) throws { claims = try JSONValue(from: decoder) }
+
+    func encode(to encoder: any Encoder) throws { try claims.encode(to: encoder) }
+
+    func verify(using algorithm: some JWTAlgorithm) async throws {}
+}

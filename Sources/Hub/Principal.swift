@@ -1,0 +1,33 @@
+import NIOCore
+
+/// Who a session is, as the gateway authenticated it. The hub reads only `user`, which it
+/// stamps on every message the session publishes (`perigee-user`), and `expiry`, when it ends
+/// the session with ERROR `token expired`; `details` belongs to whoever authenticated it (the
+/// gateway's identity model) and is opaque here.
+///
+/// Principals compare by identity: a per-message permission cache keyed by principal then
+/// shares answers between the sessions of one shared principal (every anonymous session) and
+/// never between two different ones.
+public final class Principal: Sendable, Hashable, CustomStringConvertible {
+    /// The authenticated id (the user); nil for anonymous sessions.
+    public let user: String?
+    /// When the session's credentials stop being valid (on the event loops' clock); nil: never.
+    public let expiry: NIODeadline?
+    /// The authenticator's own description of the principal (kind, claims, rules).
+    public let details: (any Sendable)?
+
+    public init(user: String?, expiry: NIODeadline? = nil, details: (any Sendable)? = nil) {
+        self.user = user
+        self.expiry = expiry
+        self.details = details
+    }
+
+    /// The one anonymous principal of the default gatekeeper.
+    public static let anonymous = Principal(user: nil)
+
+    public static func == (lhs: Principal, rhs: Principal) -> Bool { lhs === rhs }
+
+    public func hash(into hasher: inout Hasher) { hasher.combine(ObjectIdentifier(self)) }
+
+    public var description: String { user.map { "Principal(\($0))" } ?? "Principal(anonymous)" }
+}
