@@ -12,7 +12,7 @@ fails names what was sent, what was expected and what came back.
 
 Configurations: `jwt` (HS256 + RS256, issuer, audience, leeway 0, an API key), `es256` (a P-256
 key), `hooks` (connect/subscribe/send hooks, timeout 1 s, on_failure deny, send_prefixes
-/topic/hooked/**), `hooks-allow` (connect hook, on_failure allow).
+/topic/hooked/**), `hooks-allow` (connect hook, on_failure allow), `origin` (origins.allowed).
 
 Exit status 0 only if every check passed; the last line is `N passed, N failed`.
 """
@@ -150,8 +150,6 @@ def hooks_config(hooks, on_failure="deny", all_hooks=True):
   jwt:
     hs256_secret: "{HS_SECRET}"
     leeway_s: 0
-origins:
-  allowed: ["{ORIGIN}"]
 api_keys:
   backend: "{API_KEY}"
 hooks:
@@ -489,8 +487,9 @@ def test_es256(ctx):
 
 
 # ---------------------------------------------------------------------------- hooks configuration
-def browser_headers(cookie):
-    return {"Cookie": cookie, "Origin": ORIGIN, "User-Agent": UA}
+def browser_headers(ctx, cookie):
+    """What a browser on the gateway's own pages sends (its own origin is always allowed)."""
+    return {"Cookie": cookie, "Origin": ctx.server.http_url, "User-Agent": UA}
 
 
 def test_connect_hook_allow(ctx):
@@ -503,7 +502,7 @@ def test_connect_hook_allow(ctx):
         tok = hs256(claims("jwt-alice"))
         c = check_accepted(ctx, f"[{kind}] connect hook allow {{user}}: perigee-user from the hook", kind, user,
                            headers={"Authorization": "Bearer " + tok, "login": "alice-login", "passcode": tok},
-                           http_headers=browser_headers(cookie))
+                           http_headers=browser_headers(ctx, cookie))
         reqs = hooks.since(mark, "connect")
         req = reqs[0].json if reqs else {}
         ctx.check(f"[{kind}] connect hook called once, JSON POST with hook/session/transport/tls/client",
@@ -524,7 +523,7 @@ def test_connect_hook_allow(ctx):
             ctx.check("[tcp] connect hook: no http_headers on STOMP/TCP", not hh, lambda: json.dumps(req))
         else:
             ctx.check(f"[{kind}] connect hook: http_headers carry cookie, origin, user-agent (lowercase names)",
-                      isinstance(hh, dict) and hh.get("cookie") == cookie and hh.get("origin") == ORIGIN
+                      isinstance(hh, dict) and hh.get("cookie") == cookie and hh.get("origin") == ctx.server.http_url
                       and hh.get("user-agent") == UA, lambda: json.dumps(req))
         ctx.close_all()
     # user absent → anonymous rules; lists given → they replace the rules
@@ -561,7 +560,7 @@ def test_connect_hook_refusals(ctx):
         reason = f"banned {uid()}"
         hooks.reset(connect=lambda r, reason=reason: deny(reason))
         check_refused(ctx, f"[{kind}] connect hook 403", kind, "unauthorized", reason=reason,
-                      http_headers=browser_headers("a=b"))
+                      http_headers=browser_headers(ctx, "a=b"))
         hooks.reset(connect=lambda r: allow(user="late", delay=late))
         check_refused(ctx, f"[{kind}] connect hook answers after timeout_ms", kind, "authorization unavailable",
                       within=HOOK_TIMEOUT_S + HOOK_MARGIN_S, not_before=HOOK_TIMEOUT_S * 0.8)
@@ -826,10 +825,12 @@ def run_group(res, name, server, steps):
     try:
         for step_name, step in steps:
             print(f"[auth] {name}/{step_name}", flush=True)
+            t0 = time.monotonic()
             try:
                 step()
             except Exception:  # noqa: BLE001 - one broken step must not hide the others
                 res.check(f"{name}/{step_name}: ran to the end", False, traceback.format_exc())
+            print(f"[auth] {name}/{step_name}: {time.monotonic() - t0:.1f} s", flush=True)
             if not server.alive():
                 res.check(f"server still running after '{name}/{step_name}'", False, server.log_tail())
                 break
@@ -879,11 +880,13 @@ def main():
         ("send hook sockjs-websocket", lambda: test_send_hook(ctx_h, "sockjs-websocket", False)),
         ("send hook tcp", lambda: test_send_hook(ctx_h, "tcp", False)),
         ("input limit", lambda: test_input_limit(ctx_h)),
-        ("origin", lambda: test_origin(ctx_h)),
     ], ctx_h))
     s = server("hooks-allow", hooks_config(hooks, on_failure="allow", all_hooks=False))
     ctx_a = Ctx(res, s, keys, hooks)
     groups.append(("hooks-allow", s, [("on_failure allow", lambda: test_on_failure_allow(ctx_a))], ctx_a))
+    s = server("origin", f'origins:\n  allowed: ["{ORIGIN}"]\napi_keys:\n  backend: "{API_KEY}"\n')
+    ctx_o = Ctx(res, s, keys, hooks)
+    groups.append(("origin", s, [("origin", lambda: test_origin(ctx_o))], ctx_o))
 
     test_token_crafting(Ctx(res, None, keys, hooks))
     try:

@@ -434,6 +434,19 @@ class XhrStreamingClient(SockJSBase):
         self._on_closed("xhr_streaming response ended")
 
     def close(self):
+        # Shut the socket down first: closing the response alone waits for the reader thread's
+        # pending read, which only ends with the server's next heart-beat (25 s).
+        sock = getattr(getattr(self.resp.raw, "_connection", None), "sock", None)
+        if sock is None:
+            try:
+                sock = self.resp.raw._fp.fp.raw._sock
+            except AttributeError:
+                sock = None
+        if sock is not None:
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
         super().close()
         try:
             self.resp.close()
