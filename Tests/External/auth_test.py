@@ -36,7 +36,7 @@ from websockets.sync.client import connect as ws_connect
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from hook_server import HookServer, Reply, allow, deny  # noqa: E402
 from perigee_server import PerigeeServer, Results, ServerError  # noqa: E402
-from stomp_transports import KINDS, TIMEOUT, open_client  # noqa: E402
+from stomp_transports import KINDS, TIMEOUT, encode_frame, open_client  # noqa: E402
 
 QUIET = 0.7            # how long "nothing arrives" is watched for, after a later marker arrived
 HOOK_TIMEOUT_S = 1.0   # hooks.timeout_ms of the hook configurations
@@ -136,10 +136,10 @@ api_keys:
 
 
 def es256_config(keys):
+    """No leeway_s: the default, 30 s, applies."""
     return f"""auth:
   jwt:
     public_key_file: {keys.ec_pem}
-    leeway_s: 0
 api_keys:
   backend: "{API_KEY}"
 """
@@ -157,6 +157,8 @@ hooks:
   timeout_ms: {int(HOOK_TIMEOUT_S * 1000)}
   on_failure: {on_failure}
 """]
+    if not all_hooks:
+        lines.append('  forward_headers: ["login", "x-app-version"]\n')
     if all_hooks:
         lines.append(f"""  subscribe: {hooks.url}/subscribe
   send: {hooks.url}/send
@@ -174,8 +176,8 @@ class Ctx:
         self.hooks = hooks
         self.open = []
 
-    def client(self, kind, token=None, http_headers=None):
-        c = open_client(kind, self.server, token=token, http_headers=http_headers)
+    def client(self, kind, token=None, http_headers=None, **kw):
+        c = open_client(kind, self.server, token=token, http_headers=http_headers, **kw)
         self.open.append(c)
         return c
 
@@ -286,6 +288,22 @@ def test_jwt_accepted(ctx):
             check_accepted(ctx, f"[{kind}] RS256 in the URL ?token=", kind, user + "-q",
                            token=rs256(k, claims(user + "-q")))
         ctx.close_all()
+    for kind in ("xhr-polling", "xhr-streaming"):
+        user = f"opener-{kind}"
+        try:
+            c = ctx.client(kind, token=hs256(claims(user)), send_token=False)
+            f = c.connect()
+            dest = f"/topic/auth.{uid()}"
+            body = "opener " + uid()
+            if connected(f):
+                c.subscribe(dest)
+                c.send(dest, body)
+            m = c.message(body) if connected(f) else None
+            ctx.check(f"[{kind}] ?token= only on the request that opened the session: the token's user",
+                      m is not None and m.named("perigee-user") == [user], c.transcript)
+        except Exception as e:  # noqa: BLE001
+            ctx.check(f"[{kind}] ?token= only on the request that opened the session", False, repr(e))
+    ctx.close_all()
     # aud as a list that contains the audience
     check_accepted(ctx, "[websocket] aud as a list containing the audience", "websocket", "alice-audlist",
                    headers={"Authorization": "Bearer " + hs256(claims("alice-audlist", aud=["other", AUDIENCE]))})
@@ -453,6 +471,38 @@ def test_spoofing(ctx):
                           and not any(v == "mallory" for _, v in m.raw_headers),
                           lambda: f"expected perigee-user values {expected}, no 'mallory'; got:\n{c.transcript()}")
             ctx.close_all()
+    for kind in ("websocket", "tcp"):
+        c = ctx.client(kind)
+        f = c.connect({"Authorization": "Bearer " + tok})
+        dest = f"/topic/tx.{uid()}"
+        body = "in a transaction " + uid()
+        if connected(f):
+            c.subscribe(dest)
+            c.send_frame("BEGIN", {"transaction": "t1"})
+            c.send_frame("SEND", [("destination", dest), ("transaction", "t1"), ("perigee-user", "mallory"),
+                                  ("Perigee-User", "mallory")], body)
+            c.send_frame("COMMIT", {"transaction": "t1"})
+        m = c.message(body) if connected(f) else None
+        ctx.check(f"[{kind}] transactional SEND with perigee-user:mallory → after COMMIT perigee-user:alice-real only",
+                  m is not None and m.named("perigee-user") == ["alice-real"]
+                  and not any(v == "mallory" for _, v in m.raw_headers), c.transcript)
+        ctx.close_all()
+    obs = ctx.observer()
+    for kind in ("tcp", "websocket"):
+        dest = f"/topic/pipelined.{uid()}"
+        obs.subscribe(dest)
+        body = "behind a refused CONNECT " + uid()
+        c = ctx.client(kind)
+        bad = tampered(hs256(claims("x")), sub="admin")
+        c.send_raw(encode_frame("CONNECT", {"accept-version": "1.2", "host": "perigee", "Authorization": "Bearer " + bad})
+                   + encode_frame("SEND", {"destination": dest}, body))
+        e = c.wait_command("ERROR")
+        obs.send(dest, "marker " + body)
+        marker = obs.message("marker " + body)
+        ctx.check(f"[{kind}] SEND pipelined behind a CONNECT with an invalid token: ERROR, never published",
+                  is_error(e, "unauthorized") and marker is not None and obs.message(body, timeout=0.01) is None,
+                  lambda: c.transcript() + "\n--- observer:\n" + obs.transcript())
+    ctx.close_all()
     obs = ctx.observer()
     dest = f"/topic/api.{uid()}"
     obs.subscribe(dest)
@@ -477,6 +527,18 @@ def test_es256(ctx):
                    headers={"login": "x", "passcode": es256(k, claims("erin-tcp"))})
     check_accepted(ctx, "[xhr-streaming] ES256 in the URL ?token=", "xhr-streaming", "erin-xs",
                    token=es256(k, claims("erin-xs")))
+    now = int(time.time())
+    # Only CONNECTED is asserted: the contract does not say whether such a session may then run
+    # for the rest of the leeway or expires at once (it is at once today: see the report).
+    c = ctx.client("websocket")
+    f = c.connect({"Authorization": "Bearer " + es256(k, claims("erin-late", exp=now - 10, iat=now - 60))})
+    ctx.check("[websocket] default leeway 30 s: exp 10 s ago still accepted (CONNECTED)", connected(f), c.transcript)
+    check_accepted(ctx, "[websocket] default leeway 30 s: nbf 10 s ahead already accepted", "websocket", "erin-early",
+                   headers={"Authorization": "Bearer " + es256(k, claims("erin-early", nbf=now + 10))})
+    check_refused(ctx, "[websocket] default leeway 30 s: exp 60 s ago refused", "websocket", "unauthorized",
+                  headers={"Authorization": "Bearer " + es256(k, claims("x", exp=now - 60, iat=now - 120))})
+    check_refused(ctx, "[websocket] default leeway 30 s: nbf 60 s ahead refused", "websocket", "unauthorized",
+                  headers={"Authorization": "Bearer " + es256(k, claims("x", nbf=now + 60))})
     check_refused(ctx, "[websocket] ES256 signed with another P-256 key", "websocket", "unauthorized",
                   headers={"Authorization": "Bearer " + es256(k, claims("x"), key=k.ec_other)})
     check_refused(ctx, "[websocket] RS256 when only a P-256 key is configured", "websocket", "unauthorized",
@@ -494,7 +556,7 @@ def browser_headers(ctx, cookie):
 
 def test_connect_hook_allow(ctx):
     hooks = ctx.hooks
-    for kind in HOOK_KINDS:
+    for kind in KINDS:
         user = f"hook-user-{kind}"
         hooks.reset(connect=lambda r, user=user: allow(user=user, data={"name": "Hook"}))
         mark = hooks.mark()
@@ -521,11 +583,27 @@ def test_connect_hook_allow(ctx):
         hh = req.get("http_headers")
         if kind == "tcp":
             ctx.check("[tcp] connect hook: no http_headers on STOMP/TCP", not hh, lambda: json.dumps(req))
+            local = c.sock.getsockname()[1] if c is not None else None
+            ctx.check("[tcp] connect hook: client.port is the client's own port",
+                      (req.get("client") or {}).get("port") == local, lambda: f"client port {local}: {json.dumps(req)}")
         else:
             ctx.check(f"[{kind}] connect hook: http_headers carry cookie, origin, user-agent (lowercase names)",
                       isinstance(hh, dict) and hh.get("cookie") == cookie and hh.get("origin") == ctx.server.http_url
                       and hh.get("user-agent") == UA, lambda: json.dumps(req))
         ctx.close_all()
+    # SockJS: the headers of the request that opened the session, not of the xhr_send carrying CONNECT
+    for kind in ("xhr-streaming", "xhr-polling"):
+        hooks.reset(connect=lambda r: allow(user="opener"))
+        mark = hooks.mark()
+        c = ctx.client(kind, http_headers=browser_headers(ctx, "sessionid=opening"),
+                       send_http_headers={"Cookie": "sessionid=sending", "User-Agent": "sender/2"})
+        f = c.connect()
+        reqs = hooks.since(mark, "connect")
+        hh = (reqs[0].json or {}).get("http_headers") if reqs else None
+        ctx.check(f"[{kind}] connect hook: http_headers are those of the request that opened the session",
+                  connected(f) and isinstance(hh, dict) and hh.get("cookie") == "sessionid=opening"
+                  and hh.get("user-agent") == UA, lambda: f"{show_hook_requests(reqs)}\n{c.transcript()}")
+    ctx.close_all()
     # user absent → anonymous rules; lists given → they replace the rules
     hooks.reset(connect=lambda r: allow())
     c, m = anonymous_shout(ctx)
@@ -562,7 +640,8 @@ def test_connect_hook_refusals(ctx):
         check_refused(ctx, f"[{kind}] connect hook 403", kind, "unauthorized", reason=reason,
                       http_headers=browser_headers(ctx, "a=b"))
         hooks.reset(connect=lambda r: allow(user="late", delay=late))
-        check_refused(ctx, f"[{kind}] connect hook answers after timeout_ms", kind, "authorization unavailable",
+        check_refused(ctx, f"[{kind}] connect hook answers after timeout_ms (body names the hook)", kind,
+                      "authorization unavailable", reason="connect",
                       within=HOOK_TIMEOUT_S + HOOK_MARGIN_S, not_before=HOOK_TIMEOUT_S * 0.8)
         ctx.close_all()
     failures = [("500", lambda r: Reply(500, {"error": "boom"})),
@@ -577,6 +656,35 @@ def test_connect_hook_refusals(ctx):
         hooks.reset(connect=lambda r: allow(user=f"slow-{kind}", delay=HOOK_TIMEOUT_S * 0.5))
         check_accepted(ctx, f"[{kind}] connect hook slow but within timeout_ms", kind, f"slow-{kind}")
         ctx.close_all()
+    # Frames pipelined behind CONNECT wait for the connect hook: published after an allow, in
+    # order; never published after a deny.
+    obs = ctx.observer()
+    for kind in ("tcp", "websocket"):
+        for verdict in ("allow", "deny"):
+            dest = f"/topic/pipelined.{uid()}"
+            obs.subscribe(dest)
+            hooks.reset(connect=lambda r, v=verdict: allow(user="piper", delay=0.4) if v == "allow" else Reply(403, {"reason": "no"}, delay=0.4))
+            c = ctx.client(kind)
+            bodies = [f"piped-{i} {uid()}" for i in range(3)]
+            c.send_raw(encode_frame("CONNECT", {"accept-version": "1.2", "host": "perigee"})
+                       + b"".join(encode_frame("SEND", {"destination": dest}, b) for b in bodies))
+            if verdict == "allow":
+                obs.message(bodies[-1])
+                got = [m.body.decode() for m in obs.messages() if m.headers.get("destination") == dest]
+                users = [m.named("perigee-user") for m in obs.messages() if m.headers.get("destination") == dest]
+                ctx.check(f"[{kind}] SENDs pipelined behind CONNECT wait for the connect hook, then go out in order as its user",
+                          got == bodies and all(u == ["piper"] for u in users),
+                          lambda: f"sent {bodies}\ngot {got} users {users}\n{c.transcript()}")
+            else:
+                e = c.wait_command("ERROR")
+                obs.send(dest, "marker " + bodies[0])
+                marker = obs.message("marker " + bodies[0])
+                leaked = [m.body.decode() for m in obs.messages() if m.headers.get("destination") == dest
+                          and not m.body.startswith(b"marker")]
+                ctx.check(f"[{kind}] SENDs pipelined behind a CONNECT the hook refuses are never published",
+                          is_error(e, "unauthorized") and marker is not None and not leaked,
+                          lambda: f"leaked {leaked}\n{c.transcript()}")
+    ctx.close_all()
     # An invalid token is refused before any hook call.
     hooks.reset(connect=lambda r: allow(user="should-not-matter"))
     mark = hooks.mark()
@@ -627,6 +735,26 @@ def test_subscribe_hook(ctx):
                   is_error(r3, "permission denied") and r3.headers.get("receipt-id") == "r3" and c.wait_closed(3),
                   c.transcript)
         ctx.close_all()
+    # The hook is asked only about what the principal's globs allow; its cache is per session.
+    dest = f"/topic/only/{uid()}"
+    hooks.reset(connect=lambda r: allow(user="globbed", subscribe=["/topic/only/**"]))
+    mark = hooks.mark()
+    c = ctx.client("websocket")
+    c.connect()
+    r = c.subscribe(dest)
+    r2 = ctx.client("websocket")
+    r2.connect()
+    r2 = r2.subscribe(dest)
+    n = len(hooks.since(mark, "subscribe", lambda q: q.json.get("destination") == dest))
+    ctx.check("[websocket] subscribe hook answers are cached per session: a second session is asked again",
+              r is not None and r.command == "RECEIPT" and r2 is not None and r2.command == "RECEIPT" and n == 2,
+              lambda: f"hook calls for {dest}: {n}\n{c.transcript()}")
+    mark = hooks.mark()
+    r = c.subscribe(f"/topic/elsewhere.{uid()}")
+    ctx.check("[websocket] SUBSCRIBE outside the principal's globs: ERROR 'permission denied', hook not asked",
+              is_error(r, "permission denied") and not hooks.since(mark, "subscribe"),
+              lambda: c.transcript() + "\n" + show_hook_requests(hooks.since(mark)))
+    ctx.close_all()
     # A hook failure on SUBSCRIBE (on_failure deny)
     hooks.reset(connect=lambda r: allow(user="sub-fail"), subscribe=lambda r: Reply(500, {}))
     c = ctx.client("websocket")
@@ -709,6 +837,19 @@ def test_send_hook(ctx, kind, full):
                and m.body.decode().split(" ")[0] in ("slow-0", "order-1", "order-2", "order-3", "order-4")]
         ctx.check(f"[{kind}] frames sent while a send hook is pending keep their order",
                   got == [b for _, b in order], f"sent {[b for _, b in order]}\nreceived {got}")
+    if full:
+        # A transactional SEND is hooked too (its rewrite shows after COMMIT).
+        c.send_frame("BEGIN", {"transaction": "tx"})
+        c.send_frame("SEND", {"destination": dest, "transaction": "tx"}, f"rewrite-tx {tag}")
+        c.send_frame("COMMIT", {"transaction": "tx"})
+        ctx.check(f"[{kind}] a transactional SEND goes through the send hook (rewritten after COMMIT)",
+                  obs.message(f"rewritten rewrite-tx {tag}") is not None, obs.transcript)
+        # API-key sessions are never hooked.
+        n0 = len(hooks.since(mark, "send"))
+        obs.send(dest, f"from-backend {tag}")
+        ctx.check(f"[{kind}] an API-key session's SEND to a hooked destination: delivered, no hook call",
+                  obs.message(f"from-backend {tag}") is not None and len(hooks.since(mark, "send")) == n0,
+                  lambda: show_hook_requests(hooks.since(mark)))
     # Reject: ERROR to the sender only; another subscriber gets nothing and stays connected.
     c.send(dest, f"reject {tag}", receipt="rej")
     e = c.wait_command("ERROR")
@@ -721,6 +862,40 @@ def test_send_hook(ctx, kind, full):
     ctx.check(f"[{kind}] send hook 403: the other subscriber gets nothing and stays connected",
               obs.message(marker) is not None and obs.message(f"reject {tag}", timeout=0.01) is None
               and not obs.is_closed(), obs.transcript)
+    ctx.close_all()
+
+
+def test_send_hook_failures(ctx):
+    hooks = ctx.hooks
+    obs = ctx.observer()
+    dest = f"/topic/hooked/fail.{uid()}"
+    obs.subscribe(dest)
+    for label, fn in [("500", lambda r: Reply(500, {})),
+                      ("answers after timeout_ms", lambda r: allow(delay=HOOK_TIMEOUT_S + 1.5))]:
+        hooks.reset(connect=lambda r: allow(user="failing"), send=fn)
+        c = ctx.client("websocket")
+        c.connect()
+        body = f"never {uid()}"
+        t0 = time.monotonic()
+        c.send(dest, body, receipt="s1")
+        e = c.wait_command("ERROR", timeout=HOOK_TIMEOUT_S + HOOK_MARGIN_S)
+        ctx.check(f"[websocket] send hook {label} → ERROR 'authorization unavailable' (body names the hook), "
+                  f"close, not published", is_error(e, "authorization unavailable") and "send" in e.body.decode()
+                  and e.at - t0 <= HOOK_TIMEOUT_S + HOOK_MARGIN_S and c.wait_closed(3)
+                  and obs.message(body, timeout=0.01) is None, c.transcript)
+    # Invalid UTF-8 reaches the hook as U+FFFD; an unchanged message keeps its bytes.
+    hooks.reset(connect=lambda r: allow(user="bytes"))
+    mark = hooks.mark()
+    c = ctx.client("tcp")
+    c.connect()
+    tag = uid().encode()
+    raw = b"\xff\xfe bytes " + tag
+    c.send_frame("SEND", {"destination": dest, "content-type": "application/octet-stream"}, raw)
+    m = obs.message(raw)
+    req = hooks.wait(mark, "send")
+    ctx.check("[tcp] send hook: invalid UTF-8 in the body reaches the hook as U+FFFD, the message keeps its bytes",
+              m is not None and req is not None and (req.json or {}).get("body") == "\ufffd\ufffd bytes " + tag.decode(),
+              lambda: f"{req!r}\n{obs.transcript()}")
     ctx.close_all()
 
 
@@ -805,6 +980,20 @@ def test_on_failure_allow(ctx):
     f = c.connect(timeout=HOOK_TIMEOUT_S + HOOK_MARGIN_S)
     ctx.check("[websocket] on_failure allow: hook timeout → CONNECTED after about timeout_ms",
               connected(f) and f.at - t0 <= HOOK_TIMEOUT_S + HOOK_MARGIN_S, c.transcript)
+    hooks.reset(connect=lambda r: allow(user="fwd"))
+    for kind in ("websocket", "xhr-streaming"):
+        mark = hooks.mark()
+        c = ctx.client(kind, http_headers={"X-App-Version": "7.1", "X-Other": "no"})
+        f = c.connect({"login": "lou", "passcode": hs256(claims("lou"))})
+        req = (hooks.since(mark, "connect") or [None])[0]
+        j = (req.json or {}) if req else {}
+        sh = j.get("stomp_headers") or {}
+        hh = j.get("http_headers") or {}
+        ctx.check(f"[{kind}] forward_headers [login, x-app-version]: login and x-app-version forwarded; "
+                  "passcode and x-other not", sh.get("login") == "lou" and "passcode" not in sh
+                  and hh.get("x-app-version") == "7.1" and "x-other" not in hh,
+                  lambda: f"{req!r}\n{c.transcript()}")
+    ctx.close_all()
     hooks.reset(connect=lambda r: deny("still no"))
     check_refused(ctx, "[websocket] on_failure allow: a 403 still refuses", "websocket", "unauthorized",
                   reason="still no")
@@ -879,6 +1068,7 @@ def main():
         ("send hook xhr-streaming", lambda: test_send_hook(ctx_h, "xhr-streaming", True)),
         ("send hook sockjs-websocket", lambda: test_send_hook(ctx_h, "sockjs-websocket", False)),
         ("send hook tcp", lambda: test_send_hook(ctx_h, "tcp", False)),
+        ("send hook failures", lambda: test_send_hook_failures(ctx_h)),
         ("input limit", lambda: test_input_limit(ctx_h)),
     ], ctx_h))
     s = server("hooks-allow", hooks_config(hooks, on_failure="allow", all_hooks=False))

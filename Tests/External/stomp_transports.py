@@ -252,6 +252,15 @@ class StompClient:
         return self.wait(lambda f: (f.command == "RECEIPT" and f.headers.get("receipt-id") == receipt)
                          or f.command == "ERROR", timeout)
 
+    def send_raw(self, data):
+        """Bytes as they are (several frames in one write, invalid UTF-8 on TCP)."""
+        try:
+            self._send_bytes(data)
+            return True
+        except Exception as e:  # noqa: BLE001
+            self.send_errors.append(f"raw: {e!r}")
+            return False
+
     def send(self, dest, body, receipt=None, headers=None):
         h = [("destination", dest), ("content-type", "text/plain")]
         if receipt:
@@ -366,12 +375,15 @@ class SockJSFrames:
 class SockJSBase(StompClient):
     """What every SockJS transport shares: `o`, `h`, `a[...]`, `c[...]` frames carry STOMP."""
 
-    def __init__(self, server, token=None, http_headers=None):
+    def __init__(self, server, token=None, http_headers=None, send_http_headers=None, send_token=True):
         super().__init__()
         self.base = f"http://127.0.0.1:{server.port}/stomp/{uuid.uuid4().int % 1000:03d}/{uuid.uuid4().hex}"
         self.query = _query(token)
+        self.send_query = self.query if send_token else ""
         self.http_headers = dict(http_headers or {})
         self.http_headers.setdefault("User-Agent", "perigee-auth-test")
+        # xhr_send requests may carry other headers than the request that opened the session
+        self.send_http_headers = dict(send_http_headers) if send_http_headers is not None else self.http_headers
         self.http = requests.Session()
         self.http.trust_env = False
         self.opened = threading.Event()
@@ -398,8 +410,8 @@ class SockJSBase(StompClient):
         # The 2048-byte `hhh...h` prelude of xhr-streaming starts with 'h' too.
 
     def _send_bytes(self, data):
-        r = self.http.post(self.base + "/xhr_send" + self.query, data=json.dumps([data.decode("utf-8")]),
-                           headers={**self.http_headers, "Content-Type": "text/plain;charset=UTF-8"},
+        r = self.http.post(self.base + "/xhr_send" + self.send_query, data=json.dumps([data.decode("utf-8")]),
+                           headers={**self.send_http_headers, "Content-Type": "text/plain;charset=UTF-8"},
                            timeout=TIMEOUT)
         if r.status_code not in (200, 204):
             raise OSError(f"xhr_send answered {r.status_code} {r.text[:200]!r}")
@@ -412,8 +424,8 @@ class SockJSBase(StompClient):
 class XhrStreamingClient(SockJSBase):
     kind = "xhr-streaming"
 
-    def __init__(self, server, token=None, http_headers=None):
-        super().__init__(server, token, http_headers)
+    def __init__(self, server, token=None, http_headers=None, **kw):
+        super().__init__(server, token, http_headers, **kw)
         self.resp = self.http.post(self.base + "/xhr_streaming" + self.query, headers=self.http_headers,
                                    stream=True, timeout=(TIMEOUT, None))
         if self.resp.status_code != 200:
@@ -457,8 +469,8 @@ class XhrStreamingClient(SockJSBase):
 class XhrPollingClient(SockJSBase):
     kind = "xhr-polling"
 
-    def __init__(self, server, token=None, http_headers=None):
-        super().__init__(server, token, http_headers)
+    def __init__(self, server, token=None, http_headers=None, **kw):
+        super().__init__(server, token, http_headers, **kw)
         self.first = self.http.post(self.base + "/xhr" + self.query, headers=self.http_headers, timeout=TIMEOUT)
         if self.first.status_code != 200:
             raise OSError(f"xhr answered {self.first.status_code} {self.first.text[:200]!r}")
@@ -470,7 +482,7 @@ class XhrPollingClient(SockJSBase):
     def _poll(self):
         while not self.stop and self.closed_at is None:
             try:
-                r = self.http.post(self.base + "/xhr" + self.query, headers=self.http_headers, timeout=30)
+                r = self.http.post(self.base + "/xhr" + self.send_query, headers=self.http_headers, timeout=30)
             except Exception as e:  # noqa: BLE001
                 self._on_closed(repr(e))
                 return
@@ -523,5 +535,8 @@ CLIENTS = {
 }
 
 
-def open_client(kind, server, token=None, http_headers=None):
-    return CLIENTS[kind](server, token=token, http_headers=http_headers)
+def open_client(kind, server, token=None, http_headers=None, **kw):
+    """kw, for xhr-streaming and xhr-polling only: send_http_headers (headers of the xhr_send
+    requests, when they should differ from the opening request's), send_token=False (the
+    ?token= only on the requests that receive)."""
+    return CLIENTS[kind](server, token=token, http_headers=http_headers, **kw)
