@@ -47,7 +47,7 @@ HS_SECRET = "auth-test-hs256-" + uuid.uuid4().hex + uuid.uuid4().hex
 API_KEY = "auth-test-key-" + uuid.uuid4().hex
 ORIGIN = "http://app.perigee.test"
 UA = "perigee-auth-test/1.0"
-SPOOF_NAMES = ["perigee-user", "Perigee-User", "PERIGEE-USER", "perigee-user "]
+SPOOF_NAMES = ["perigee-user", "Perigee-User", "PERIGEE-USER", "perigee-user ", " perigee-user"]
 HOOK_KINDS = ["websocket", "xhr-streaming", "tcp"]
 TRANSPORT_NAMES = {"websocket": "websocket", "tcp": "tcp", "xhr-streaming": "xhr-streaming",
                    "xhr-polling": "xhr-polling", "sockjs-websocket": "sockjs-websocket"}
@@ -304,6 +304,33 @@ def test_jwt_accepted(ctx):
         except Exception as e:  # noqa: BLE001
             ctx.check(f"[{kind}] ?token= only on the request that opened the session", False, repr(e))
     ctx.close_all()
+    # The STOMP command (STOMP 1.2's alias of CONNECT) goes the same way.
+    for kind in ("tcp", "websocket"):
+        c = ctx.client(kind)
+        c.send_frame("STOMP", {"accept-version": "1.2", "host": "perigee", "Authorization": "Bearer " + tampered(hs256(claims("x")), sub="admin")})
+        e = c.wait(lambda f: f.command in ("CONNECTED", "ERROR"))
+        ctx.check(f"[{kind}] STOMP frame (not CONNECT) with a tampered token: ERROR 'unauthorized', close",
+                  is_error(e, "unauthorized") and c.wait_closed(3), c.transcript)
+        c = ctx.client(kind)
+        c.send_frame("STOMP", {"accept-version": "1.2", "host": "perigee", "Authorization": "Bearer " + hs256(claims("stomp-cmd"))})
+        f = c.wait(lambda f: f.command in ("CONNECTED", "ERROR"))
+        dest = f"/topic/auth.{uid()}"
+        first = "first " + uid()
+        if connected(f):
+            c.subscribe(dest)
+            c.send(dest, first)
+        m = c.message(first) if connected(f) else None
+        ctx.check(f"[{kind}] STOMP frame with a valid token: CONNECTED, its MESSAGE carries perigee-user:stomp-cmd",
+                  m is not None and m.named("perigee-user") == ["stomp-cmd"], c.transcript)
+        # A second CONNECT never changes who the session is.
+        c.send_frame("CONNECT", {"accept-version": "1.2", "host": "perigee", "Authorization": "Bearer " + hs256(claims("bob"))})
+        c.send(dest, "after a second CONNECT")
+        c.wait_closed(2)
+        ctx.check(f"[{kind}] a second CONNECT (another token) never makes the session bob",
+                  not any(m.named("perigee-user") == ["bob"] for m in c.messages())
+                  and not any(f.command == "CONNECTED" and f.named("perigee-user") == ["bob"] for f in c.frames),
+                  c.transcript)
+        ctx.close_all()
     # aud as a list that contains the audience
     check_accepted(ctx, "[websocket] aud as a list containing the audience", "websocket", "alice-audlist",
                    headers={"Authorization": "Bearer " + hs256(claims("alice-audlist", aud=["other", AUDIENCE]))})
@@ -425,7 +452,7 @@ def test_narrowing(ctx):
 
 def test_expiry(ctx):
     """exp a few seconds ahead (leeway 0): ERROR 'token expired' and close at about exp."""
-    kinds = ["websocket", "xhr-streaming", "tcp"]
+    kinds = list(KINDS)
     exp = int(time.time()) + 4
     exp_mono = time.monotonic() + (exp - time.time())
     clients = {}
@@ -511,6 +538,11 @@ def test_spoofing(ctx):
                       headers={"Authorization": "Bearer " + API_KEY, "Content-Type": "text/plain",
                                "X-Stomp-perigee-user": "mallory", "X-Stomp-Perigee-Other": "x"})
     m = obs.message(body)
+    body2 = "from the key's STOMP session " + uid()
+    obs.send(dest, body2, headers=[("perigee-user", "mallory")])
+    m2 = obs.message(body2)
+    ctx.check("[tcp] API-key session 'backend' SEND with perigee-user:mallory → MESSAGE perigee-user:backend only",
+              m2 is not None and m2.named("perigee-user") == ["backend"], obs.transcript)
     ctx.check("[http api] key 'backend' with X-Stomp-perigee-user: mallory → 202, MESSAGE perigee-user:backend only",
               r.status_code == 202 and m is not None and m.named("perigee-user") == ["backend"]
               and not any(v == "mallory" for _, v in m.raw_headers) and not m.named("perigee-other"),
@@ -606,8 +638,16 @@ def test_connect_hook_allow(ctx):
     ctx.close_all()
     # user absent → anonymous rules; lists given → they replace the rules
     hooks.reset(connect=lambda r: allow())
+    mark = hooks.mark()
     c, m = anonymous_shout(ctx)
     ctx.check("[websocket] connect hook allow without user: anonymous (no perigee-user on its MESSAGE)",
+              m is not None and m.named("perigee-user") == [], c.transcript)
+    reqs = hooks.since(mark, "connect")
+    ctx.check("[websocket] connect hook without credentials: no `token` in the request",
+              len(reqs) == 1 and "token" not in (reqs[0].json or {}), lambda: show_hook_requests(reqs))
+    hooks.reset(connect=lambda r: allow(user=None))
+    c, m = anonymous_shout(ctx)
+    ctx.check("[websocket] connect hook allow {user: null}: anonymous (no perigee-user on its MESSAGE)",
               m is not None and m.named("perigee-user") == [], c.transcript)
     c.send(f"/topic/elsewhere.{uid()}", "x")
     ctx.check("[websocket] connect hook allow without user: anonymous send rules (SEND elsewhere denied)",
@@ -844,11 +884,14 @@ def test_send_hook(ctx, kind, full):
         c.send_frame("COMMIT", {"transaction": "tx"})
         ctx.check(f"[{kind}] a transactional SEND goes through the send hook (rewritten after COMMIT)",
                   obs.message(f"rewritten rewrite-tx {tag}") is not None, obs.transcript)
-        # API-key sessions are never hooked.
+        # API-key sessions (STOMP or HTTP API) are never hooked.
         n0 = len(hooks.since(mark, "send"))
         obs.send(dest, f"from-backend {tag}")
-        ctx.check(f"[{kind}] an API-key session's SEND to a hooked destination: delivered, no hook call",
-                  obs.message(f"from-backend {tag}") is not None and len(hooks.since(mark, "send")) == n0,
+        r = requests.post(f"{ctx.server.http_url}/api/publish{dest}", data=f"from-api {tag}", timeout=TIMEOUT,
+                          headers={"Authorization": "Bearer " + API_KEY})
+        ctx.check(f"[{kind}] API-key SENDs (STOMP and HTTP API) to a hooked destination: delivered, no hook call",
+                  obs.message(f"from-backend {tag}") is not None and obs.message(f"from-api {tag}") is not None
+                  and r.status_code == 202 and len(hooks.since(mark, "send")) == n0,
                   lambda: show_hook_requests(hooks.since(mark)))
     # Reject: ERROR to the sender only; another subscriber gets nothing and stays connected.
     c.send(dest, f"reject {tag}", receipt="rej")
