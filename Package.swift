@@ -149,6 +149,7 @@ let package = Package(
                 "Gateway",
                 "WebSocket",
                 "Hub",
+                .product(name: "JWTKit", package: "jwt-kit"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),

@@ -14,6 +14,7 @@
  *     versions: ["1.2", "1.1", "1.0"], // sent as accept-version
  *     host: "example.org",             // CONNECT `host` header (default: the URL's host name)
  *     connectHeaders: {login: "u", passcode: "p"},   // extra CONNECT headers
+ *     token: "eyJ...",                 // or () => token, or async () => token: see Behaviour
  *     heartbeat: {outgoing: 10000, incoming: 10000}, // ms; 0 disables that direction
  *     reconnect: {initialDelay: 500, maxDelay: 30000, resetAfter: 5000}, // or `false`: never
  *     connectTimeout: 10000,           // ms per transport, from opening it to CONNECTED
@@ -71,7 +72,22 @@
  *   When every transport of the round failed, or the server answered CONNECT with an ERROR
  *   (another transport would get the same answer), the next round waits for the backoff below.
  * - ERROR: STOMP 1.2 has the server close the connection after an ERROR; the client closes its
- *   side at once too, and reconnects as after any lost connection.
+ *   side at once too, and reconnects as after any lost connection. onError gets an Error
+ *   "STOMP ERROR: <message header> (<first line of the body>)" with the frame as error.frame.
+ *   So Perigee's "unauthorized" and "authorization unavailable" are retried with the growing
+ *   backoff, for ever (each attempt with a fresh token), and "token expired", which ends a
+ *   session that lasted, reconnects within initialDelay (the backoff has reset).
+ * - Token: `token` is a string, or a function (sync, or returning a promise) called before every
+ *   attempt — the first, each reconnect, each fallback to another transport — so short-lived
+ *   tokens work. A non-empty token (trimmed) goes in CONNECT as `Authorization: Bearer <token>`,
+ *   on every transport and never in a URL, replacing any Authorization of connectHeaders; null,
+ *   "" or blank: no Authorization. A function that throws, rejects or does not settle within
+ *   connectTimeout goes to onError (error.cause: what it threw) and ends the round like an
+ *   ERROR answering CONNECT: the next attempt, after the backoff, calls it again. The debug
+ *   trace writes neither Authorization nor passcode values.
+ * - Cookies: the SockJS requests are made with credentials ("include"; EventSource
+ *   withCredentials), cross-origin too, so that the gateway's connect hook sees the
+ *   application's session cookie; a WebSocket handshake sends cookies by itself.
  * - Reconnection: after a lost connection the state is "reconnecting"; attempts are spaced by
  *   an exponential backoff (initialDelay doubled per round, capped at maxDelay) with jitter (a
  *   random delay in [delay/2, delay]). The backoff resets only once a connection has stayed

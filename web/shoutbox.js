@@ -1,6 +1,8 @@
-// The shoutbox page: every shout sent to /topic/shouts shows up live in every open window.
-// Message bodies are untrusted: they are only ever rendered with textContent.
+// The shoutbox page: every shout sent to /topic/shouts shows up live in every open window,
+// with its author (the gateway's `perigee-user` header) when the sender was authenticated.
+// Message data is untrusted: shoutbox-view.js renders it only with textContent.
 import { PerigeeClient } from "./perigee.js";
+import { pageOptions, shoutItem } from "./shoutbox-view.js";
 
 const DESTINATION = "/topic/shouts";
 const MAX_SHOWN = 500;
@@ -29,39 +31,22 @@ function showNotice(message) {
 }
 
 function addShout(message) {
-  const item = document.createElement("li");
-  item.dataset.messageId = message.headers["message-id"] || "";
-  if (mine.has(message.headers["x-shout-id"])) item.classList.add("mine");
-
-  const time = document.createElement("time");
-  const now = new Date();
-  time.dateTime = now.toISOString();
-  time.textContent = now.toLocaleTimeString();
-
-  const body = document.createElement("span");
-  body.className = "body";
-  body.textContent = message.body;
-
-  item.append(time, body);
+  const item = shoutItem(document, message, { mine: mine.has(message.headers["x-shout-id"]) });
   const atBottom = messages.scrollTop + messages.clientHeight >= messages.scrollHeight - 4;
   messages.append(item);
   while (messages.children.length > MAX_SHOWN) messages.firstElementChild.remove();
   if (atBottom) messages.scrollTop = messages.scrollHeight;
 }
 
-// `?transports=xhr-polling` or `?transports=websocket,eventsource` forces the transports tried,
-// in that order (names as in perigee.js); without it the client's default order applies.
-function transportsFromUrl() {
-  const param = new URLSearchParams(location.search).get("transports");
-  if (param === null) return undefined;
-  const names = param.split(",").map((name) => name.trim()).filter((name) => name !== "");
-  const unknown = names.filter((name) => !(name in PerigeeClient.transports));
-  if (unknown.length > 0) showNotice("Unknown transport in the page URL: " + unknown.join(", "));
-  return names.length > 0 ? names : undefined;
+// `?transports=...` and `?token=...` in the page URL: see pageOptions in shoutbox-view.js.
+const fromUrl = pageOptions(location.search, Object.keys(PerigeeClient.transports));
+if (fromUrl.unknownTransports.length > 0) {
+  showNotice("Unknown transport in the page URL: " + fromUrl.unknownTransports.join(", "));
 }
 
 const client = new PerigeeClient({
-  transports: transportsFromUrl(),
+  transports: fromUrl.transports,
+  token: fromUrl.token,
   connectTimeout: 5000, // per transport: a proxy that holds a WebSocket or buffers a stream costs 5 s
   heartbeat: { outgoing: 10000, incoming: 10000 },
   reconnect: { initialDelay: 500, maxDelay: 15000 },

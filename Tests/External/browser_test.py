@@ -3,16 +3,17 @@
 
 Starts the server (see perigee_server.py for PERIGEE_BIN / PERIGEE_CMD), opens the shoutbox in
 two browsers, and checks as a person would: both show "connected" over "websocket"; a shout
-typed in one shows up in both (button and Enter key); an HTTP publish shows up in both; markup
-in a shout is shown as text and never becomes an element; a subscription the server refuses
-(a queue, under the standard access policy) reaches its onError, and the page reconnects once
-and stays connected; after the server restarts, both reconnect and shouts flow again (the
-client resubscribed). Every shout carries a `%` (EventSource escapes it). Then, with the page URL's
-`?transports=` forcing each transport of perigee.js in turn (websocket, xhr-streaming,
-eventsource, xhr-polling): both windows show that transport, shouts cross between them and an
-HTTP publish reaches both; the same with one window on websocket and the other on xhr-polling;
-and with WebSocket (then also xhr-streaming) blocked by the browser, the client falls back to
-the next transport by itself. Screenshots go to --out.
+typed in one shows up in both (button and Enter key), by "anonymous" (it carries no
+`perigee-user` header); an HTTP publish shows up in both; markup in a shout is shown as text
+and never becomes an element; a subscription the server refuses (a queue, under the standard
+access policy) reaches its onError, and the page reconnects once and stays connected; after
+the server restarts, both reconnect and shouts flow again (the client resubscribed); `?token=`
+in the page URL reaches the client's `token` option. Every shout carries a `%` (EventSource
+escapes it). Then, with the page URL's `?transports=` forcing each transport of perigee.js in
+turn (websocket, xhr-streaming, eventsource, xhr-polling): both windows show that transport,
+shouts cross between them and an HTTP publish reaches both; the same with one window on
+websocket and the other on xhr-polling; and with WebSocket (then also xhr-streaming) blocked by
+the browser, the client falls back to the next transport by itself. Screenshots go to --out.
 
 Exit status 0 only if every check passed; the last line is `N passed, N failed`.
 Started by browser_test.sh, which installs Chromium and the Python packages first.
@@ -76,6 +77,24 @@ def transport(driver):
 def shown_bodies(driver):
     return driver.execute_script(
         "return Array.from(document.querySelectorAll('#messages li .body')).map(e => e.textContent)")
+
+
+def shown_author(driver, body):
+    """The author shown next to the (last) shout whose body is `body`, or None."""
+    return driver.execute_script(
+        "const items = Array.from(document.querySelectorAll('#messages li'))"
+        ".filter(li => li.querySelector('.body').textContent === arguments[0]);"
+        "const last = items[items.length - 1];"
+        "return last && last.querySelector('.author') ? last.querySelector('.author').textContent : null", body)
+
+
+def token_from_page_url(res, base, driver):
+    """`?token=` in the shoutbox's URL becomes the client's `token` option (percent-decoded)."""
+    driver.get(base + "/?transports=websocket&token=demo.tok%2Ben")
+    token = wait_for(lambda: driver.execute_script("return window.perigee && window.perigee.options.token"))
+    res.check("?token= in the page URL is passed to PerigeeClient as its token option",
+              token == "demo.tok+en", repr(token))
+    driver.get(base + "/")
 
 
 def shows(driver, body):
@@ -289,7 +308,8 @@ def run(server, out, res, windows):
                ("stomp-codec", "websocket-transport", "sockjs-transports", "reconnect-policy", "client")]
     for path, ctype in (("/", "text/html"), ("/perigee.js", "text/javascript"),
                         *((m, "text/javascript") for m in modules),
-                        ("/shoutbox.js", "text/javascript"), ("/shoutbox.css", "text/css")):
+                        ("/shoutbox.js", "text/javascript"), ("/shoutbox-view.js", "text/javascript"),
+                        ("/shoutbox.css", "text/css")):
         try:
             r = requests.get(base + path, timeout=10)
             res.check(f"GET {path} serves web/ with Content-Type {ctype}",
@@ -343,6 +363,8 @@ def run(server, out, res, windows):
     shout(a, first)
     res.check("a shout from A shows up in B", wait_for(lambda: shows(b, first)), repr(shown_bodies(b)))
     res.check("... and in A itself", wait_for(lambda: shows(a, first)), repr(shown_bodies(a)))
+    res.check("a shout from an anonymous window is shown as by 'anonymous'",
+              shown_author(b, first) == "anonymous", repr(shown_author(b, first)))
     res.check("the text box is cleared after shouting",
               a.find_element(By.ID, "shout_text").get_attribute("value") == "")
 
@@ -413,6 +435,8 @@ def run(server, out, res, windows):
         errors = [e for e in console_errors(d) if "WebSocket" not in e
                   and not ("/stomp/" in e and "ERR_CONNECTION_REFUSED" in e)]
         res.check(f"no JavaScript errors in the console of {label.upper()}", not errors, "\n".join(errors))
+
+    token_from_page_url(res, base, a)
 
 
 def main():

@@ -115,7 +115,8 @@ export function fakeFetch() {
   const requests = [];
   const fetch = (url, init = {}) => new Promise((resolve, reject) => {
     const request = {
-      url, method: init.method, body: init.body, headers: init.headers || {}, settled: false,
+      url, method: init.method, body: init.body, headers: init.headers || {}, credentials: init.credentials,
+      settled: false,
       respond(status, body = "") {
         this.settled = true;
         resolve(new Response(status === 204 ? null : body, { status }));

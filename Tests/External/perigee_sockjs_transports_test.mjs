@@ -197,3 +197,52 @@ test("sockjs eventsource: a malformed escape closes the transport instead of thr
   assert.ok(sources[0].closed);
   assert.match(log.join("\n"), /malformed escape in eventsource data/);
 });
+
+test("sockjs: every request sends cookies cross-origin; the token goes in CONNECT, never in a URL", async () => {
+  const TOKEN = "tok.en-123";
+  // xhr-polling: the polls and the sends.
+  const polling = fakeFetch();
+  const a = new PerigeeClient({
+    url: "ws://other-origin.test:1/stomp", transports: ["xhr-polling"], fetch: polling.fetch, token: async () => TOKEN,
+    heartbeat: { outgoing: 0, incoming: 0 }, reconnect: false,
+  });
+  a.connect();
+  await until(() => polling.find("xhr"));
+  polling.find("xhr").respond(200, "o\n");
+  await until(() => polling.find("xhr_send"));
+  const connect = JSON.parse(polling.find("xhr_send").body)[0];
+  assert.match(connect, new RegExp("^CONNECT\\n(.*\\n)*Authorization:Bearer " + TOKEN.replace(".", "\\.") + "\\n"));
+  polling.find("xhr_send").respond(204);
+  await until(() => polling.find("xhr"));
+  const used = polling.requests.map((r) => [r.url.split("/").pop(), r.credentials]);
+  assert.deepEqual(used, [["xhr", "include"], ["xhr_send", "include"], ["xhr", "include"]]);
+  await a.disconnect({ timeout: 1 });
+
+  // xhr-streaming: the streaming request.
+  const streamed = [];
+  const b = new PerigeeClient({
+    url: "ws://other-origin.test:1/stomp", transports: ["xhr-streaming"], token: TOKEN,
+    fetch: (url, init) => { streamed.push({ url, credentials: init.credentials }); return new Promise(() => {}); },
+    heartbeat: { outgoing: 0, incoming: 0 }, reconnect: false,
+  });
+  b.connect();
+  await until(() => streamed.length === 1);
+  assert.match(streamed[0].url, /\/xhr_streaming$/);
+  assert.equal(streamed[0].credentials, "include");
+  await b.disconnect({ timeout: 1 });
+
+  // eventsource.
+  const { EventSource, sources } = fakeEventSource();
+  const c = new PerigeeClient({
+    url: "ws://other-origin.test:1/stomp", transports: ["eventsource"], fetch: polling.fetch, EventSource, token: TOKEN,
+    heartbeat: { outgoing: 0, incoming: 0 }, reconnect: false,
+  });
+  c.connect();
+  await until(() => sources.length === 1);
+  assert.deepEqual(sources[0].init, { withCredentials: true });
+  await c.disconnect({ timeout: 1 });
+
+  for (const url of [...polling.requests.map((r) => r.url), ...streamed.map((r) => r.url), sources[0].url]) {
+    assert.ok(!url.includes(TOKEN) && !/token/i.test(url), url);
+  }
+});

@@ -71,6 +71,45 @@ import Testing
         #expect(error("listen: {port: 70000}\n")?.key == "listen.port")
     }
 
+    /// Issue 9: `auth.jwt`, `access.authenticated` and `hooks`, and their errors.
+    @Test func identityKeys() throws {
+        let text = """
+            auth:
+              jwt: {hs256_secret: "\(String(repeating: "k", count: 32))", issuer: "https://i", audience: perigee, leeway_s: 5}
+            access:
+              authenticated: {subscribe: ["/topic/**"], send: ["/topic/chat.*"]}
+            hooks:
+              connect: http://127.0.0.1:8000/perigee/connect
+              send: http://127.0.0.1:8000/perigee/send
+              send_prefixes: ["/topic/shouts"]
+              timeout_ms: 500
+              forward_headers: [Accept-Language, passcode]
+              on_failure: allow
+
+            """
+        let configuration = try ConfigurationLoader.parse(text, file: "test.yaml")
+        #expect(configuration.jwt.hs256Secret?.count == 32)
+        #expect(configuration.jwt.issuer == "https://i")
+        #expect(configuration.jwt.audience == "perigee")
+        #expect(configuration.jwt.leewaySeconds == 5)
+        #expect(configuration.accessPolicy?.authenticated.send == ["/topic/chat.*"])
+        #expect(configuration.hooks.connect == "http://127.0.0.1:8000/perigee/connect")
+        #expect(configuration.hooks.subscribe == nil)
+        #expect(configuration.hooks.sendPrefixes == ["/topic/shouts"])
+        #expect(configuration.hooks.timeoutMilliseconds == 500)
+        #expect(configuration.hooks.forwardHeaders == ["accept-language", "passcode"])
+        #expect(configuration.hooks.failOpen)
+
+        #expect(error("auth: {jwt: {hs256_secret: short}}\n")?.problem.contains("at least 32 bytes") == true)
+        #expect(error("auth: {jwt: {public_key_file: /nonexistent.pem}}\n")?.key == "auth.jwt.public_key_file")
+        #expect(error("auth: {jwt: {algorithm: HS256}}\n")?.key == "auth.jwt.algorithm")
+        #expect(error("hooks: {connect: ftp://x}\n")?.problem.contains("http://") == true)
+        #expect(error("hooks: {on_failure: maybe}\n")?.key == "hooks.on_failure")
+        #expect(error("hooks: {send_prefixes: [shouts]}\n")?.key == "hooks.send_prefixes")
+        #expect(error("hooks: {forward_headers: [\"bad: name\"]}\n")?.key == "hooks.forward_headers")
+        #expect(error("access: {everyone: {send: []}}\n")?.key == "access.everyone")
+    }
+
     @Test func environmentOverridesTheFile() throws {
         var configuration = try ConfigurationLoader.parse("listen: {port: 9100}\n", file: "test.yaml")
         try ConfigurationLoader.applyEnvironment(["PERIGEE_PORT": "9200", "PERIGEE_WEB_ROOT": ""], to: &configuration)

@@ -25,6 +25,16 @@ function defaultUrl() {
 
 const STATES = ["connecting", "connected", "reconnecting", "disconnected"];
 
+/** Headers for the debug trace: credentials (a token, a passcode) are not written out. */
+function redacted(headers) {
+  const out = { ...headers };
+  for (const name of Object.keys(out)) {
+    const lower = name.toLowerCase();
+    if (lower === "authorization" || lower === "passcode") out[name] = "(redacted)";
+  }
+  return out;
+}
+
 export class PerigeeClient {
   constructor(options = {}) {
     const heartbeat = options.heartbeat || {};
@@ -47,6 +57,7 @@ export class PerigeeClient {
       },
       connectTimeout: options.connectTimeout || 10000,
       maxQueuedFrames: options.maxQueuedFrames || 1000,
+      token: options.token,
       WebSocket: options.WebSocket,
       fetch: options.fetch,
       EventSource: options.EventSource,
@@ -211,18 +222,78 @@ export class PerigeeClient {
     if (receipt === undefined) frame.pending.resolve();
   }
 
+  /**
+   * Start the next attempt: get the token (the `token` option), then open the transport the
+   * reconnect policy names. Every attempt asks for the token afresh, fallbacks included, so a
+   * token function can hand out short-lived tokens.
+   */
   _open() {
-    const name = this._policy.current;
-    const factory = PerigeeClient.transports[name];
-    const protocols = this.options.versions.map((v) => STOMP_SUBPROTOCOLS[v]).filter(Boolean);
     const conn = {
-      name, transport: null, parser: new StompFrameParser(), opened: false, connected: false,
-      answeredWithError: false, // the server sent an ERROR on this connection
+      name: this._policy.current, transport: null, parser: new StompFrameParser(), opened: false,
+      connected: false,
+      token: null,                // the token this attempt's CONNECT carries, or null
+      answeredWithError: false,   // the server sent an ERROR on this connection
+      tokenFailed: false,         // the token function threw, rejected or did not settle
       subscribeReceipts: new Map(), // receipt id of a SUBSCRIBE sent on it -> its subscription
       lastReceived: this._clock.now(), lastSent: this._clock.now(), timers: [],
     };
     this._conn = conn;
-    this._log("opening " + name + " " + this.options.url);
+    const token = this.options.token;
+    if (typeof token !== "function") { this._openTransport(conn, token); return; }
+    let value;
+    try {
+      value = token();
+    } catch (error) {
+      this._tokenFailed(conn, error);
+      return;
+    }
+    // A plain value goes on at once; only a promise (or any thenable) is waited for, and for
+    // no longer than connectTimeout: a token service that hangs must not stall the client.
+    if (!value || typeof value.then !== "function") { this._openTransport(conn, value); return; }
+    this._log("waiting for the token function");
+    let settled = false;
+    const timer = this._clock.setTimeout(() => {
+      if (settled || this._conn !== conn) return;
+      settled = true;
+      this._tokenFailed(conn, new Error("no token within " + this.options.connectTimeout + " ms"));
+    }, this.options.connectTimeout);
+    conn.timers.push(timer);
+    Promise.resolve(value).then((resolved) => {
+      if (settled || this._conn !== conn) return;
+      settled = true;
+      this._clock.clearTimeout(timer);
+      conn.timers = conn.timers.filter((t) => t !== timer);
+      this._openTransport(conn, resolved);
+    }, (error) => {
+      if (settled || this._conn !== conn) return;
+      settled = true;
+      this._tokenFailed(conn, error);
+    });
+  }
+
+  /**
+   * The token function failed: report it and end the round with a backoff, as an ERROR
+   * answering CONNECT does (another transport would get no better token); the next attempt
+   * calls the function again.
+   */
+  _tokenFailed(conn, cause) {
+    const reason = cause && cause.message !== undefined ? cause.message : String(cause);
+    const error = new Error("the token function failed: " + reason);
+    error.cause = cause;
+    conn.tokenFailed = true;
+    this._error(error);
+    if (this._conn === conn) this._lost(conn, false);
+  }
+
+  _openTransport(conn, token) {
+    // null, undefined or "" (also after trimming: a token read from a response often ends in
+    // a newline) means no token: CONNECT without an Authorization header.
+    const text = token === null || token === undefined ? "" : String(token).trim();
+    conn.token = text === "" ? null : text;
+    const name = conn.name;
+    const factory = PerigeeClient.transports[name];
+    const protocols = this.options.versions.map((v) => STOMP_SUBPROTOCOLS[v]).filter(Boolean);
+    this._log("opening " + name + " " + this.options.url + (conn.token ? " with a token" : ""));
     if (!factory) {
       this._error(new Error("unknown transport: " + name));
       this._lost(conn, false);
@@ -240,7 +311,7 @@ export class PerigeeClient {
     transport.onopen = () => {
       if (this._conn !== conn) return;
       conn.opened = true;
-      this._write(conn, "CONNECT", this._connectHeaders(), null);
+      this._write(conn, "CONNECT", this._connectHeaders(conn.token), null);
     };
     transport.onmessage = (data) => { if (this._conn === conn) this._receive(conn, data); };
     transport.onclose = (info) => {
@@ -258,24 +329,34 @@ export class PerigeeClient {
     }, this.options.connectTimeout));
   }
 
-  _connectHeaders() {
+  /**
+   * The CONNECT headers. With a token, `Authorization: Bearer <token>` (replacing any
+   * Authorization among connectHeaders, whatever its case); CONNECT values are never escaped,
+   * and encodeFrame turns a CR or LF in one into a space, so a token cannot add a header.
+   */
+  _connectHeaders(token = null) {
     let host = this.options.host;
     if (!host) {
       try { host = new URL(this.options.url).hostname; } catch (_) { host = "localhost"; }
     }
     const hb = this.options.heartbeat;
-    return {
+    const headers = {
       "accept-version": this.options.versions.join(","),
       host,
       "heart-beat": (hb.outgoing | 0) + "," + (hb.incoming | 0),
       ...this.options.connectHeaders,
     };
+    if (token) {
+      for (const name of Object.keys(headers)) if (name.toLowerCase() === "authorization") delete headers[name];
+      headers.Authorization = "Bearer " + token;
+    }
+    return headers;
   }
 
   _write(conn, command, headers, body) {
     const version = conn.connected ? this.version : null;
     const bytes = encodeFrame(command, headers, body, version);
-    this._log(">>> " + command + " " + JSON.stringify(headers));
+    if (this.debug) this._log(">>> " + command + " " + JSON.stringify(redacted(headers)));
     // Text messages for UTF-8 frames (what browsers and the server expect); binary otherwise.
     const isText = body === null || body === undefined || typeof body === "string";
     conn.transport.send(isText ? toText(bytes) : bytes);
@@ -349,7 +430,12 @@ export class PerigeeClient {
    * identifies the frame exactly, and an ERROR without one is handled as any other.
    */
   _serverError(conn, frame) {
-    const error = new Error("STOMP ERROR: " + (frame.headers.message || frame.body || "unknown"));
+    // The `message` header names the error ("unauthorized", "token expired"...); the first line
+    // of the body, which says why, follows it in the text an application is likely to show.
+    const summary = frame.headers.message || "";
+    const detail = String(frame.body || "").trim().split("\n")[0].slice(0, 200);
+    const text = summary && detail && detail !== summary ? summary + " (" + detail + ")" : summary || detail;
+    const error = new Error("STOMP ERROR: " + (text || "unknown"));
     error.frame = frame;
     conn.answeredWithError = true;
     const id = frame.headers["receipt-id"];
@@ -482,7 +568,9 @@ export class PerigeeClient {
     this.version = null;
     this.session = null;
     if (!this._wanted) { this._setState("disconnected"); return; }
-    const next = this._policy.lost({ now: this._clock.now(), answeredWithError: conn.answeredWithError });
+    const next = this._policy.lost({
+      now: this._clock.now(), answeredWithError: conn.answeredWithError, tokenFailed: conn.tokenFailed,
+    });
     if (!next) { this._wanted = false; this._setState("disconnected"); return; }
     this._setState(this.state === "connecting" && !wasConnected ? "connecting" : "reconnecting");
     if (next.newRound) {

@@ -3,8 +3,9 @@
  * client reports what happened and schedules what it is told.
  *
  * - A round tries the transports in order. An attempt that ends before CONNECTED hands over
- *   to the next transport at once, unless the server answered it with an ERROR: then the
- *   transport worked and another one would only get the same answer, so the round ends.
+ *   to the next transport at once, unless the server answered it with an ERROR (then the
+ *   transport worked and another one would only get the same answer) or the token function
+ *   failed (no transport was opened; any other would need the same token): the round ends.
  * - A new round starts with the transport that last reached CONNECTED (a network that needed
  *   a fallback once most likely needs it again), then the others in order.
  * - Rounds are spaced by an exponential backoff (initialDelay doubled per round, capped at
@@ -45,13 +46,16 @@ export class ReconnectPolicy {
 
   /**
    * The current attempt is over at time `now`; `answeredWithError` when the server sent an
-   * ERROR before CONNECTED. Returns what to do next — `{transport, delay, newRound}`, open
-   * `transport` after `delay` ms — or null when reconnecting is off and the round is over.
+   * ERROR before CONNECTED, `tokenFailed` when the attempt never opened a transport because
+   * the token function failed (every transport needs the same token). Either ends the round.
+   * Returns what to do next — `{transport, delay, newRound}`, open `transport` after `delay`
+   * ms — or null when reconnecting is off and the round is over.
    */
-  lost({ now, answeredWithError = false }) {
+  lost({ now, answeredWithError = false, tokenFailed = false }) {
     const connectedAt = this.connectedAt;
     this.connectedAt = null;
-    if (connectedAt === null && !answeredWithError && this.index + 1 < this.round.length) {
+    const endsRound = answeredWithError || tokenFailed;
+    if (connectedAt === null && !endsRound && this.index + 1 < this.round.length) {
       this.index++;
       return { transport: this.current, delay: 0, newRound: false };
     }

@@ -121,6 +121,10 @@ class SockJSTransport {
 
   /** A POST to `<session>/<path>`; resolves with the Response or rejects. */
   _post(path, body, signal) {
+    // Cookies go with every request, cross-origin too (sockjs-client sets withCredentials
+    // likewise): the application's connect hook may identify the user by its session cookie.
+    // The browser hands the response over only if the gateway allows this origin
+    // (Access-Control-Allow-Credentials), which it does for its configured origins.
     const init = { method: "POST", credentials: "include", cache: "no-store", signal };
     // text/plain keeps a cross-origin request "simple" (no preflight), as SockJS expects.
     if (body !== undefined) { init.body = body; init.headers = { "Content-Type": "text/plain;charset=UTF-8" }; }
@@ -210,7 +214,7 @@ class SockJSTransport {
     if (!ES) throw new Error("no EventSource implementation available");
     const open = () => {
       let frames = 0;
-      const source = new ES(this.base + "/eventsource", { withCredentials: true });
+      const source = new ES(this.base + "/eventsource", { withCredentials: true }); // cookies: see _post
       this.receiving = source;
       source.onmessage = (event) => {
         frames++;
