@@ -213,17 +213,23 @@ def show_hook_requests(reqs):
     return "\n".join(repr(r) for r in reqs) or "(no hook requests)"
 
 
+def echo(c, f, dest=None):
+    """If f is CONNECTED: SUBSCRIBE to dest (a fresh topic by default), SEND to it, and return
+    the MESSAGE that comes back (None if none does, or f was not CONNECTED)."""
+    if not connected(f):
+        return None
+    dest = dest or f"/topic/auth.{uid()}"
+    body = "echo " + uid()
+    c.subscribe(dest)
+    c.send(dest, body)
+    return c.message(body)
+
+
 def anonymous_shout(ctx):
     """A WebSocket session without credentials shouts to /topic/shouts (which anonymous
     sessions may): the client and its MESSAGE (None if it never came)."""
     c = ctx.client("websocket")
-    f = c.connect()
-    body = "shout " + uid()
-    if not connected(f):
-        return c, None
-    c.subscribe("/topic/shouts")
-    c.send("/topic/shouts", body)
-    return c, c.message(body)
+    return c, echo(c, c.connect(), "/topic/shouts")
 
 
 def check_accepted(ctx, label, kind, user, token=None, headers=None, http_headers=None):
@@ -238,14 +244,10 @@ def check_accepted(ctx, label, kind, user, token=None, headers=None, http_header
         return None
     if not ctx.check(f"{label}: CONNECTED", connected(f), c.transcript):
         return None
-    dest = f"/topic/auth.{uid()}"
-    body = "who am I " + uid()
-    r = c.subscribe(dest)
-    c.send(dest, body)
-    m = c.message(body) if r is not None and r.command == "RECEIPT" else None
+    m = echo(c, f)
     ctx.check(f"{label}: its MESSAGE carries perigee-user:{user}",
               m is not None and m.named("perigee-user") == [user],
-              lambda: f"sent SEND to {dest}; expected MESSAGE with perigee-user:{user}\n{c.transcript()}")
+              lambda: f"SUBSCRIBE and SEND to a fresh topic; expected MESSAGE with perigee-user:{user}\n{c.transcript()}")
     return c
 
 
@@ -292,13 +294,7 @@ def test_jwt_accepted(ctx):
         user = f"opener-{kind}"
         try:
             c = ctx.client(kind, token=hs256(claims(user)), send_token=False)
-            f = c.connect()
-            dest = f"/topic/auth.{uid()}"
-            body = "opener " + uid()
-            if connected(f):
-                c.subscribe(dest)
-                c.send(dest, body)
-            m = c.message(body) if connected(f) else None
+            m = echo(c, c.connect())
             ctx.check(f"[{kind}] ?token= only on the request that opened the session: the token's user",
                       m is not None and m.named("perigee-user") == [user], c.transcript)
         except Exception as e:  # noqa: BLE001
@@ -313,13 +309,8 @@ def test_jwt_accepted(ctx):
                   is_error(e, "unauthorized") and c.wait_closed(3), c.transcript)
         c = ctx.client(kind)
         c.send_frame("STOMP", {"accept-version": "1.2", "host": "perigee", "Authorization": "Bearer " + hs256(claims("stomp-cmd"))})
-        f = c.wait(lambda f: f.command in ("CONNECTED", "ERROR"))
         dest = f"/topic/auth.{uid()}"
-        first = "first " + uid()
-        if connected(f):
-            c.subscribe(dest)
-            c.send(dest, first)
-        m = c.message(first) if connected(f) else None
+        m = echo(c, c.wait(lambda f: f.command in ("CONNECTED", "ERROR")), dest)
         ctx.check(f"[{kind}] STOMP frame with a valid token: CONNECTED, its MESSAGE carries perigee-user:stomp-cmd",
                   m is not None and m.named("perigee-user") == ["stomp-cmd"], c.transcript)
         # A second CONNECT never changes who the session is.
@@ -461,11 +452,7 @@ def test_expiry(ctx):
         f = c.connect({"Authorization": "Bearer " + hs256(claims(f"short-{kind}", exp=exp))})
         if not ctx.check(f"[{kind}] token expiring in ~4 s: CONNECTED", connected(f), c.transcript):
             continue
-        dest = f"/topic/exp.{uid()}"
-        c.subscribe(dest)
-        body = "before expiry " + uid()
-        c.send(dest, body)
-        ctx.check(f"[{kind}] token expiring in ~4 s: works before exp", c.message(body) is not None, c.transcript)
+        ctx.check(f"[{kind}] token expiring in ~4 s: works before exp", echo(c, f) is not None, c.transcript)
         clients[kind] = c
     for kind, c in clients.items():
         e = c.wait(lambda f: f.command == "ERROR", timeout=max(0.1, exp_mono - time.monotonic()) + 4.0)
