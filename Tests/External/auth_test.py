@@ -18,6 +18,8 @@ Exit status 0 only if every check passed; the last line is `N passed, N failed`.
 """
 import argparse
 import base64
+import hashlib
+import hmac
 import json
 import os
 import sys
@@ -101,9 +103,16 @@ def es256(keys, c, key=None):
     return jwt.encode(c, key or keys.ec, algorithm="ES256")
 
 
-def alg_none(c):
+def alg_none(c, alg="none"):
     """An unsigned token, made by hand (PyJWT refuses to)."""
-    return b64url(json.dumps({"alg": "none", "typ": "JWT"})) + "." + b64url(json.dumps(c)) + "."
+    return b64url(json.dumps({"alg": alg, "typ": "JWT"})) + "." + b64url(json.dumps(c)) + "."
+
+
+def hs256_with_key_bytes(c, key):
+    """HS256 by hand with any bytes as the secret (PyJWT refuses PEM keys as HMAC secrets): the
+    algorithm-confusion attack signs with the server's public key file."""
+    head = b64url(json.dumps({"alg": "HS256", "typ": "JWT"})) + "." + b64url(json.dumps(c))
+    return head + "." + b64url(hmac.new(key, head.encode("ascii"), hashlib.sha256).digest())
 
 
 def tampered(token, **changes):
@@ -159,6 +168,11 @@ hooks:
 """]
     if not all_hooks:
         lines.append('  forward_headers: ["login", "x-app-version"]\n')
+    if on_failure == "allow":
+        lines.append(f"""  subscribe: {hooks.url}/subscribe
+  send: {hooks.url}/send
+  send_prefixes: ["/topic/hooked/**"]
+""")
     if all_hooks:
         lines.append(f"""  subscribe: {hooks.url}/subscribe
   send: {hooks.url}/send
@@ -348,6 +362,8 @@ def bad_tokens(k):
         ("wrong iss", hs256(claims("mallory", iss="https://evil.example"))),
         ("missing iss while one is configured", hs256(claims("mallory", iss=None))),
         ("wrong aud", hs256(claims("mallory", aud="someone-else"))),
+        ("aud list without the audience", hs256(claims("mallory", aud=["a", "b"]))),
+        ("alg NONE (upper case), no signature", alg_none(claims("mallory"), alg="NONE")),
         ("not a JWT at all", "not-a-jwt-nor-an-api-key"),
     ]
 
@@ -432,6 +448,12 @@ def test_narrowing(ctx):
         ctx.check(f"[{kind}] perigee.send [/topic/a/**]: SEND /topic/b/x → ERROR 'permission denied', close",
                   is_error(e, "permission denied") and c2.wait_closed(3), c2.transcript)
         ctx.close_all()
+    c = ctx.client("websocket")
+    f = c.connect({"Authorization": "Bearer " + hs256(claims("none-allowed", perigee={"subscribe": [], "send": []}))})
+    r = c.subscribe(f"/topic/any.{uid()}") if connected(f) else None
+    ctx.check("[websocket] perigee.subscribe [] → the session may subscribe to nothing",
+              connected(f) and is_error(r, "permission denied"), c.transcript)
+    ctx.close_all()
     # The claim narrows, never widens: /queue/** is outside access.authenticated (/topic/**).
     c = ctx.client("websocket")
     f = c.connect({"Authorization": "Bearer " + hs256(claims("wide", perigee={"subscribe": ["/**"], "send": ["/**"]}))})
@@ -562,6 +584,10 @@ def test_es256(ctx):
                   headers={"Authorization": "Bearer " + es256(k, claims("x"), key=k.ec_other)})
     check_refused(ctx, "[websocket] RS256 when only a P-256 key is configured", "websocket", "unauthorized",
                   headers={"Authorization": "Bearer " + rs256(k, claims("x"))})
+    with open(k.ec_pem, "rb") as f:
+        pem = f.read()
+    check_refused(ctx, "[websocket] algorithm confusion: HS256 signed with the configured public key PEM", "websocket",
+                  "unauthorized", headers={"Authorization": "Bearer " + hs256_with_key_bytes(claims("x"), pem)})
     check_refused(ctx, "[websocket] HS256 when no hs256_secret is configured", "websocket", "unauthorized",
                   headers={"Authorization": "Bearer " + hs256(claims("x"))})
     ctx.close_all()
@@ -649,6 +675,13 @@ def test_connect_hook_allow(ctx):
     ctx.check("[websocket] hook lists replace the rules: SEND outside them → ERROR 'permission denied'",
               is_error(c.wait_command("ERROR"), "permission denied"), c.transcript)
     ctx.close_all()
+    hooks.reset(connect=lambda r: allow(user="nothing", subscribe=[], send=[]))
+    c = ctx.client("websocket")
+    f = c.connect()
+    r = c.subscribe(f"/topic/any.{uid()}") if connected(f) else None
+    ctx.check("[websocket] hook answers subscribe: [] → the session may subscribe to nothing",
+              is_error(r, "permission denied"), c.transcript)
+    ctx.close_all()
     # API-key sessions never reach the hook
     mark = hooks.mark()
     c = ctx.client("websocket")
@@ -675,8 +708,12 @@ def test_connect_hook_refusals(ctx):
                 ("malformed JSON", lambda r: Reply(200, raw=b'{"user": "x",')),
                 ("hang-up without an answer", lambda r: Reply(hang_up=True)),
                 ("a 70 KiB answer (> 64 KiB)", lambda r: Reply(200, raw=json.dumps({"user": "big", "data": {"pad": "p" * 70000}}).encode()))]
+    failures += [("200 with a JSON array", lambda r: Reply(200, raw=b"[]")),
+                 ("200 with an empty body", lambda r: Reply(200, raw=b"")),
+                 ("204 (not 200)", lambda r: Reply(204, raw=b"")),
+                 ("201 with a user (not 200)", lambda r: Reply(201, {"user": "created"}))]
     for kind in ("websocket", "xhr-streaming"):
-        for label, fn in failures[: (4 if kind == "websocket" else 2)]:
+        for label, fn in failures[: (len(failures) if kind == "websocket" else 2)]:
             hooks.reset(connect=fn)
             check_refused(ctx, f"[{kind}] connect hook {label}", kind, "authorization unavailable",
                           within=HOOK_TIMEOUT_S + HOOK_MARGIN_S)
@@ -711,6 +748,21 @@ def test_connect_hook_refusals(ctx):
                 ctx.check(f"[{kind}] SENDs pipelined behind a CONNECT the hook refuses are never published",
                           is_error(e, "unauthorized") and marker is not None and not leaked,
                           lambda: f"leaked {leaked}\n{c.transcript()}")
+    ctx.close_all()
+    hooks.reset(connect=lambda r: Reply(403, raw=b""))
+    check_refused(ctx, "[websocket] connect hook 403 without a body", "websocket", "unauthorized")
+    for status in (302, 307):
+        def redirect(r, status=status):
+            if r.path.endswith("/redirected"):
+                return allow(user="redirected")
+            return Reply(status, {}, headers={"Location": f"{hooks.url}/connect/redirected"})
+        hooks.reset(connect=redirect, redirected=redirect)
+        mark = hooks.mark()
+        check_refused(ctx, f"[websocket] connect hook answers {status} (a redirect is not an answer)", "websocket",
+                      "authorization unavailable", within=HOOK_TIMEOUT_S + HOOK_MARGIN_S)
+        followed = hooks.since(mark, pred=lambda r: r.path.endswith("/redirected"))
+        ctx.check(f"[websocket] connect hook {status}: the redirect is not followed", not followed,
+                  lambda: show_hook_requests(hooks.since(mark)))
     ctx.close_all()
     # An invalid token is refused before any hook call.
     hooks.reset(connect=lambda r: allow(user="should-not-matter"))
@@ -782,13 +834,37 @@ def test_subscribe_hook(ctx):
               is_error(r, "permission denied") and not hooks.since(mark, "subscribe"),
               lambda: c.transcript() + "\n" + show_hook_requests(hooks.since(mark)))
     ctx.close_all()
+    # A SEND right behind a SUBSCRIBE whose hook is slow waits for it (own subscription gets it);
+    # a DISCONNECT right behind a slow SEND hook waits too (message published, then RECEIPT).
+    hooks.reset(connect=lambda r: allow(user="orderly"), subscribe=lambda r: allow(delay=0.4),
+                send=lambda r: allow(delay=0.4))
+    for kind in ("websocket", "tcp"):
+        c = ctx.client(kind)
+        c.connect()
+        dest = f"/topic/hooked/ord.{uid()}"
+        body = "right behind " + uid()
+        c.send_frame("SUBSCRIBE", {"id": "s", "destination": dest})
+        c.send(dest, body)
+        ctx.check(f"[{kind}] a SEND right behind a SUBSCRIBE with a slow hook reaches that subscription",
+                  c.message(body) is not None, c.transcript)
+        obs = ctx.observer()
+        obs.subscribe(dest)
+        last = "last words " + uid()
+        c.send(dest, last)
+        c.send_frame("DISCONNECT", {"receipt": "bye"})
+        rc = c.wait_command("RECEIPT", receipt_id="bye")
+        ctx.check(f"[{kind}] a DISCONNECT right behind a SEND with a slow hook: the SEND is published, then RECEIPT",
+                  obs.message(last) is not None and rc is not None and c.message(last, timeout=0.01) is not None
+                  and c.message(last).at <= rc.at, lambda: c.transcript() + "\n--- observer:\n" + obs.transcript())
+        ctx.close_all()
     # A hook failure on SUBSCRIBE (on_failure deny)
-    hooks.reset(connect=lambda r: allow(user="sub-fail"), subscribe=lambda r: Reply(500, {}))
-    c = ctx.client("websocket")
-    c.connect()
-    r = c.subscribe(f"/topic/sub.fail.{uid()}")
-    ctx.check("[websocket] subscribe hook 500 → ERROR 'authorization unavailable', close",
-              is_error(r, "authorization unavailable") and c.wait_closed(3), c.transcript)
+    for label, fn in [("500", lambda r: Reply(500, {})), ("malformed JSON", lambda r: Reply(200, raw=b"{"))]:
+        hooks.reset(connect=lambda r: allow(user="sub-fail"), subscribe=fn)
+        c = ctx.client("websocket")
+        c.connect()
+        r = c.subscribe(f"/topic/sub.fail.{uid()}")
+        ctx.check(f"[websocket] subscribe hook {label} → ERROR 'authorization unavailable', close",
+                  is_error(r, "authorization unavailable") and c.wait_closed(3), c.transcript)
     ctx.close_all()
 
 
@@ -901,6 +977,7 @@ def test_send_hook_failures(ctx):
     dest = f"/topic/hooked/fail.{uid()}"
     obs.subscribe(dest)
     for label, fn in [("500", lambda r: Reply(500, {})),
+                      ("malformed JSON", lambda r: Reply(200, raw=b'{"body": "x",')),
                       ("answers after timeout_ms", lambda r: allow(delay=HOOK_TIMEOUT_S + 1.5))]:
         hooks.reset(connect=lambda r: allow(user="failing"), send=fn)
         c = ctx.client("websocket")
@@ -1023,6 +1100,14 @@ def test_on_failure_allow(ctx):
                   "passcode and x-other not", sh.get("login") == "lou" and "passcode" not in sh
                   and hh.get("x-app-version") == "7.1" and "x-other" not in hh,
                   lambda: f"{req!r}\n{c.transcript()}")
+    ctx.close_all()
+    hooks.reset(connect=lambda r: allow(user="fallback"), subscribe=lambda r: Reply(500, {}),
+                send=lambda r: allow(delay=HOOK_TIMEOUT_S + 1.5))
+    c = ctx.client("websocket")
+    f = c.connect()
+    m = echo(c, f, f"/topic/hooked/allow.{uid()}")
+    ctx.check("[websocket] on_failure allow: subscribe hook 500 and send hook timeout → subscribed, published unchanged",
+              m is not None and m.body.startswith(b"echo ") and m.named("perigee-user") == ["fallback"], c.transcript)
     ctx.close_all()
     hooks.reset(connect=lambda r: deny("still no"))
     check_refused(ctx, "[websocket] on_failure allow: a 403 still refuses", "websocket", "unauthorized",

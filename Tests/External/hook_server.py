@@ -13,12 +13,13 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 
 class Reply:
-    def __init__(self, status=200, body=None, delay=0.0, raw=None, hang_up=False):
+    def __init__(self, status=200, body=None, delay=0.0, raw=None, hang_up=False, headers=None):
         self.status = status
         self.body = body          # JSON-encoded unless raw is given
         self.raw = raw            # bytes sent as is (malformed JSON, oversized answers)
         self.delay = delay        # seconds before answering
         self.hang_up = hang_up    # close the connection without answering
+        self.headers = headers or {}  # extra response headers (Location of a redirect)
 
 
 def allow(delay=0.0, **fields):
@@ -91,10 +92,14 @@ class HookServer:
                     self.send_response(reply.status)
                     self.send_header("Content-Type", "application/json")
                     self.send_header("Content-Length", str(len(data)))
+                    for name, value in reply.headers.items():
+                        self.send_header(name, value)
                     self.end_headers()
                     self.wfile.write(data)
                 except OSError:
                     pass  # the gateway gave up waiting (a timeout test)
+
+            do_GET = do_POST  # a followed 302/303 redirect arrives as a GET
 
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.httpd.daemon_threads = True
