@@ -368,6 +368,45 @@ def bad_tokens(k):
     ]
 
 
+def test_sub_injection(ctx):
+    """A signed token whose sub holds a newline must not inject a header into MESSAGE frames
+    (STOMP 1.0 does not escape header values): refused, or its id never splits a header."""
+    tok = hs256(claims("eve\nx-injected:yes"))
+    obs = ctx.client("tcp")
+    obs.send_frame("CONNECT", {"accept-version": "1.0", "login": "backend", "passcode": API_KEY})
+    obs.wait_command("CONNECTED")
+    dest = f"/topic/inject.{uid()}"
+    obs.subscribe(dest)
+    c = ctx.client("tcp")
+    f = c.connect({"Authorization": "Bearer " + tok})
+    if connected(f):
+        c.send(dest, "injected?")
+        m = obs.message("injected?")
+        ok = m is not None and not m.named("x-injected")
+    else:
+        ok = is_error(f, "unauthorized")
+    ctx.check("[tcp] sub with a newline: refused, or no header injected into a STOMP 1.0 subscriber's MESSAGE",
+              ok, lambda: c.transcript() + "\n--- 1.0 subscriber:\n" + obs.transcript())
+    ctx.close_all()
+
+
+def test_open_gateway(ctx):
+    """No keys, no JWT: loopback may publish over HTTP, and still cannot set perigee-user."""
+    c = ctx.client("tcp")
+    c.connect()
+    dest = "/topic/shouts"  # a keyless loopback publisher is anonymous: it may shout, nothing more
+    c.subscribe(dest)
+    body = "open " + uid()
+    r = requests.post(f"{ctx.server.http_url}/api/publish{dest}", data=body, timeout=TIMEOUT,
+                      headers={"X-Stomp-perigee-user": "mallory", "X-Stomp-PERIGEE-USER": "mallory"})
+    m = c.message(body)
+    ctx.check("[http api] keyless loopback publish with X-Stomp-perigee-user: mallory → no perigee-user",
+              r.status_code == 202 and m is not None and m.named("perigee-user") == []
+              and not any(v == "mallory" for _, v in m.raw_headers),
+              lambda: f"{r.status_code} {r.text[:200]}\n{c.transcript()}")
+    ctx.close_all()
+
+
 def test_token_crafting(ctx):
     """The hand-made bad tokens really are bad (so a pass below is not a test-side accident)."""
     k = ctx.keys
@@ -674,6 +713,10 @@ def test_connect_hook_allow(ctx):
     reqs = hooks.since(mark, "connect")
     ctx.check("[websocket] connect hook without credentials: no `token` in the request",
               len(reqs) == 1 and "token" not in (reqs[0].json or {}), lambda: show_hook_requests(reqs))
+    c = ctx.client("websocket")
+    m = echo(c, c.connect({"Authorization": "Bearer " + hs256(claims("jwt-but-hook-silent"))}), "/topic/shouts")
+    ctx.check("[websocket] valid JWT, connect hook answers {} (no user): anonymous, as the contract says",
+              m is not None and m.named("perigee-user") == [], c.transcript)
     hooks.reset(connect=lambda r: allow(user=None))
     c, m = anonymous_shout(ctx)
     ctx.check("[websocket] connect hook allow {user: null}: anonymous (no perigee-user on its MESSAGE)",
@@ -901,6 +944,9 @@ def test_send_hook(ctx, kind, full):
             return allow(headers={"x-shout-id": "42", "perigee-user": "mallory"})
         if body.startswith("drop"):
             return allow(drop=True)
+        if body.startswith("framing"):
+            return allow(headers={"content-length": "3", "destination": "/topic/elsewhere", "message-id": "forged",
+                                  "subscription": "forged"})
         if body.startswith("reject"):
             return deny("no shouting")
         if body.startswith("slow"):
@@ -931,6 +977,17 @@ def test_send_hook(ctx, kind, full):
         m = obs.message(f"add-header {tag}")
         ctx.check(f"[{kind}] send hook {{headers}}: x-shout-id:42 added, its perigee-user ignored",
                   m is not None and m.named("x-shout-id") == ["42"] and m.named("perigee-user") == [user],
+                  obs.transcript)
+        # Headers that are not pass-through (framing, routing) cannot be set by the hook either.
+        c.send(dest, f"framing {tag}")
+        c.send(dest, f"after-framing {tag}")
+        m = obs.message(f"framing {tag}")
+        m2 = obs.message(f"after-framing {tag}")
+        ctx.check(f"[{kind}] send hook headers content-length/destination/message-id/subscription: ignored "
+                  "(body intact, routed as sent, the next frame still parses)",
+                  m is not None and m2 is not None and m.headers.get("destination") == dest
+                  and m.headers.get("content-length") in (None, str(len(m.body)))
+                  and m.headers.get("subscription") != "forged" and m.headers.get("message-id") != "forged",
                   obs.transcript)
         c.send(dest, f"drop {tag}", receipt="dropped")
         rc = c.wait_command("RECEIPT", receipt_id="dropped")
@@ -1218,6 +1275,7 @@ def main():
         ("http api", lambda: test_http_api_auth(ctx)),
         ("perigee claim narrows", lambda: test_narrowing(ctx)),
         ("sender identity", lambda: test_spoofing(ctx)),
+        ("sub injection", lambda: test_sub_injection(ctx)),
         ("expiry", lambda: test_expiry(ctx)),
     ], ctx))
     s = server("es256", es256_config(keys))
@@ -1240,6 +1298,9 @@ def main():
     s = server("hooks-allow", hooks_config(hooks, on_failure="allow", all_hooks=False))
     ctx_a = Ctx(res, s, keys, hooks)
     groups.append(("hooks-allow", s, [("on_failure allow", lambda: test_on_failure_allow(ctx_a))], ctx_a))
+    s = server("open", "# no keys, no JWT\n")
+    ctx_open = Ctx(res, s, keys, hooks)
+    groups.append(("open", s, [("keyless publish", lambda: test_open_gateway(ctx_open))], ctx_open))
     s = server("origin", f'origins:\n  allowed: ["{ORIGIN}"]\napi_keys:\n  backend: "{API_KEY}"\n')
     ctx_o = Ctx(res, s, keys, hooks)
     groups.append(("origin", s, [("origin", lambda: test_origin(ctx_o))], ctx_o))
