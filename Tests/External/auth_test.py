@@ -407,6 +407,24 @@ def test_open_gateway(ctx):
     ctx.close_all()
 
 
+def test_hostile_claims(ctx):
+    """Signed tokens with absurd numbers or types get CONNECTED or ERROR, never a crash; iat
+    beyond the leeway (the contract's leeway covers exp/nbf/iat) is refused."""
+    now = int(time.time())
+    for label, c in [("exp 1e300", claims("h", exp=1e300)), ("exp 2**70", claims("h", exp=2 ** 70)),
+                     ("nbf -2**63", claims("h", nbf=-2 ** 63)), ("nbf 2**64", claims("h", nbf=2 ** 64)),
+                     ("iat 1e300", claims("h", iat=1e300)), ("exp a string", claims("h", exp="soon")),
+                     ("sub an object", claims({"a": 1})), ("sub 5000 bytes", claims("x" * 5000))]:
+        cl = ctx.client("websocket")
+        f = cl.connect({"Authorization": "Bearer " + hs256(c)})
+        ctx.check(f"[websocket] token with {label}: CONNECTED or ERROR, and the server lives",
+                  f is not None and f.command in ("CONNECTED", "ERROR") and ctx.server.alive(), cl.transcript)
+        ctx.close_all()
+    check_refused(ctx, "[websocket] iat 1 h in the future (leeway 0)", "websocket", "unauthorized",
+                  headers={"Authorization": "Bearer " + hs256(claims("h", iat=now + 3600))})
+    ctx.close_all()
+
+
 def test_token_crafting(ctx):
     """The hand-made bad tokens really are bad (so a pass below is not a test-side accident)."""
     k = ctx.keys
@@ -807,6 +825,13 @@ def test_connect_hook_refusals(ctx):
                 ctx.check(f"[{kind}] SENDs pipelined behind a CONNECT the hook refuses are never published",
                           is_error(e, "unauthorized") and marker is not None and not leaked,
                           lambda: f"leaked {leaked}\n{c.transcript()}")
+    ctx.close_all()
+    for v in (1e300, 2 ** 70, -5, "soon"):
+        hooks.reset(connect=lambda r, v=v: allow(user="odd", expires_in=v))
+        c = ctx.client("websocket")
+        f = c.connect()
+        ctx.check(f"[websocket] connect hook expires_in {v!r}: CONNECTED or ERROR, and the server lives",
+                  f is not None and f.command in ("CONNECTED", "ERROR") and ctx.server.alive(), c.transcript)
     ctx.close_all()
     hooks.reset(connect=lambda r: Reply(403, raw=b""))
     check_refused(ctx, "[websocket] connect hook 403 without a body", "websocket", "unauthorized")
@@ -1276,6 +1301,7 @@ def main():
         ("perigee claim narrows", lambda: test_narrowing(ctx)),
         ("sender identity", lambda: test_spoofing(ctx)),
         ("sub injection", lambda: test_sub_injection(ctx)),
+        ("hostile claims", lambda: test_hostile_claims(ctx)),
         ("expiry", lambda: test_expiry(ctx)),
     ], ctx))
     s = server("es256", es256_config(keys))
