@@ -276,7 +276,7 @@ def check_refused(ctx, label, kind, message, token=None, headers=None, http_head
     t0 = time.monotonic()
     f = c.connect(headers, timeout=within + 1.0)
     elapsed = (f.at - t0) if f is not None else None
-    closed = c.wait_closed(3.0) if f is not None else False
+    closed = c.wait_closed(3.0) if f is not None and f.command == "ERROR" else False
     ok = (is_error(f, message) and closed and elapsed <= within
           and (not_before is None or elapsed >= not_before)
           and (reason is None or reason in f.body.decode("utf-8", "replace")))
