@@ -12,7 +12,9 @@ fails names what was sent, what was expected and what came back.
 
 Configurations: `jwt` (HS256 + RS256, issuer, audience, leeway 0, an API key), `es256` (a P-256
 key), `hooks` (connect/subscribe/send hooks, timeout 1 s, on_failure deny, send_prefixes
-/topic/hooked/**), `hooks-allow` (connect hook, on_failure allow), `origin` (origins.allowed).
+/topic/hooked/**), `hooks-allow` (all hooks, on_failure allow, forward_headers), `open` (no keys,
+no JWT), `origin` (origins.allowed). Where the server disagrees with the contract, the check
+keeps asserting the contract and its failure shows what was sent and what came back.
 
 Exit status 0 only if every check passed; the last line is `N passed, N failed`.
 """
