@@ -11,7 +11,7 @@ claims). The contract is notes/spec-auth.md (issue 9); every check asserts it, a
 fails names what was sent, what was expected and what came back.
 
 Configurations: `jwt` (HS256 + RS256, issuer, audience, leeway 0, an API key), `es256` (a P-256
-key), `hooks` (connect/subscribe/send hooks, timeout 1 s, on_failure deny, send_prefixes
+key), `hooks` (connect/subscribe/send hooks, timeout 1.5 s, on_failure deny, send_prefixes
 /topic/hooked/**), `hooks-allow` (all hooks, on_failure allow, forward_headers), `open` (no keys,
 no JWT), `origin` (origins.allowed). Where the server disagrees with the contract, the check
 keeps asserting the contract and its failure shows what was sent and what came back.
@@ -43,7 +43,7 @@ from perigee_server import PerigeeServer, Results, ServerError  # noqa: E402
 from stomp_transports import KINDS, TIMEOUT, encode_frame, open_client  # noqa: E402
 
 QUIET = 0.7            # how long "nothing arrives" is watched for, after a later marker arrived
-HOOK_TIMEOUT_S = 1.0   # hooks.timeout_ms of the hook configurations
+HOOK_TIMEOUT_S = 1.5   # hooks.timeout_ms of the hook configurations
 HOOK_MARGIN_S = 2.0    # how much later than the hook timeout the ERROR may come
 ISSUER = "https://issuer.perigee.test"
 AUDIENCE = "perigee"
@@ -796,7 +796,7 @@ def test_connect_hook_refusals(ctx):
             hooks.reset(connect=fn)
             check_refused(ctx, f"[{kind}] connect hook {label}", kind, "authorization unavailable",
                           within=HOOK_TIMEOUT_S + HOOK_MARGIN_S)
-        hooks.reset(connect=lambda r: allow(user=f"slow-{kind}", delay=HOOK_TIMEOUT_S * 0.5))
+        hooks.reset(connect=lambda r: allow(user=f"slow-{kind}", delay=HOOK_TIMEOUT_S / 3))
         check_accepted(ctx, f"[{kind}] connect hook slow but within timeout_ms", kind, f"slow-{kind}")
         ctx.close_all()
     # Frames pipelined behind CONNECT wait for the connect hook: published after an allow, in
