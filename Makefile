@@ -9,9 +9,9 @@ TEST_BIN := .build/debug/perigee
 
 # Each libFuzzer target (Fuzz/Sources) runs this long in `make test`.
 FUZZ_SECONDS ?= 20
-FUZZ_TARGETS := FuzzWebSocket FuzzHandshake FuzzStomp FuzzDestination FuzzSockJS
+FUZZ_TARGETS := FuzzWebSocket FuzzHandshake FuzzStomp FuzzDestination FuzzSockJS FuzzAccess
 
-.PHONY: bench bench-smoke bench-build run test deps release unit-test fuzz external-test autobahn ws-cli stomp-py auth browser sockjs-client clean
+.PHONY: bench bench-smoke bench-build run test deps release unit-test fuzz external-test autobahn ws-cli stomp-py auth tls browser sockjs-client clean
 
 ## run: install what is missing, build the release binary, serve on $(HOST):$(PORT)
 run: deps release
@@ -19,9 +19,9 @@ run: deps release
 
 ## test: install what is missing, then every test: Swift tests, a short run of each fuzz
 ## target, a 10-second perigee-bench fan-out against the release build (any lost or reordered
-## message fails), stomp.py, JWT/hooks/sender identity on every transport, the shoutbox in
-## headless Chromium on every transport, Debian's sockjs-client in Chromium, a wscat-style CLI
-## session, and Autobahn|Testsuite (the longest, last)
+## message fails), stomp.py, JWT/hooks/sender identity on every transport (auth), TLS and
+## origins (tls), the shoutbox in headless Chromium on every transport, Debian's sockjs-client
+## in Chromium, a wscat-style CLI session, and Autobahn|Testsuite (the longest, last)
 test: deps unit-test fuzz bench-smoke external-test
 
 deps:
@@ -41,7 +41,7 @@ fuzz:
 	for target in $(FUZZ_TARGETS); do Fuzz/run.sh $$target $(FUZZ_SECONDS) || failed="$$failed $$target"; done; \
 	if [ -n "$$failed" ]; then echo "fuzz targets that failed:$$failed" >&2; exit 1; fi
 
-external-test: stomp-py auth browser sockjs-client ws-cli autobahn
+external-test: stomp-py auth tls browser sockjs-client ws-cli autobahn
 
 autobahn:
 	PERIGEE_BIN=$(TEST_BIN) Tests/External/autobahn.sh
@@ -55,6 +55,11 @@ stomp-py:
 ## auth: JWT, authorization hooks and sender identity on every transport (issue 9)
 auth:
 	PERIGEE_BIN=$(TEST_BIN) Tests/External/auth_test.sh
+
+## tls: HTTPS, WSS and STOMP over TLS with requests, websockets and stomp.py; certificate
+## reload on SIGHUP; the origin allow-list (certificates made with the openssl command)
+tls:
+	PERIGEE_BIN=$(TEST_BIN) Tests/External/tls_test.sh
 
 browser:
 	PERIGEE_BIN=$(TEST_BIN) Tests/External/browser_test.sh

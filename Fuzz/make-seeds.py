@@ -134,6 +134,19 @@ def sockjs():
     seed(t, "nested", b"\x06cb\n" + b'[[[["deep"]]]]')
 
 
+def access():
+    # selector byte, then the case's text (see FuzzAccess.swift)
+    t = "FuzzAccess"
+    seed(t, "glob", b"\x00/topic/**/x*y\n/topic/a/b/xzy")
+    seed(t, "glob-stars", b"\x00/" + b"**a" * 40 + b"\n/" + b"a" * 200)
+    seed(t, "query", b"\x01/stomp?a=1&token=ey%2E.b.c&token=2#x")
+    seed(t, "hook-allow", b"\x02\xc8" + b'{"user":"alice","subscribe":["/topic/**"],"send":[],"expires_in":60,"data":{"a":[1,2.5,null,true]},"body":"x","headers":{"x-a":"1","perigee-user":"m"}}')
+    seed(t, "hook-refuse", b"\x02\x93" + b'{"reason":"no"}')
+    seed(t, "hook-drop", b"\x02\xc8" + b'{"drop":true}')
+    seed(t, "claims", b"\x03" + b'{"sub":"alice","exp":1e300,"nbf":-5,"iss":"i","aud":["perigee"],"perigee":{"subscribe":["/topic/a/**"]}}')
+    seed(t, "credentials", b"\x04Authorization:Bearer a.b.c\npasscode:secret-key-1\nlogin:x")
+
+
 if __name__ == "__main__":
     shutil.rmtree(ROOT, ignore_errors=True)
     websocket()
@@ -141,3 +154,4 @@ if __name__ == "__main__":
     handshake()
     destination()
     sockjs()
+    access()

@@ -4,7 +4,8 @@
 set -euo pipefail
 
 # libstdc++-12-dev and binutils (ld.gold): the fuzz targets link libFuzzer, a C++ library.
-packages=(zlib1g-dev libssl-dev pkg-config libstdc++-12-dev binutils "$@")
+# openssl: the TLS test (Tests/External/tls_test.py) makes its certificates with the command.
+packages=(zlib1g-dev libssl-dev pkg-config libstdc++-12-dev binutils openssl "$@")
 # node runs the unit tests of the browser client (web/perigee.js) in `make test`; any node on
 # PATH will do, so Debian's is installed only when there is none.
 command -v node >/dev/null 2>&1 || packages+=(nodejs)

@@ -4,13 +4,15 @@ import Glibc
 import NIOCore
 import NIOHTTP1
 
-/// Writes SockJS HTTP answers with the headers the protocol asks of each kind: CORS that
-/// echoes the origin (with credentials), no caching for session traffic, a year of caching for
+/// Writes SockJS HTTP answers with the headers the protocol asks of each kind: CORS naming the
+/// origin the caller allowed (with credentials), no caching for session traffic, a year of caching for
 /// the iframe page and preflights, and the `JSESSIONID` cookie when configured.
 struct SockJSResponder {
     let channel: Channel
     let request: HTTPRequestHead
     let configuration: SockJSConfiguration
+    /// The request's origin as the caller allowed it; nil when the request had none.
+    let corsOrigin: String?
 
     /// HTTP/1.0 cannot chunk: a response of unknown length ends by closing the connection.
     var closeAfterEnd: Bool {
@@ -97,9 +99,10 @@ struct SockJSResponder {
     }
 
     private func addCORS(_ headers: inout HTTPHeaders) {
-        if let origin = request.headers.first(name: "origin"), !origin.isEmpty {
+        if let origin = corsOrigin, !origin.isEmpty {
             headers.add(name: "Access-Control-Allow-Origin", value: origin)
             headers.add(name: "Access-Control-Allow-Credentials", value: "true")
+            headers.add(name: "Vary", value: "Origin")
         } else {
             headers.add(name: "Access-Control-Allow-Origin", value: "*")
         }

@@ -31,10 +31,14 @@ public final class SockJSService: Sendable {
     // MARK: HTTP
 
     /// Answers a request under the prefix; `body` is the whole request body.
-    public func handle(_ head: HTTPRequestHead, body: ByteBuffer, channel: Channel) {
+    /// - Parameter corsOrigin: the origin the caller has allowed for this request: CORS answers
+    ///   name it, with credentials. nil (no `Origin`) answers `Access-Control-Allow-Origin: *`.
+    ///   The caller refuses origins it does not allow before calling; this service never
+    ///   echoes an `Origin` header by itself.
+    public func handle(_ head: HTTPRequestHead, body: ByteBuffer, channel: Channel, corsOrigin: String?) {
         let (path, query) = Self.split(head.uri)
         guard let route = SockJSRoute(path: path, prefix: prefix) else { return }
-        let responder = SockJSResponder(channel: channel, request: head, configuration: configuration)
+        let responder = SockJSResponder(channel: channel, request: head, configuration: configuration, corsOrigin: corsOrigin)
         switch route {
         case .greeting:
             guard head.method == .GET || head.method == .HEAD else { return responder.methodNotAllowed("GET") }

@@ -207,13 +207,19 @@ private struct Reader {
 
     mutating func apply(_ root: Node, to configuration: inout GatewayConfiguration) throws(ConfigurationError) {
         var policy = AccessPolicy.standard
-        for (name, node) in try entries(root, "", allowed: ["listen", "static", "limits", "timeouts", "heartbeat", "websocket", "sockjs", "api_keys", "access", "conformance", "performance", "auth", "hooks"]) {
+        var tlsPort: (value: Int, node: Node)?
+        let sections: Set<String> = [
+            "listen", "static", "limits", "timeouts", "heartbeat", "websocket", "sockjs", "api_keys", "access", "conformance", "performance",
+            "tls", "origins", "auth", "hooks",
+        ]
+        for (name, node) in try entries(root, "", allowed: sections) {
             switch name {
             case "listen":
-                for (key, value) in try entries(node, "listen", allowed: ["host", "port", "stomp_port"]) {
+                for (key, value) in try entries(node, "listen", allowed: ["host", "port", "stomp_port", "stomp_tls_port"]) {
                     switch key {
                     case "host": configuration.host = try string(value, "listen.host")
                     case "port": configuration.port = try int(value, "listen.port", 0...65535)
+                    case "stomp_tls_port": tlsPort = (try int(value, "listen.stomp_tls_port", 0...65535), value)
                     default: configuration.stompPort = try int(value, "listen.stomp_port", 0...65535)
                     }
                 }
@@ -350,10 +356,91 @@ private struct Reader {
                 }
             case "hooks":
                 try applyHooks(node, to: &configuration.hooks)
+            case "tls":
+                configuration.tls = try tlsFiles(node)
+            case "origins":
+                configuration.origins = try originPolicy(node)
             default:
                 configuration.conformance = try bool(node, "conformance")
             }
         }
         configuration.accessPolicy = policy
+        try applyTLSPort(tlsPort, to: &configuration)
+    }
+}
+
+// MARK: TLS and origins
+
+extension Reader {
+    /// `tls.cert_file` and `tls.key_file`, both required, relative paths taken from the
+    /// configuration file's folder; both files are read now so that `--check-config` and a
+    /// SIGHUP reload report a bad file before anything listens with it.
+    fileprivate func tlsFiles(_ node: Node) throws(ConfigurationError) -> TLSCertificateFiles {
+        var paths: [String: (path: String, line: Int?)] = [:]
+        for (key, value) in try entries(node, "tls", allowed: ["cert_file", "key_file"]) {
+            let path = try string(value, "tls.\(key)")
+            guard !path.isEmpty else { throw fail(value, "tls.\(key)", "expected the path of a PEM file, got an empty string") }
+            paths[key] = (resolve(path), value.mark?.line)
+        }
+        guard let certificate = paths["cert_file"] else {
+            throw fail(node, "tls.cert_file", "expected a PEM certificate chain file; tls.key_file is set without it")
+        }
+        guard let key = paths["key_file"] else {
+            throw fail(node, "tls.key_file", "expected a PEM private key file; tls.cert_file is set without it")
+        }
+        var files = TLSCertificateFiles(certificateFile: certificate.path, privateKeyFile: key.path)
+        files.source = file
+        files.certificateLine = certificate.line
+        files.privateKeyLine = key.line
+        _ = try files.makeContext()
+        return files
+    }
+
+    /// A relative path is taken from the folder of the configuration file.
+    private func resolve(_ path: String) -> String {
+        guard !path.hasPrefix("/"), let slash = file.lastIndex(of: "/") else { return path }
+        return String(file[...slash]) + path
+    }
+
+    /// `origins.allowed`: a list of `scheme://host[:port]`, `"*"` or `"null"`.
+    fileprivate func originPolicy(_ node: Node) throws(ConfigurationError) -> OriginPolicy {
+        var entriesFound: [String] = []
+        for (_, value) in try entries(node, "origins", allowed: ["allowed"]) {
+            guard let sequence = value.sequence else {
+                throw fail(value, "origins.allowed", "expected a list of origins like \"https://app.example:8443\", \"*\" or \"null\"")
+            }
+            for item in sequence {
+                let entry = try string(item, "origins.allowed")
+                do {
+                    _ = try OriginPolicy(allowing: [entry])
+                } catch {
+                    throw fail(
+                        item, "origins.allowed",
+                        "expected an origin scheme://host[:port] (no path), \"*\" or \"null\", got \"\(entry)\""
+                    )
+                }
+                entriesFound.append(entry)
+            }
+        }
+        do {
+            return try OriginPolicy(allowing: entriesFound)
+        } catch {
+            throw fail(node, "origins.allowed", "expected origins, got \"\(error.entry)\"")
+        }
+    }
+
+    /// `listen.stomp_tls_port` means something only with `tls`, and must differ from the
+    /// other ports.
+    fileprivate func applyTLSPort(_ port: (value: Int, node: Node)?, to configuration: inout GatewayConfiguration) throws(ConfigurationError) {
+        guard let port else { return }
+        if port.value != 0 {
+            guard configuration.tls != nil else {
+                throw fail(port.node, "listen.stomp_tls_port", "expected 0 without a tls section (tls.cert_file, tls.key_file), got \(port.value)")
+            }
+            guard port.value != configuration.port, port.value != configuration.stompPort else {
+                throw fail(port.node, "listen.stomp_tls_port", "expected a port other than listen.port and listen.stomp_port, got \(port.value)")
+            }
+        }
+        configuration.stompTLSPort = port.value
     }
 }

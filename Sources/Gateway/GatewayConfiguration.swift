@@ -11,6 +11,14 @@ public struct GatewayConfiguration: Sendable {
     public var port: Int = 9000
     /// The STOMP-over-TCP port; 0 is off, -1 picks a free port (tests).
     public var stompPort: Int = 61613
+    /// The STOMP-over-TLS port, used only when `tls` is set; 0 is off, -1 picks a free port
+    /// (tests).
+    public var stompTLSPort: Int = 61614
+    /// Certificate and key: when set, the HTTP port speaks HTTPS and WSS, and STOMP over TLS
+    /// listens on `stompTLSPort`. Re-read by `GatewayServer.reloadCertificates()`.
+    public var tls: TLSCertificateFiles?
+    /// Browser origins allowed besides the gateway's own (`origins.allowed`).
+    public var origins: OriginPolicy = .sameOrigin
     /// Mount the conformance services (`/echo/websocket`) that external suites test against.
     public var conformance: Bool = false
     /// Static files served at `/`; nil serves none.

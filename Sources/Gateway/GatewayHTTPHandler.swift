@@ -86,15 +86,23 @@ final class GatewayHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
             return
         }
         if let service = router.sockJSService(owning: path) {
+            let origin = router.originDecision(for: head)
+            if case .refused(let refused) = origin {
+                refuseOrigin(refused, head: head, context: context)
+                return
+            }
             guard !bodyTooLarge else {
                 send(.payloadTooLarge, body: "request body too large\n", head: head, context: context)
                 return
             }
-            service.handle(head, body: body, channel: context.channel)
+            service.handle(head, body: body, channel: context.channel, corsOrigin: origin.corsOrigin)
             return
         }
         if isUpgrade {
             respondToRefusedUpgrade(head, context: context)
+            return
+        }
+        if (path == "/api" || path.hasPrefix("/api/")) && answeredForOrigin(head, context: context) {
             return
         }
         if path == PublishRequest.pathPrefix || path.hasPrefix(PublishRequest.pathPrefix + "/") {
@@ -254,6 +262,46 @@ final class GatewayHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
         }
     }
 
+    // MARK: Origins and CORS
+
+    /// The HTTP API refuses foreign origins (a page elsewhere must not publish with the
+    /// browser's loopback address or cookies) and answers CORS preflights of allowed ones.
+    /// Returns whether it answered.
+    private func answeredForOrigin(_ head: HTTPRequestHead, context: ChannelHandlerContext) -> Bool {
+        switch router.originDecision(for: head) {
+        case .refused(let origin):
+            refuseOrigin(origin, head: head, context: context)
+            return true
+        case .allowed where head.method == .OPTIONS:
+            // Fetch standard §4.8: a preflight names the method and headers it wants to use.
+            var headers: HTTPHeaders = [
+                "Access-Control-Allow-Methods": "GET, POST, OPTIONS",
+                "Access-Control-Max-Age": "600",
+            ]
+            let requested = head.headers.first(name: "access-control-request-headers") ?? ""
+            headers.add(name: "Access-Control-Allow-Headers", value: requested.isEmpty ? "Authorization, Content-Type" : requested)
+            sendBytes(.noContent, headers: headers, body: ByteBuffer(), head: head, context: context)
+            return true
+        case .allowed, .absent:
+            return false
+        }
+    }
+
+    /// 403 with the same text as a WebSocket handshake refused for its origin.
+    private func refuseOrigin(_ origin: String, head: HTTPRequestHead, context: ChannelHandlerContext) {
+        let error = WebSocketHandshakeError.originRejected(origin)
+        send(error.status, body: error.message + "\n", head: head, context: context)
+    }
+
+    /// CORS headers for an allowed origin (Fetch standard §3.2.5), on every answer.
+    private func addCORS(to headers: inout HTTPHeaders, for head: HTTPRequestHead) {
+        // The answer depends on Origin whether or not this one is allowed: caches must key on it.
+        headers.add(name: "Vary", value: "Origin")
+        guard let origin = router.originDecision(for: head).corsOrigin else { return }
+        headers.add(name: "Access-Control-Allow-Origin", value: origin)
+        headers.add(name: "Access-Control-Allow-Credentials", value: "true")
+    }
+
     // MARK: Refused upgrades
 
     /// The request asked for WebSocket but was not upgraded: say exactly why, then close (the
@@ -324,6 +372,7 @@ final class GatewayHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
         headers.add(name: "Connection", value: keepAlive ? "keep-alive" : "close")
         // Error bodies echo the client's path: never let a browser sniff them as HTML.
         headers.add(name: "X-Content-Type-Options", value: "nosniff")
+        addCORS(to: &headers, for: head)
         let response = HTTPResponseHead(version: head.version, status: status, headers: headers)
         context.write(wrapOutboundOut(.head(response)), promise: nil)
         if head.method != .HEAD {

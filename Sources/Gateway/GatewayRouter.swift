@@ -17,6 +17,9 @@ struct GatewayRouter: Sendable {
     /// SockJS services by prefix: `/stomp`, and the protocol suite's services in conformance
     /// mode.
     let sockJSServices: [SockJSService]
+    /// Prefixes of the conformance services, which allow any origin: the SockJS protocol suite
+    /// sends arbitrary origins to test CORS.
+    private let anyOriginPrefixes: [String]
 
     init(configuration: GatewayConfiguration, hub: Hub, compressors: WebSocketCompressorPool, gatekeeper: GatewayGatekeeper) {
         self.configuration = configuration
@@ -25,10 +28,11 @@ struct GatewayRouter: Sendable {
         self.gatekeeper = gatekeeper
         let describesClients = Self.describesClients(configuration)
         let forwarded = configuration.hooks.forwardHeaders
+        let tls = configuration.tls != nil
         var services = [
             SockJSService(prefix: "/stomp", configuration: configuration.sockJS) { opening in
                 let client = describesClients
-                    ? ClientContext(transport: opening.transport, address: opening.remoteAddress, request: opening.request, forwarding: forwarded)
+                    ? ClientContext(transport: opening.transport, tls: tls, address: opening.remoteAddress, request: opening.request, forwarding: forwarded)
                     : nil
                 return StompSockJSApplication(hub: hub, client: client)
             }
@@ -49,6 +53,18 @@ struct GatewayRouter: Sendable {
             ]
         }
         sockJSServices = services
+        anyOriginPrefixes = services.dropFirst().map(\.prefix)
+    }
+
+    /// The origin rules for requests at `path`: `configuration.origins`, except on the
+    /// conformance services, which allow any.
+    func originPolicy(for path: String) -> OriginPolicy {
+        anyOriginPrefixes.contains { path == $0 || path.hasPrefix($0 + "/") } ? .any : configuration.origins
+    }
+
+    /// The origin verdict on a request (see `OriginPolicy.decide`).
+    func originDecision(for head: HTTPRequestHead) -> OriginPolicy.Decision {
+        originPolicy(for: Self.path(of: head.uri)).decide(head)
     }
 
     /// The SockJS service whose prefix covers `path`.
@@ -56,8 +72,17 @@ struct GatewayRouter: Sendable {
         sockJSServices.first { $0.owns(path: path) }
     }
 
-    /// The WebSocket endpoint mounted at the request's path, if any.
+    /// The WebSocket endpoint mounted at the request's path, if any. Its handshake refuses an
+    /// `Origin` that `originPolicy(for:)` does not allow for the request's `Host` (403).
     func webSocketEndpoint(for head: HTTPRequestHead) -> WebSocketEndpoint? {
+        guard var endpoint = mountedEndpoint(for: head) else { return nil }
+        let policy = originPolicy(for: Self.path(of: head.uri))
+        let host = head.headers.first(name: "host")
+        endpoint.acceptOrigin = { origin in origin.map { policy.allows($0, host: host) } ?? true }
+        return endpoint
+    }
+
+    private func mountedEndpoint(for head: HTTPRequestHead) -> WebSocketEndpoint? {
         let path = Self.path(of: head.uri)
         switch path {
         case "/stomp", "/stomp/websocket":
@@ -101,6 +126,7 @@ struct GatewayRouter: Sendable {
         let compressors = self.compressors
         let describesClients = Self.describesClients(configuration)
         let forwarded = configuration.hooks.forwardHeaders
+        let tls = configuration.tls != nil
         return WebSocketEndpoint(
             configuration: configuration.stompWebSocket,
             selectSubprotocol: { offered, _ in
@@ -113,7 +139,7 @@ struct GatewayRouter: Sendable {
             },
             makeApplication: { handshake, channel in
                 let client = describesClients
-                    ? ClientContext(transport: "websocket", address: channel.remoteAddress, request: handshake.request, forwarding: forwarded)
+                    ? ClientContext(transport: "websocket", tls: tls, address: channel.remoteAddress, request: handshake.request, forwarding: forwarded)
                     : nil
                 return StompWebSocketApplication(hub: hub, client: client, compressors: compressors, loop: channel.eventLoop)
             }

@@ -3,6 +3,7 @@ import Logging
 import NIOCore
 import NIOHTTP1
 import NIOPosix
+import NIOSSL
 import WebSocket
 
 /// The running gateway: one listener serving HTTP and WebSocket on an event loop per core.
@@ -11,6 +12,9 @@ public final class GatewayServer: Sendable {
     private let ownsGroup: Bool
     private let channel: Channel
     private let stompChannel: Channel?
+    private let stompTLSChannel: Channel?
+    /// The certificate that new TLS connections take; nil without TLS.
+    private let tls: TLSContextHolder?
     private let logger: Logger
     private let trimmer: MemoryTrimmer?
     private let hooks: HookClient?
@@ -21,12 +25,18 @@ public final class GatewayServer: Sendable {
     public var httpPort: Int { channel.localAddress?.port ?? 0 }
     /// The bound STOMP-over-TCP port, 0 when off.
     public var stompPort: Int { stompChannel?.localAddress?.port ?? 0 }
+    /// The bound STOMP-over-TLS port, 0 when off (no `tls`, or `stompTLSPort` 0).
+    public var stompTLSPort: Int { stompTLSChannel?.localAddress?.port ?? 0 }
+    /// Whether the HTTP port speaks HTTPS and WSS.
+    public var usesTLS: Bool { tls != nil }
 
     private init(
         group: MultiThreadedEventLoopGroup,
         ownsGroup: Bool,
         channel: Channel,
         stompChannel: Channel?,
+        stompTLSChannel: Channel?,
+        tls: TLSContextHolder?,
         hub: Hub,
         trimmer: MemoryTrimmer?,
         hooks: HookClient?,
@@ -37,6 +47,8 @@ public final class GatewayServer: Sendable {
         self.ownsGroup = ownsGroup
         self.channel = channel
         self.stompChannel = stompChannel
+        self.stompTLSChannel = stompTLSChannel
+        self.tls = tls
         self.hub = hub
         self.trimmer = trimmer
         self.logger = logger
@@ -49,11 +61,15 @@ public final class GatewayServer: Sendable {
     static let receiveBuffers = AdaptiveRecvByteBufferAllocator(minimum: 128, initial: 512, maximum: 65_536)
 
     /// Binds the listeners described by `configuration`.
+    /// - Throws: `ConfigurationError` when `configuration.tls` names files that do not make a
+    ///   certificate and key; the bind's error when a port is taken.
     public static func start(
         configuration: GatewayConfiguration,
         group: MultiThreadedEventLoopGroup? = nil,
         logger: Logger = Logger(label: "perigee")
     ) async throws -> GatewayServer {
+        // Before any thread starts: a bad certificate fails the start with its precise error.
+        let tls = try configuration.tls.map { files throws(ConfigurationError) in try TLSContextHolder(files: files) }
         let eventLoops = group ?? MultiThreadedEventLoopGroup(numberOfThreads: System.coreCount)
         var hubConfiguration = configuration.hub
         let tokens: TokenVerifier?
@@ -71,7 +87,6 @@ public final class GatewayServer: Sendable {
         let hub = Hub(group: eventLoops, configuration: hubConfiguration)
         let compressors = WebSocketCompressorPool(group: eventLoops, configuration: configuration.stompWebSocket.deflate)
         let router = GatewayRouter(configuration: configuration, hub: hub, compressors: compressors, gatekeeper: gatekeeper)
-        let describesClients = GatewayRouter.describesClients(configuration)
         let bootstrap = ServerBootstrap(group: eventLoops)
             .serverChannelOption(.backlog, value: 1024)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
@@ -80,47 +95,80 @@ public final class GatewayServer: Sendable {
             .childChannelOption(.recvAllocator, value: Self.receiveBuffers)
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
+                    try tls?.addHandler(to: channel)
                     try Self.configureHTTP(channel: channel, router: router)
                 }
             }
         do {
             let channel = try await bootstrap.bind(host: configuration.host, port: configuration.port).get()
             var stompChannel: Channel?
-            if configuration.stompPort != 0 {
-                do {
-                    stompChannel = try await ServerBootstrap(group: eventLoops)
-                        .serverChannelOption(.backlog, value: 1024)
-                        .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
-                        .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
-                        .childChannelOption(.recvAllocator, value: Self.receiveBuffers)
-                        .childChannelInitializer { channel in
-                            channel.eventLoop.makeCompletedFuture {
-                                try channel.pipeline.syncOperations.addHandler(StompTCPHandler(hub: hub, lingerTimeout: configuration.lingerTimeout, describesClient: describesClients))
-                            }
-                        }
-                        .bind(host: configuration.host, port: max(configuration.stompPort, 0)).get()
-                } catch {
-                    try? await channel.close()
-                    throw error
+            var stompTLSChannel: Channel?
+            do {
+                if configuration.stompPort != 0 {
+                    stompChannel = try await bindStomp(configuration, port: configuration.stompPort, tls: nil, hub: hub, group: eventLoops)
                 }
+                if let tls, configuration.stompTLSPort != 0 {
+                    stompTLSChannel = try await bindStomp(configuration, port: configuration.stompTLSPort, tls: tls, hub: hub, group: eventLoops)
+                }
+            } catch {
+                try? await channel.close()
+                try? await stompChannel?.close()
+                throw error
             }
             let server = GatewayServer(
                 group: eventLoops,
                 ownsGroup: group == nil,
                 channel: channel,
                 stompChannel: stompChannel,
+                stompTLSChannel: stompTLSChannel,
+                tls: tls,
                 hub: hub,
                 trimmer: configuration.memoryTrimInterval.map { MemoryTrimmer(interval: $0, on: eventLoops.next()) },
                 hooks: hooks,
                 logger: logger
             )
-            logger.info("listening", metadata: ["http": "\(configuration.host):\(server.httpPort)", "stomp": "\(server.stompPort)"])
+            logger.info(
+                "listening",
+                metadata: [
+                    "http": "\(configuration.host):\(server.httpPort)", "tls": "\(tls != nil)",
+                    "stomp": "\(server.stompPort)", "stomp_tls": "\(server.stompTLSPort)",
+                ]
+            )
             return server
         } catch {
             await hooks?.shutdown()
             if group == nil { try? await eventLoops.shutdownGracefully() }
             throw error
         }
+    }
+
+    /// A STOMP-over-TCP listener; with `tls`, each connection first negotiates TLS.
+    /// Port -1 picks a free port (tests).
+    private static func bindStomp(
+        _ configuration: GatewayConfiguration,
+        port: Int,
+        tls: TLSContextHolder?,
+        hub: Hub,
+        group: MultiThreadedEventLoopGroup
+    ) async throws -> Channel {
+        try await ServerBootstrap(group: group)
+            .serverChannelOption(.backlog, value: 1024)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+            .childChannelOption(.recvAllocator, value: Self.receiveBuffers)
+            .childChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try tls?.addHandler(to: channel)
+                    let handler = StompTCPHandler(
+                        hub: hub,
+                        lingerTimeout: configuration.lingerTimeout,
+                        describesClient: GatewayRouter.describesClients(configuration),
+                        tls: tls != nil
+                    )
+                    try channel.pipeline.syncOperations.addHandler(handler)
+                }
+            }
+            .bind(host: configuration.host, port: max(port, 0)).get()
     }
 
     private static func configureHTTP(channel: Channel, router: GatewayRouter) throws {
@@ -153,6 +201,43 @@ public final class GatewayServer: Sendable {
         try channel.pipeline.syncOperations.addHandler(http, name: GatewayHTTPHandler.name)
     }
 
+    // MARK: Reloading (SIGHUP)
+
+    /// Reads the certificate and key files again and gives the new pair to connections
+    /// accepted from now on; open connections keep theirs. Without TLS it does nothing.
+    /// Blocking file I/O: not on an event loop.
+    /// - Throws: `ConfigurationError` (`file:line: tls.cert_file: ...`) when a file is missing
+    ///   or invalid; the pair in use then stays, and the refusal is logged.
+    public func reloadCertificates() throws(ConfigurationError) {
+        guard let tls else { return }
+        try replaceCertificates(with: tls.files)
+    }
+
+    /// Applies what can change without a restart from a configuration read again: today the
+    /// certificate and key (`tls`). Turning TLS on or off needs a restart and is logged.
+    /// - Throws: `ConfigurationError` as `reloadCertificates()`; nothing is applied then.
+    public func reload(_ configuration: GatewayConfiguration) throws(ConfigurationError) {
+        switch (tls, configuration.tls) {
+        case (.some, .some(let files)):
+            try replaceCertificates(with: files)
+        case (nil, nil):
+            break
+        default:
+            logger.warning("reload: turning TLS on or off needs a restart; the listeners stay as they are")
+        }
+    }
+
+    private func replaceCertificates(with files: TLSCertificateFiles) throws(ConfigurationError) {
+        guard let tls else { return }
+        do {
+            try tls.replace(with: files)
+            logger.info("reloaded the TLS certificate", metadata: ["cert_file": "\(files.certificateFile)", "key_file": "\(files.privateKeyFile)"])
+        } catch {
+            logger.error("TLS certificate reload refused; the previous certificate stays in use", metadata: ["error": "\(error)"])
+            throw error
+        }
+    }
+
     /// Resolves when the listener closes.
     public func waitUntilClosed() async throws {
         try await channel.closeFuture.get()
@@ -163,6 +248,7 @@ public final class GatewayServer: Sendable {
         trimmer?.cancel()
         try? await channel.close()
         try? await stompChannel?.close()
+        try? await stompTLSChannel?.close()
         await hooks?.shutdown()
         if ownsGroup {
             try await group.shutdownGracefully()

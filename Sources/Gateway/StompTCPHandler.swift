@@ -9,6 +9,7 @@ final class StompTCPHandler: ChannelInboundHandler, StompTransport {
     private let hub: Hub
     private let lingerTimeout: TimeAmount
     private let describesClient: Bool
+    private let tls: Bool
     private var connection: StompConnection?
     private var context: ChannelHandlerContext?
     /// Closing after an error: input is read and discarded until EOF or the linger timeout.
@@ -16,16 +17,19 @@ final class StompTCPHandler: ChannelInboundHandler, StompTransport {
 
     /// - Parameter lingerTimeout: how long input is drained after an ERROR before the
     ///   connection is dropped.
-    /// - Parameter describesClient: whether the gatekeeper reads a `ClientContext` (hooks).
-    init(hub: Hub, lingerTimeout: TimeAmount, describesClient: Bool = false) {
+    /// - Parameters:
+    ///   - describesClient: whether the gatekeeper reads a `ClientContext` (hooks).
+    ///   - tls: whether the connection runs over TLS (STOMP over TLS), as the hooks are told.
+    init(hub: Hub, lingerTimeout: TimeAmount, describesClient: Bool = false, tls: Bool = false) {
         self.hub = hub
         self.lingerTimeout = lingerTimeout
         self.describesClient = describesClient
+        self.tls = tls
     }
 
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
-        let client = describesClient ? ClientContext(transport: "tcp", address: context.channel.remoteAddress) : nil
+        let client = describesClient ? ClientContext(transport: "tcp", tls: tls, address: context.channel.remoteAddress) : nil
         connection = StompConnection(hub: hub, eventLoop: context.eventLoop, transport: self, client: client)
         if connection == nil { context.close(promise: nil) }
     }

@@ -115,10 +115,11 @@ final class TokenVerifier: Sendable {
         } catch {
             return .failure(.unauthorized("the token could not be verified (malformed)"))
         }
-        return check(payload.claims, now: now)
+        return Self.check(payload.claims, settings: settings, now: now)
     }
 
-    private func check(_ claims: JSONValue, now: Double) -> Result<Verified, StompError> {
+    /// The checks of a verified token's claims (`exp`, `nbf`, `iss`, `aud`, `sub`, `perigee`).
+    static func check(_ claims: JSONValue, settings: Settings, now: Double) -> Result<Verified, StompError> {
         let leeway = Double(settings.leewaySeconds)
         var expiry: Double?
         if let exp = claims["exp"] {

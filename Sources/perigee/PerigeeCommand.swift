@@ -1,4 +1,5 @@
 import ArgumentParser
+import Dispatch
 import Gateway
 import Logging
 
@@ -24,6 +25,9 @@ struct PerigeeCommand: AsyncParsableCommand {
     @Option(name: .customLong("stomp-port"), help: "Port for STOMP over TCP; 0 is off (default 61613).")
     var stompPort: Int?
 
+    @Option(name: .customLong("stomp-tls-port"), help: "Port for STOMP over TLS, used when the configuration has tls; 0 is off (default 61614).")
+    var stompTLSPort: Int?
+
     @Option(name: .customLong("web-root"), help: "Folder of static files served at / (default web).")
     var webRoot: String?
 
@@ -37,7 +41,7 @@ struct PerigeeCommand: AsyncParsableCommand {
     var conformance = false
 
     func validate() throws {
-        for (name, value) in [("--port", port), ("--stomp-port", stompPort)] {
+        for (name, value) in [("--port", port), ("--stomp-port", stompPort), ("--stomp-tls-port", stompTLSPort)] {
             if let value, !(0...65535).contains(value) {
                 throw ValidationError("\(name) must be 0...65535, got \(value)")
             }
@@ -55,31 +59,75 @@ struct PerigeeCommand: AsyncParsableCommand {
                 throw ExitCode(2)
             }
         }
-        var configuration = GatewayConfiguration()
+        let configuration: GatewayConfiguration
         do {
-            if let config {
-                configuration = try ConfigurationLoader.load(file: config, into: configuration)
-            }
-            try ConfigurationLoader.applyEnvironment(Self.environment(), to: &configuration)
+            configuration = try makeConfiguration()
         } catch {
             Self.printError(error.description)
             throw ExitCode(2)
         }
-        if let host { configuration.host = host }
-        if let port { configuration.port = port }
-        if let stompPort { configuration.stompPort = stompPort }
-        if let webRoot { configuration.webRoot = webRoot.isEmpty ? nil : webRoot }
-        if conformance { configuration.conformance = true }
 
         LoggingSystem.bootstrap { label in
             var handler = StreamLogHandler.standardError(label: label)
             handler.logLevel = .info
             return handler
         }
-        let server = try await GatewayServer.start(configuration: configuration)
+        let server: GatewayServer
+        do {
+            server = try await GatewayServer.start(configuration: configuration)
+        } catch let error as ConfigurationError {
+            Self.printError(error.description)
+            throw ExitCode(2)
+        }
+        let reloader = installReloadOnHangUp(server: server)
+        let scheme = server.usesTLS ? "https" : "http"
         let stomp = server.stompPort != 0 ? " and stomp://\(configuration.host):\(server.stompPort)" : ""
-        print("perigee listening on http://\(configuration.host):\(server.httpPort)\(stomp)")
+        let stompTLS = server.stompTLSPort != 0 ? " and stomp+ssl://\(configuration.host):\(server.stompTLSPort)" : ""
+        print("perigee listening on \(scheme)://\(configuration.host):\(server.httpPort)\(stomp)\(stompTLS)")
         try await server.waitUntilClosed()
+        reloader.cancel()
+    }
+
+    /// The configuration file, then `PERIGEE_*` environment variables, then the flags: at start
+    /// and again on every reload.
+    private func makeConfiguration() throws(ConfigurationError) -> GatewayConfiguration {
+        var configuration = GatewayConfiguration()
+        if let config {
+            configuration = try ConfigurationLoader.load(file: config, into: configuration)
+        }
+        try ConfigurationLoader.applyEnvironment(Self.environment(), to: &configuration)
+        if let host { configuration.host = host }
+        if let port { configuration.port = port }
+        if let stompPort { configuration.stompPort = stompPort }
+        if let stompTLSPort { configuration.stompTLSPort = stompTLSPort }
+        if let webRoot { configuration.webRoot = webRoot.isEmpty ? nil : webRoot }
+        if conformance { configuration.conformance = true }
+        return configuration
+    }
+
+    /// SIGHUP reads the configuration again and hands it to `GatewayServer.reload`, which
+    /// applies what can change while running (today: the TLS certificate and key). A file
+    /// that does not load is refused with its precise error; the running settings stay.
+    private func installReloadOnHangUp(server: GatewayServer) -> DispatchSourceSignal {
+        let logger = Logger(label: "perigee")
+        // The default action of SIGHUP ends the process; the dispatch source replaces it.
+        signal(SIGHUP, SIG_IGN)
+        let source = DispatchSource.makeSignalSource(signal: SIGHUP, queue: DispatchQueue(label: "perigee.reload"))
+        source.setEventHandler {
+            // On the dispatch queue, not an event loop: reading the files blocks.
+            logger.info("SIGHUP: reloading the configuration")
+            let configuration: GatewayConfiguration
+            do {
+                configuration = try self.makeConfiguration()
+            } catch {
+                logger.error("reload refused; the running configuration stays", metadata: ["error": "\(error)"])
+                return
+            }
+            // The server logs what it applied or refused.
+            try? server.reload(configuration)
+        }
+        source.resume()
+        return source
     }
 
     private static func printError(_ message: String) {

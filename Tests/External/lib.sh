@@ -137,13 +137,19 @@ perigee_stop_server() {
     wait "$pid" 2>/dev/null || true
 }
 
-# perigee_run_py_test SCRIPT OUT_DIR
-# Runs a Python test script of this folder (`SCRIPT --out OUT_DIR`, from the repository root,
-# with the .venv interpreter) that ends its output with `N passed, N failed`; writes its output
-# to OUT_DIR/result.txt, prints it, and returns non-zero if it failed. A missing or malformed
-# tally line, or a non-zero exit with "0 failed", counts as one failure.
-perigee_run_py_test() {
-    local script="$1" out="$2" py="${VENV_DIR:-$PERIGEE_REPO_ROOT/.venv}/bin/python" rc=0
+# perigee_run_python_test NAME SCRIPT
+# For a Python test that starts the server itself (perigee_server.py): sets up .venv, runs
+# SCRIPT --out Tests/External/out/NAME with the repository root as the working folder, prints
+# its PASS/FAIL lines and a final `N passed, N failed` tally (a failure if the script's status
+# says so even when its own tally does not), and exits with the script's status.
+perigee_run_python_test() {
+    local name="$1" script="$2"
+    PERIGEE_DIE_TALLY="0 passed, 1 failed"
+    local out="$PERIGEE_EXT_DIR/out/$name"
+    mkdir -p "$out"
+    "$PERIGEE_EXT_DIR/setup-venvs.sh" >/dev/null || perigee_die "setting up the Python environments failed"
+    local py="${VENV_DIR:-$PERIGEE_REPO_ROOT/.venv}/bin/python"
+    local rc=0
     (cd "$PERIGEE_REPO_ROOT" && "$py" "$PERIGEE_EXT_DIR/$script" --out "$out") >"$out/result.txt" 2>&1 || rc=$?
     head -n -1 "$out/result.txt"
     local tally
@@ -154,5 +160,5 @@ perigee_run_py_test() {
         tally="${tally%0 failed}1 failed"
     fi
     echo "$tally"
-    return "$rc"
+    exit "$rc"
 }

@@ -11,12 +11,7 @@ set -euo pipefail
 main() {
     PERIGEE_LOG_TAG=stomp-py
     source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
-    PERIGEE_DIE_TALLY="0 passed, 1 failed"
-    OUT="$PERIGEE_EXT_DIR/out/stomp-py"
-    mkdir -p "$OUT"
-
-    "$PERIGEE_EXT_DIR/setup-venvs.sh" >/dev/null || perigee_die "setting up the Python environments failed"
-    perigee_run_py_test stomp_py_test.py "$OUT"
+    perigee_run_python_test stomp-py stomp_py_test.py
 }
 
 main "$@"

@@ -1,5 +1,6 @@
 import NIOCore
 import NIOPosix
+import NIOSSL
 @testable import WebSocket
 
 /// A deliberately low-level WebSocket client for tests: it writes whatever bytes a test gives
@@ -31,12 +32,16 @@ struct RawWebSocketClient {
     private var parser = WebSocketFrameParser(role: .client, maxFrameSize: 64 << 20)
     private var pending = ByteBuffer()
 
-    /// Opens a TCP connection without any handshake.
-    static func connect(port: Int) async throws -> RawWebSocketClient {
+    /// Opens a TCP connection without any handshake; with `tls`, a TLS connection (the
+    /// server's certificate is not verified: tests compare it instead, `peerCertificate()`).
+    static func connect(port: Int, tls: NIOSSLContext? = nil) async throws -> RawWebSocketClient {
         let (stream, continuation) = AsyncStream<ByteBuffer>.makeStream()
         let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
+                    if let tls {
+                        try channel.pipeline.syncOperations.addHandler(NIOSSLClientHandler(context: tls, serverHostname: nil))
+                    }
                     try channel.pipeline.syncOperations.addHandler(Collector(continuation))
                 }
             }
@@ -85,6 +90,11 @@ struct RawWebSocketClient {
             pending.writeBuffer(&chunk)
         }
         return pending.readString(length: pending.readableBytes) ?? ""
+    }
+
+    /// The certificate a TLS server presented (after its first answer: the handshake is done).
+    func peerCertificate() async throws -> NIOSSLCertificate? {
+        try await channel.nioSSL_peerCertificate().get()
     }
 
     func send(_ bytes: ByteBuffer) async throws {

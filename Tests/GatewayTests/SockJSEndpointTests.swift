@@ -38,7 +38,9 @@ struct SockJSEndpointTests {
     }
 
     @Test func servesTheProtocolPages() async throws {
-        try await withTestServer { server in
+        // The pages below are asked for from a listed origin and from `null`.
+        let origins = try OriginPolicy(allowing: ["http://example.test", "null"])
+        try await withTestServer({ $0.origins = origins }) { server in
             let port = server.httpPort
             let greeting = try await get(port, "/stomp")
             #expect(greeting.status == 200)

@@ -1,5 +1,6 @@
 import Hub
 import NIOCore
+import NIOSSL
 @testable import WebSocket
 
 /// A STOMP client for tests over TCP or over WebSocket (`/stomp`), reading frames with the
@@ -41,6 +42,22 @@ struct StompTestClient {
             let (raw, _) = try await RawWebSocketClient.open(port: server.httpPort, path: "/stomp", headers: ["Sec-WebSocket-Protocol: v12.stomp"])
             return StompTestClient(raw: raw, transport: .webSocket)
         }
+    }
+
+    /// STOMP over TLS to `port`, connected (CONNECTED received).
+    static func connectTLS(port: Int, context: NIOSSLContext) async throws -> StompTestClient {
+        var client = StompTestClient(raw: try await RawWebSocketClient.connect(port: port, tls: context), transport: .tcp)
+        try await client.send(.connect, ["accept-version": "1.2", "host": "localhost"])
+        let connected = try await client.next()
+        guard connected?.command == .connected else {
+            throw RawWebSocketClient.HandshakeFailed(response: "expected CONNECTED over TLS, got \(String(describing: connected))")
+        }
+        return client
+    }
+
+    /// The certificate the server presented, for a TLS connection.
+    func peerCertificate() async throws -> NIOSSLCertificate? {
+        try await raw.peerCertificate()
     }
 
     private init(raw: RawWebSocketClient, transport: Transport) {

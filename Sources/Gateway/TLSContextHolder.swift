@@ -1,0 +1,42 @@
+import NIOConcurrencyHelpers
+import NIOCore
+import NIOSSL
+
+/// The TLS context that new connections take, replaceable while the server runs (SIGHUP).
+///
+/// Every accepted connection reads `current` once, in its channel initializer, and keeps that
+/// context for its lifetime: replacing it affects only connections accepted afterwards, and
+/// open ones are never dropped.
+final class TLSContextHolder: Sendable {
+    private struct State {
+        var files: TLSCertificateFiles
+        var context: NIOSSLContext
+    }
+
+    private let state: NIOLockedValueBox<State>
+
+    /// Reads the files (blocking I/O; not on an event loop).
+    /// - Throws: `ConfigurationError` as `TLSCertificateFiles.makeContext` does.
+    init(files: TLSCertificateFiles) throws(ConfigurationError) {
+        state = NIOLockedValueBox(State(files: files, context: try files.makeContext()))
+    }
+
+    /// The context for a connection accepted now.
+    var current: NIOSSLContext { state.withLockedValue { $0.context } }
+
+    /// The files the current context was read from.
+    var files: TLSCertificateFiles { state.withLockedValue { $0.files } }
+
+    /// Reads `files` and, when they make a valid context, makes it current; otherwise the
+    /// current pair stays. Blocking file I/O: not on an event loop.
+    /// - Throws: `ConfigurationError` naming the file and what is wrong with it.
+    func replace(with files: TLSCertificateFiles) throws(ConfigurationError) {
+        let context = try files.makeContext()
+        state.withLockedValue { $0 = State(files: files, context: context) }
+    }
+
+    /// Puts a TLS server handler first in `channel`'s pipeline, with the current context.
+    func addHandler(to channel: Channel) throws {
+        try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: current))
+    }
+}
