@@ -1173,7 +1173,8 @@ def test_origin(ctx):
     http.trust_env = False
     base = ctx.server.http_url
     try:
-        ws_connect(f"ws://127.0.0.1:{ctx.server.port}/stomp", origin=evil, proxy=None, open_timeout=TIMEOUT).close()
+        with ws_connect(f"ws://127.0.0.1:{ctx.server.port}/stomp", origin=evil, proxy=None, open_timeout=TIMEOUT):
+            pass
         ctx.check("[websocket] handshake with a foreign Origin → HTTP 403", False, "the handshake succeeded")
     except InvalidStatus as e:
         body = e.response.body.decode("utf-8", "replace") if e.response.body else ""
@@ -1184,8 +1185,9 @@ def test_origin(ctx):
         ctx.check("[websocket] handshake with a foreign Origin → HTTP 403", False, repr(e))
     for origin in (ORIGIN, base):
         try:
-            ws_connect(f"ws://127.0.0.1:{ctx.server.port}/stomp", origin=origin, proxy=None,
-                       open_timeout=TIMEOUT).close()
+            with ws_connect(f"ws://127.0.0.1:{ctx.server.port}/stomp", origin=origin, proxy=None,
+                            open_timeout=TIMEOUT):
+                pass
             ctx.check(f"[websocket] handshake with Origin {origin} (allowed / own) is accepted", True)
         except Exception as e:  # noqa: BLE001
             ctx.check(f"[websocket] handshake with Origin {origin} (allowed / own) is accepted", False, repr(e))
@@ -1195,6 +1197,33 @@ def test_origin(ctx):
     r.close()
     ctx.check("[xhr-streaming] SockJS request with a foreign Origin → HTTP 403 'origin … is not allowed'",
               r.status_code == 403 and f"origin {evil} is not allowed" in text, f"{r.status_code} {text!r}")
+    # Every SockJS request is checked, not only the one that opens a session.
+    for label, origin in (("foreign", evil), ("same host, other port", f"http://127.0.0.1:{ctx.server.port + 1}"),
+                          ("null", "null")):
+        for path, method in (("/xhr", "POST"), ("/eventsource", "GET"), ("/jsonp?c=cb", "GET")):
+            r = http.request(method, f"{base}/stomp/123/{uid()}{path}", headers={"Origin": origin},
+                             timeout=TIMEOUT, stream=True)
+            status = r.status_code
+            r.close()
+            ctx.check(f"[sockjs] {path.split('?')[0][1:]} with a {label} Origin ({origin}) → 403", status == 403,
+                      f"got {status}")
+    try:
+        with ws_connect(f"ws://127.0.0.1:{ctx.server.port}/stomp/123/{uid()}/websocket", origin=evil, proxy=None,
+                        open_timeout=TIMEOUT):
+            pass
+        ctx.check("[sockjs-websocket] handshake with a foreign Origin → 403", False, "the handshake succeeded")
+    except InvalidStatus as e:
+        ctx.check("[sockjs-websocket] handshake with a foreign Origin → 403", e.response.status_code == 403,
+                  str(e.response.status_code))
+    # A session opened without Origin: an xhr_send from a foreign origin is refused and not delivered.
+    c = ctx.client("xhr-polling", send_http_headers={"Origin": evil})
+    f = c.connect(timeout=1.5)
+    r = http.post(c.base + "/xhr_send", data=json.dumps(["SEND\ndestination:/topic/shouts\n\nfrom evil\u0000"]),
+                  headers={"Origin": evil, "Content-Type": "text/plain"}, timeout=TIMEOUT)
+    ctx.check("[xhr-polling] xhr_send from a foreign Origin into an open session → 403, CONNECT never arrives",
+              r.status_code == 403 and f is None and not any(x.command == "CONNECTED" for x in c.frames),
+              f"xhr_send {r.status_code}; frames:\n{c.transcript()}")
+    ctx.close_all()
     r = http.get(f"{base}/stomp/info", headers={"Origin": ORIGIN}, timeout=TIMEOUT)
     ctx.check("[sockjs] /stomp/info with an allowed Origin: Access-Control-Allow-Origin it, -Credentials true",
               r.status_code == 200 and r.headers.get("Access-Control-Allow-Origin") == ORIGIN

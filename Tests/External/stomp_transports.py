@@ -15,6 +15,7 @@ Each client has a reader thread that parses incoming STOMP by index (never re-sp
 buffer), keeps every frame with the monotonic time it arrived, and notes when the transport
 closed (`closed_at`). Nothing here sleeps for correctness: waits end on a condition or a deadline.
 """
+import inspect
 import json
 import socket
 import threading
@@ -24,6 +25,10 @@ import uuid
 import requests
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect as ws_connect
+
+# websockets >= 16 warns when connect() is used outside `with` unless legacy=True is passed;
+# these clients outlive any one block, so they ask for the plain connection where supported.
+_WS_LEGACY = {"legacy": True} if "legacy" in inspect.signature(ws_connect).parameters else {}
 
 KINDS = ("tcp", "websocket", "sockjs-websocket", "xhr-streaming", "xhr-polling")
 TIMEOUT = 5.0
@@ -327,7 +332,7 @@ class WebSocketClient(StompClient):
         self.ws = ws_connect(f"ws://127.0.0.1:{server.port}/stomp{_query(token)}", origin=origin,
                              additional_headers=headers, user_agent_header=ua, proxy=None,
                              subprotocols=["v12.stomp"], open_timeout=TIMEOUT, close_timeout=1,
-                             ping_interval=None, compression=None)
+                             ping_interval=None, compression=None, **_WS_LEGACY)
         threading.Thread(target=self._read, daemon=True).start()
 
     def _read(self):
@@ -503,7 +508,7 @@ class SockJSWebSocketClient(SockJSBase):
         url = self.base.replace("http://", "ws://") + "/websocket" + self.query
         self.ws = ws_connect(url, origin=origin, additional_headers=headers, user_agent_header=ua,
                              proxy=None, open_timeout=TIMEOUT, close_timeout=1, ping_interval=None,
-                             compression=None)
+                             compression=None, **_WS_LEGACY)
         threading.Thread(target=self._read, daemon=True).start()
         if not self.opened.wait(TIMEOUT):
             raise OSError("sockjs websocket: no open frame")
