@@ -2,7 +2,8 @@
 """Issue 9 from the outside: JWT, authorization hooks and sender identity on every transport.
 
 Real clients (stomp_transports.py: raw STOMP over TCP, STOMP over WebSocket with `websockets`,
-SockJS sockjs-websocket / xhr-streaming / xhr-polling with `requests`) against the perigee
+SockJS sockjs-websocket, and xhr-streaming, xhr-polling, eventsource, htmlfile, jsonp-polling with
+`requests`) against the perigee
 binary, started once per configuration (PERIGEE_BIN, default .build/debug/perigee, or
 PERIGEE_CMD with {port}, {stomp_port}, {config}), and a scripted hook server of our own
 (hook_server.py). Keys and tokens are made here: an HS256 secret, RSA and P-256 keys written as
@@ -53,8 +54,8 @@ ORIGIN = "http://app.perigee.test"
 UA = "perigee-auth-test/1.0"
 SPOOF_NAMES = ["perigee-user", "Perigee-User", "PERIGEE-USER", "perigee-user ", " perigee-user"]
 HOOK_KINDS = ["websocket", "xhr-streaming", "tcp"]
-TRANSPORT_NAMES = {"websocket": "websocket", "tcp": "tcp", "xhr-streaming": "xhr-streaming",
-                   "xhr-polling": "xhr-polling", "sockjs-websocket": "sockjs-websocket"}
+HTTP_KINDS = [k for k in KINDS if k not in ("tcp", "websocket", "sockjs-websocket")]  # SockJS over plain HTTP
+TRANSPORT_NAMES = {kind: kind for kind in KINDS}  # the hooks' `transport`: our kinds use the contract's names
 
 
 def uid():
@@ -306,7 +307,7 @@ def test_jwt_accepted(ctx):
             check_accepted(ctx, f"[{kind}] RS256 in the URL ?token=", kind, user + "-q",
                            token=rs256(k, claims(user + "-q")))
         ctx.close_all()
-    for kind in ("xhr-polling", "xhr-streaming"):
+    for kind in HTTP_KINDS:
         user = f"opener-{kind}"
         try:
             c = ctx.client(kind, token=hs256(claims(user)), send_token=False)
@@ -454,7 +455,7 @@ def test_jwt_refused(ctx):
         check_refused(ctx, f"[tcp] {label}, CONNECT passcode", "tcp", "unauthorized",
                       headers={"login": "x", "passcode": token})
         ctx.close_all()
-    for kind in ("websocket", "xhr-polling", "xhr-streaming", "sockjs-websocket"):
+    for kind in [k for k in KINDS if k != "tcp"]:
         label, token = bad_tokens(k)[0]
         check_refused(ctx, f"[{kind}] {label}, URL ?token=", kind, "unauthorized", token=token)
         label, token = bad_tokens(k)[6]
@@ -712,7 +713,7 @@ def test_connect_hook_allow(ctx):
                       and hh.get("user-agent") == UA, lambda: json.dumps(req))
         ctx.close_all()
     # SockJS: the headers of the request that opened the session, not of the xhr_send carrying CONNECT
-    for kind in ("xhr-streaming", "xhr-polling"):
+    for kind in HTTP_KINDS:
         hooks.reset(connect=lambda r: allow(user="opener"))
         mark = hooks.mark()
         c = ctx.client(kind, http_headers=browser_headers(ctx, "sessionid=opening"),

@@ -8,8 +8,9 @@
 
 Transports (`KINDS`): STOMP over TCP (`tcp`), STOMP over WebSocket at /stomp (`websocket`), and
 SockJS 0.3 at /stomp: `sockjs-websocket` (/stomp/<s>/<id>/websocket, `a["..."]` frames),
-`xhr-streaming` and `xhr-polling` (raw HTTP with `requests`; sending is an `xhr_send` POST of a
-JSON array of strings). A `token` goes into the `?token=` query of every URL (not on TCP).
+`xhr-streaming`, `xhr-polling`, `eventsource`, `htmlfile` and `jsonp-polling` (raw HTTP with
+`requests`; sending is an `xhr_send` POST of a JSON array of strings, or a form-encoded
+`jsonp_send`). A `token` goes into the `?token=` query of every URL (not on TCP).
 
 Each client has a reader thread that parses incoming STOMP by index (never re-splitting its
 buffer), keeps every frame with the monotonic time it arrived, and notes when the transport
@@ -20,6 +21,7 @@ import json
 import socket
 import threading
 import time
+import urllib.parse
 import uuid
 
 import requests
@@ -30,7 +32,8 @@ from websockets.sync.client import connect as ws_connect
 # these clients outlive any one block, so they ask for the plain connection where supported.
 _WS_LEGACY = {"legacy": True} if "legacy" in inspect.signature(ws_connect).parameters else {}
 
-KINDS = ("tcp", "websocket", "sockjs-websocket", "xhr-streaming", "xhr-polling")
+KINDS = ("tcp", "websocket", "sockjs-websocket", "xhr-streaming", "xhr-polling", "eventsource", "htmlfile",
+         "jsonp-polling")
 TIMEOUT = 5.0
 
 _UNESCAPE = {"n": "\n", "r": "\r", "c": ":", "\\": "\\"}
@@ -414,6 +417,17 @@ class SockJSBase(StompClient):
             self._on_closed("sockjs " + line)
         # The 2048-byte `hhh...h` prelude of xhr-streaming starts with 'h' too.
 
+    callback = None   # the c= parameter of htmlfile and jsonp
+    receive_path = ""
+
+    def _receive_url(self, query):
+        if self.callback is None:
+            return self.base + self.receive_path + query
+        return self.base + self.receive_path + (query + "&" if query else "?") + "c=" + self.callback
+
+    def _on_line(self, line):
+        self._on_sockjs_frame(line)
+
     def _send_bytes(self, data):
         r = self.http.post(self.base + "/xhr_send" + self.send_query, data=json.dumps([data.decode("utf-8")]),
                            headers={**self.send_http_headers, "Content-Type": "text/plain;charset=UTF-8"},
@@ -428,19 +442,21 @@ class SockJSBase(StompClient):
 
 class XhrStreamingClient(SockJSBase):
     kind = "xhr-streaming"
+    receive_path = "/xhr_streaming"
+    receive_method = "POST"
 
     def __init__(self, server, token=None, http_headers=None, **kw):
         super().__init__(server, token, http_headers, **kw)
-        self.resp = self.http.post(self.base + "/xhr_streaming" + self.query, headers=self.http_headers,
-                                   stream=True, timeout=(TIMEOUT, None))
+        self.resp = self.http.request(self.receive_method, self._receive_url(self.query), headers=self.http_headers,
+                                      stream=True, timeout=(TIMEOUT, None))
         if self.resp.status_code != 200:
-            raise OSError(f"xhr_streaming answered {self.resp.status_code} {self.resp.text[:200]!r}")
+            raise OSError(f"{self.receive_path} answered {self.resp.status_code} {self.resp.text[:200]!r}")
         threading.Thread(target=self._read, daemon=True).start()
         if not self.opened.wait(TIMEOUT):
             raise OSError("xhr_streaming: no open frame")
 
     def _read(self):
-        splitter = SockJSFrames(self._on_sockjs_frame)
+        splitter = SockJSFrames(self._on_line)
         try:
             for chunk in self.resp.raw.stream(65536, decode_content=True):
                 splitter.feed(chunk)
@@ -448,7 +464,7 @@ class XhrStreamingClient(SockJSBase):
                     break
         except Exception as e:  # noqa: BLE001
             self._on_closed(repr(e))
-        self._on_closed("xhr_streaming response ended")
+        self._on_closed(f"{self.receive_path} response ended")
 
     def close(self):
         # Shut the socket down first: closing the response alone waits for the reader thread's
@@ -473,13 +489,16 @@ class XhrStreamingClient(SockJSBase):
 
 class XhrPollingClient(SockJSBase):
     kind = "xhr-polling"
+    receive_path = "/xhr"
+    receive_method = "POST"
 
     def __init__(self, server, token=None, http_headers=None, **kw):
         super().__init__(server, token, http_headers, **kw)
-        self.first = self.http.post(self.base + "/xhr" + self.query, headers=self.http_headers, timeout=TIMEOUT)
+        self.first = self.http.request(self.receive_method, self._receive_url(self.query), headers=self.http_headers,
+                                       timeout=TIMEOUT)
         if self.first.status_code != 200:
-            raise OSError(f"xhr answered {self.first.status_code} {self.first.text[:200]!r}")
-        SockJSFrames(self._on_sockjs_frame).feed(self.first.content)
+            raise OSError(f"{self.receive_path} answered {self.first.status_code} {self.first.text[:200]!r}")
+        SockJSFrames(self._on_line).feed(self.first.content)
         if not self.opened.is_set():
             raise OSError(f"xhr: no open frame: {self.first.text[:200]!r}")
         threading.Thread(target=self._poll, daemon=True).start()
@@ -487,14 +506,66 @@ class XhrPollingClient(SockJSBase):
     def _poll(self):
         while not self.stop and self.closed_at is None:
             try:
-                r = self.http.post(self.base + "/xhr" + self.send_query, headers=self.http_headers, timeout=30)
+                r = self.http.request(self.receive_method, self._receive_url(self.send_query),
+                                      headers=self.http_headers, timeout=30)
             except Exception as e:  # noqa: BLE001
                 self._on_closed(repr(e))
                 return
             if r.status_code != 200:
                 self._on_closed(f"xhr poll answered {r.status_code}")
                 return
-            SockJSFrames(self._on_sockjs_frame).feed(r.content)
+            SockJSFrames(self._on_line).feed(r.content)
+
+
+class EventSourceClient(XhrStreamingClient):
+    """SockJS eventsource: GET /eventsource, each frame an SSE event `data: <frame>` (with `%`
+    escaped for sockjs-client's decodeURI)."""
+
+    kind = "eventsource"
+    receive_path = "/eventsource"
+    receive_method = "GET"
+
+    def _on_line(self, line):
+        line = line.rstrip("\r")
+        if line.startswith("data: "):
+            self._on_sockjs_frame(urllib.parse.unquote(line[6:]))
+
+
+class HtmlFileClient(XhrStreamingClient):
+    """SockJS htmlfile: GET /htmlfile?c=CB, a page whose script chunks each call CB's p() with a
+    JSON string holding one frame."""
+
+    kind = "htmlfile"
+    receive_path = "/htmlfile"
+    receive_method = "GET"
+    callback = "cb"
+
+    def _on_line(self, line):
+        if line.startswith("p(") and line.endswith(");"):
+            self._on_sockjs_frame(json.loads(line[2:-2]))
+
+
+class JsonpPollingClient(XhrPollingClient):
+    """SockJS jsonp-polling: GET /jsonp?c=CB answers `/**/CB("<frame>");`; sends are
+    form-encoded POSTs of `d=<JSON array>` to /jsonp_send."""
+
+    kind = "jsonp-polling"
+    receive_path = "/jsonp"
+    receive_method = "GET"
+    callback = "cb"
+
+    def _on_line(self, line):
+        line = line.rstrip("\r")
+        prefix = f"/**/{self.callback}("
+        if line.startswith(prefix) and line.endswith(");"):
+            self._on_sockjs_frame(json.loads(line[len(prefix):-2]))
+
+    def _send_bytes(self, data):
+        r = self.http.post(self.base + "/jsonp_send" + self.send_query,
+                           data={"d": json.dumps([data.decode("utf-8")])},
+                           headers=self.send_http_headers, timeout=TIMEOUT)
+        if r.status_code != 200:
+            raise OSError(f"jsonp_send answered {r.status_code} {r.text[:200]!r}")
 
 
 class SockJSWebSocketClient(SockJSBase):
@@ -537,6 +608,9 @@ CLIENTS = {
     "sockjs-websocket": SockJSWebSocketClient,
     "xhr-streaming": XhrStreamingClient,
     "xhr-polling": XhrPollingClient,
+    "eventsource": EventSourceClient,
+    "htmlfile": HtmlFileClient,
+    "jsonp-polling": JsonpPollingClient,
 }
 
 
