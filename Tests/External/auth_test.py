@@ -209,10 +209,11 @@ class Ctx:
     def check(self, name, ok, detail=""):
         return self.res.check(name, bool(ok), detail() if callable(detail) else detail)
 
-    def observer(self):
-        """An API-key session on STOMP/TCP: no hooks are called for it, it may read anything."""
+    def observer(self, version=None):
+        """An API-key session on STOMP/TCP: no hooks are called for it, it may read anything.
+        version "1.0" makes it a STOMP 1.0 session (header values unescaped on the wire)."""
         c = self.client("tcp")
-        f = c.connect({"login": "backend", "passcode": API_KEY})
+        f = c.connect({"login": "backend", "passcode": API_KEY, **({"accept-version": version} if version else {})})
         if f is None or f.command != "CONNECTED":
             raise AssertionError(f"observer (API key over TCP) not connected:\n{c.transcript()}")
         return c
@@ -375,9 +376,7 @@ def test_sub_injection(ctx):
     """A signed token whose sub holds a newline must not inject a header into MESSAGE frames
     (STOMP 1.0 does not escape header values): refused, or its id never splits a header."""
     tok = hs256(claims("eve\nx-injected:yes"))
-    obs = ctx.client("tcp")
-    obs.send_frame("CONNECT", {"accept-version": "1.0", "login": "backend", "passcode": API_KEY})
-    obs.wait_command("CONNECTED")
+    obs = ctx.observer("1.0")
     dest = f"/topic/inject.{uid()}"
     obs.subscribe(dest)
     c = ctx.client("tcp")
@@ -390,6 +389,18 @@ def test_sub_injection(ctx):
         ok = is_error(f, "unauthorized")
     ctx.check("[tcp] sub with a newline: refused, or no header injected into a STOMP 1.0 subscriber's MESSAGE",
               ok, lambda: c.transcript() + "\n--- 1.0 subscriber:\n" + obs.transcript())
+    # STOMP 1.2 escapes a newline in a header value; STOMP 1.0 cannot: a value holding
+    # "\nperigee-user:mallory" must not become a header line for a 1.0 subscriber.
+    obs.subscribe("/topic/shouts")
+    for kind in ("websocket", "xhr-polling"):
+        c = ctx.client(kind)
+        c.connect()
+        body = "value injection " + uid()
+        c.send("/topic/shouts", body, headers=[("x-foo", "bar\nperigee-user:mallory")])
+        m = obs.message(body)
+        ctx.check(f"[{kind}] anonymous 1.2 header value with an escaped newline + perigee-user: a STOMP 1.0 "
+                  "subscriber sees no perigee-user", m is not None and m.named("perigee-user") == [],
+                  obs.transcript)
     ctx.close_all()
 
 
@@ -1091,6 +1102,28 @@ def test_send_hook_failures(ctx):
                   f"close, not published", is_error(e, "authorization unavailable") and "send" in e.body.decode()
                   and e.at - t0 <= HOOK_TIMEOUT_S + HOOK_MARGIN_S and c.wait_closed(3)
                   and obs.message(body, timeout=0.01) is None, c.transcript)
+    # Headers from the hook cannot inject header lines for a STOMP 1.0 subscriber either.
+    old = ctx.observer("1.0")
+    old.subscribe(dest)
+    hooks.reset(connect=lambda r: allow(user="hooked"),
+                send=lambda r: allow(headers={"x-note": "l1\nperigee-user:mallory", "x-n\nperigee-user": "m"}))
+    c = ctx.client("websocket")
+    c.connect()
+    body = "hook injection " + uid()
+    c.send(dest, body)
+    m = old.message(body)
+    ctx.check("[websocket] send hook headers with newlines: a STOMP 1.0 subscriber sees perigee-user:hooked only",
+              m is not None and m.named("perigee-user") == ["hooked"], old.transcript)
+    hooks.reset(connect=lambda r: allow(user="u2\nperigee-admin:yes"))
+    c = ctx.client("websocket")
+    f = c.connect()
+    body = "hook user injection " + uid()
+    if connected(f):
+        c.send(dest, body)
+    m = old.message(body) if connected(f) else None
+    ctx.check("[websocket] connect hook user with a newline: refused, or no header line injected",
+              (f is not None and f.command == "ERROR") or (m is not None and not m.named("perigee-admin")),
+              lambda: c.transcript() + "\n--- 1.0 subscriber:\n" + old.transcript())
     # Invalid UTF-8 reaches the hook as U+FFFD; an unchanged message keeps its bytes.
     hooks.reset(connect=lambda r: allow(user="bytes"))
     mark = hooks.mark()
