@@ -2,7 +2,7 @@
 # Create the Python environments used by the external conformance tests.
 #
 #   .venv    Python 3: websockets (CLI + stand-in server), stomp-py, selenium,
-#            requests, pexpect
+#            requests, pexpect, pyjwt + cryptography (auth_test.py makes its own keys and tokens)
 #   .venv27  Python 2.7: autobahntestsuite==25.10.1 (provides `wstest`;
 #            the Autobahn|Testsuite only runs on Python 2.7)
 #
@@ -25,9 +25,9 @@ VENV27_DIR="${VENV27_DIR:-$REPO_ROOT/.venv27}"
 PYTHON3="${PYTHON3:-python3}"
 
 # Bump a spec (or edit the package list) to make every machine rebuild.
-PY3_PACKAGES=(websockets stomp-py selenium requests pexpect)
+PY3_PACKAGES=(websockets stomp-py selenium requests pexpect pyjwt cryptography)
 PY27_PACKAGES=("autobahntestsuite==25.10.1")
-PY3_SPEC="v1 ${PY3_PACKAGES[*]}"
+PY3_SPEC="v2 ${PY3_PACKAGES[*]}"
 PY27_SPEC="v1 ${PY27_PACKAGES[*]}"
 STAMP_NAME=".perigee-setup-stamp"
 
@@ -84,7 +84,7 @@ else
     log "installing into .venv: ${PY3_PACKAGES[*]}"
     "$VENV_DIR/bin/python" -m pip install --quiet --upgrade pip
     "$VENV_DIR/bin/python" -m pip install --quiet "${PY3_PACKAGES[@]}"
-    "$VENV_DIR/bin/python" -c 'import websockets, pexpect, stomp, requests, selenium' \
+    "$VENV_DIR/bin/python" -c 'import websockets, pexpect, stomp, requests, selenium, jwt, cryptography' \
         || die "packages installed into .venv do not import"
     log ".venv: websockets $("$VENV_DIR/bin/python" -c 'import websockets; print(websockets.__version__)')"
     echo "$PY3_SPEC" > "$VENV_DIR/$STAMP_NAME"
