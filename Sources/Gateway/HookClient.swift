@@ -21,15 +21,16 @@ final class HookClient: Sendable {
         /// Whether a failed hook call (timeout, bad status, malformed answer) lets the session
         /// proceed as if no hook were configured. Off: the session fails closed.
         var failOpen = false
-        /// Connections kept open to the application, per host.
-        var maxConnections: Int = 16
+        /// Connections kept open to the application, per host. Calls beyond them queue, and
+        /// the queueing counts against `timeoutMilliseconds`: size it for login bursts.
+        var maxConnections: Int = 32
 
         var isEnabled: Bool { connect != nil || subscribe != nil || send != nil }
     }
 
     /// What a hook answered.
     enum Reply: Sendable {
-        /// 2xx with a JSON object (an empty body counts as `{}`).
+        /// 200 with a JSON object.
         case allowed(JSONValue)
         /// 401 or 403; the `reason` of its JSON body, or a generic one.
         case refused(String)
@@ -89,12 +90,15 @@ final class HookClient: Sendable {
         }.hop(to: loop)
     }
 
+    /// What an answer means: `200` with a JSON object allows; 401 or 403 refuses (with the
+    /// JSON body's `reason` when there is one); anything else — another status, an empty or
+    /// non-object body — is a failure, so that a broken endpoint never lets a client in.
     static func reply(status: HTTPResponseStatus, body: ByteBuffer?) -> Reply {
         let bytes = body.map { Data($0.readableBytesView) } ?? Data()
-        let json = bytes.isEmpty ? JSONValue.object([(String, JSONValue)]()) : try? JSONDecoder().decode(JSONValue.self, from: bytes)
+        let json = bytes.isEmpty ? nil : try? JSONDecoder().decode(JSONValue.self, from: bytes)
         switch status.code {
-        case 200..<300:
-            guard let json, case .object = json else { return .failed("answered \(status.code) without a JSON object") }
+        case 200:
+            guard let json, case .object = json else { return .failed("answered 200 without a JSON object") }
             return .allowed(json)
         case 401, 403:
             return .refused(json?["reason"]?.stringValue ?? "refused by the application")

@@ -27,7 +27,8 @@ final class TokenVerifier: Sendable {
     /// A token that verified.
     struct Verified: Sendable {
         var subject: String
-        /// Seconds since 1970 (`exp`), when the token has one.
+        /// When the token stops being accepted, in seconds since 1970: its `exp` plus the
+        /// leeway (nil without `exp`). A session it opened ends then.
         var expiry: Double?
         var claims: JSONValue
         var narrowing: AccessPolicy.Rules?
@@ -125,7 +126,7 @@ final class TokenVerifier: Sendable {
         if let exp = claims["exp"] {
             guard let value = exp.numberValue, value.isFinite else { return .failure(.unauthorized("the token's exp is not a number")) }
             guard value + leeway > now else { return .failure(.unauthorized("the token has expired")) }
-            expiry = value
+            expiry = value + leeway
         }
         if let nbf = claims["nbf"] {
             guard let value = nbf.numberValue, value.isFinite else { return .failure(.unauthorized("the token's nbf is not a number")) }

@@ -100,7 +100,10 @@ import Testing
     }
 
     @Test func hookRepliesByStatus() {
-        guard case .allowed = HookClient.reply(status: .ok, body: nil) else { Issue.record("empty 200"); return }
+        guard case .allowed = HookClient.reply(status: .ok, body: ByteBuffer(string: "{}")) else { Issue.record("200 {}"); return }
+        guard case .failed = HookClient.reply(status: .ok, body: nil) else { Issue.record("an empty 200 must not allow"); return }
+        guard case .failed = HookClient.reply(status: .noContent, body: nil) else { Issue.record("204 must not allow"); return }
+        guard case .failed = HookClient.reply(status: .created, body: ByteBuffer(string: #"{"user":"x"}"#)) else { Issue.record("201"); return }
         guard case .refused("no") = HookClient.reply(status: .forbidden, body: ByteBuffer(string: #"{"reason":"no"}"#)) else { Issue.record("403"); return }
         guard case .refused = HookClient.reply(status: .unauthorized, body: ByteBuffer(string: "<html>")) else { Issue.record("401"); return }
         guard case .failed("answered HTTP 500") = HookClient.reply(status: .internalServerError, body: nil) else { Issue.record("500"); return }

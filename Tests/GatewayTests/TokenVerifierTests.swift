@@ -42,7 +42,7 @@ import Testing
         let token = try await Self.hs256(Claims(sub: "alice", exp: Self.now + 60))
         let verified = try await Self.verifier().verify(token, now: Self.now).get()
         #expect(verified.subject == "alice")
-        #expect(verified.expiry == Self.now + 60)
+        #expect(verified.expiry == Self.now + 60 + 30)  // exp plus the leeway
         #expect(verified.narrowing == nil)
         #expect(verified.claims["sub"] == .string("alice"))
     }

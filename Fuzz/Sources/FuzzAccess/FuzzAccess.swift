@@ -61,7 +61,7 @@ public func fuzz(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
         let status = HTTPResponseStatus(statusCode: Int(input.byte()) + 100)
         let body = ByteBuffer(bytes: input.rest())
         guard case .allowed(let answer) = HookClient.reply(status: status, body: body) else { break }
-        fuzzCheck((200..<300).contains(status.code), "a \(status.code) answer allowed")
+        fuzzCheck(status.code == 200, "a \(status.code) answer allowed")
         if case .success(let principal) = GatewayGatekeeper.hookPrincipal(answer, token: nil, context: nil, policy: .standard) {
             fuzzCheck(principal.user.map(Identity.isValidUser) ?? true, "an invalid user id accepted")
         }
