@@ -117,7 +117,12 @@ public final class SockJSService: Sendable {
         // Hand the messages to the session's loop first, then answer: the client sends its
         // next batch only after this answer, so batches stay in order.
         let session = entry.session
-        entry.eventLoop.execute { session.value.receive(messages) }
+        // The request that carries messages, not the one that opened the session, is the one
+        // an application may trust for the client's cookies: a session id is chosen by the
+        // client, so a page could open one in a victim's browser (a cross-site navigation,
+        // which carries cookies but no Origin) and then send on it from elsewhere.
+        let sender = SockJSOpening(transport: "xhr_send", request: responder.request, remoteAddress: responder.channel.remoteAddress)
+        entry.eventLoop.execute { session.value.receive(messages, from: sender) }
         if jsonp {
             responder.respond(.ok, contentType: "text/plain; charset=UTF-8", body: "ok", cors: true, noCache: true, cookie: true)
         } else {

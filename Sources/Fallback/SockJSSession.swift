@@ -100,8 +100,15 @@ public final class SockJSSession {
         scheduleDisconnect()
     }
 
-    /// Messages the client sent (xhr_send, jsonp_send, WebSocket).
-    public func receive(_ messages: [String]) {
+    /// The xhr_send or jsonp_send request whose messages are being delivered (nil for
+    /// messages that came over the session's WebSocket): valid during
+    /// `SockJSApplication.sockJSSession(_:didReceive:)`.
+    public private(set) var sendingRequest: SockJSOpening?
+
+    /// Messages the client sent (xhr_send, jsonp_send with `request`; WebSocket without).
+    public func receive(_ messages: [String], from request: SockJSOpening? = nil) {
+        sendingRequest = request
+        defer { sendingRequest = nil }
         for message in messages {
             guard closeFrame == nil, let application else { return }
             application.sockJSSession(self, didReceive: message)

@@ -176,6 +176,7 @@ private struct Reader {
     private func applyHooks(_ node: Node, to settings: inout HookClient.Settings) throws(ConfigurationError) {
         let keys: Set<String> = [
             "connect", "subscribe", "send", "send_prefixes", "timeout_ms", "forward_headers", "on_failure", "max_connections",
+            "max_pending_per_address", "subscribe_patterns",
         ]
         for (key, value) in try entries(node, "hooks", allowed: keys) {
             let path = "hooks.\(key)"
@@ -186,6 +187,8 @@ private struct Reader {
             case "send_prefixes": settings.sendPrefixes = try globs(value, path)
             case "timeout_ms": settings.timeoutMilliseconds = try int(value, path, 1...60_000)
             case "max_connections": settings.maxConnections = try int(value, path, 1...1_024)
+            case "max_pending_per_address": settings.maxPendingPerAddress = try int(value, path, 1...100_000)
+            case "subscribe_patterns": settings.subscribePatterns = try bool(value, path)
             case "forward_headers":
                 guard let sequence = value.sequence else { throw fail(value, path, "expected a list of header names") }
                 var names: Set<String> = []

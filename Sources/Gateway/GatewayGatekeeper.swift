@@ -46,12 +46,12 @@ struct GatewayGatekeeper: StompGatekeeper {
         case .refused(let reason):
             return .decided(.failure(.unauthorized(reason)))
         case .apiKey(let name):
-            return .decided(.success(Identity(kind: .apiKey, transport: context?.transport).principal(user: name)))
+            return .decided(.success(Identity(kind: .apiKey, transport: context?.transport, address: context?.address?.ipAddress).principal(user: name)))
         case .none:
             guard hooks?.settings.connect != nil else {
                 // Hooks ask about sessions by transport: give each session a principal of its own then.
                 guard hooks != nil else { return .decided(.success(.anonymous)) }
-                return .decided(.success(Identity(kind: .anonymous, transport: context?.transport).principal(user: nil)))
+                return .decided(.success(Identity(kind: .anonymous, transport: context?.transport, address: context?.address?.ipAddress).principal(user: nil)))
             }
             return .pending(connectHook(request, context: context, token: nil))
         case .token(let token):
@@ -113,7 +113,7 @@ struct GatewayGatekeeper: StompGatekeeper {
     }
 
     private func principal(of token: TokenVerifier.Verified, context: ClientContext?) -> Principal {
-        let identity = Identity(kind: .jwt, narrowing: token.narrowing, claims: token.claims, transport: context?.transport)
+        let identity = Identity(kind: .jwt, narrowing: token.narrowing, claims: token.claims, transport: context?.transport, address: context?.address?.ipAddress)
         return identity.principal(user: token.subject, expiry: token.expiry.map(Self.deadline(at:)))
     }
 
@@ -147,14 +147,16 @@ struct GatewayGatekeeper: StompGatekeeper {
         }
         if let token { body.append(("token", token.claims)) }
         let policy = self.policy
-        return hooks.call(url, body: .object(body), on: request.eventLoop).map { reply in
+        return hooks.call(url, body: .object(body), address: context?.address?.ipAddress, on: request.eventLoop).map { reply in
             switch reply {
             case .refused(let reason):
                 return .failure(.unauthorized(reason))
+            case .busy(let detail):
+                return .failure(.authorizationUnavailable("the connect hook \(detail)"))
             case .failed(let detail):
                 guard hooks.settings.failOpen else { return .failure(.authorizationUnavailable("the connect hook \(detail)")) }
                 if let token { return .success(self.principal(of: token, context: context)) }
-                return .success(Identity(kind: .anonymous, transport: context?.transport).principal(user: nil))
+                return .success(Identity(kind: .anonymous, transport: context?.transport, address: context?.address?.ipAddress).principal(user: nil))
             case .allowed(let answer):
                 return Self.hookPrincipal(answer, token: token, context: context, policy: policy)
             }
@@ -184,7 +186,7 @@ struct GatewayGatekeeper: StompGatekeeper {
             let hookExpiry = NIODeadline.now() + .milliseconds(Int64(seconds * 1_000))
             expiry = expiry.map { min($0, hookExpiry) } ?? hookExpiry
         }
-        var identity = Identity(kind: .hook, narrowing: token?.narrowing, data: answer["data"], claims: token?.claims, transport: context?.transport)
+        var identity = Identity(kind: .hook, narrowing: token?.narrowing, data: answer["data"], claims: token?.claims, transport: context?.transport, address: context?.address?.ipAddress)
         if subscribe != nil || send != nil {
             // Lists the hook left out stay as configured for a principal like this one.
             let configured = policy.rules(for: Principal(user: user, details: identity))
@@ -232,7 +234,12 @@ struct GatewayGatekeeper: StompGatekeeper {
     // MARK: SUBSCRIBE and SEND
 
     func allows(_ principal: Principal, _ action: AccessAction, _ destination: Destination) -> Bool {
-        policy.allows(principal, action, destination)
+        // A subscribe hook that decides destination by destination never sees what a pattern
+        // delivers: patterns are refused unless the configuration says the hook judges them.
+        if action == .subscribe, destination.isPattern, let hooks, hooks.settings.subscribe != nil, !hooks.settings.subscribePatterns {
+            return false
+        }
+        return policy.allows(principal, action, destination)
     }
 
     func needsReview(_ principal: Principal, _ action: AccessAction, _ destination: Destination) -> Bool {
@@ -261,9 +268,11 @@ struct GatewayGatekeeper: StompGatekeeper {
             guard let url = hooks.settings.subscribe else { return .decided(.success(.allow)) }
             body.insert(("hook", "subscribe"), at: 0)
             body.append(("destination", .string(destination.description)))
-            return .pending(hooks.call(url, body: .object(body), on: request.eventLoop).map { reply in
+            body.append(("pattern", .bool(destination.isPattern)))
+            return .pending(hooks.call(url, body: .object(body), address: identity.address, on: request.eventLoop).map { reply in
                 switch reply {
                 case .allowed: return .success(.allow)
+                case .busy(let detail): return .failure(.authorizationUnavailable("the subscribe hook \(detail)"))
                 case .refused(let reason): return .failure(.permissionDenied("subscribe to", destination: destination.description, reason: reason))
                 case .failed(let detail):
                     return hooks.settings.failOpen ? .success(.allow) : .failure(.authorizationUnavailable("the subscribe hook \(detail)"))
@@ -275,9 +284,10 @@ struct GatewayGatekeeper: StompGatekeeper {
             body.append(("destination", .string(destination.description)))
             body.append(("headers", .object(headers.map { ($0.name, .string($0.value)) })))
             body.append(("body", .string(String(decoding: messageBody.readableBytesView, as: UTF8.self))))
-            return .pending(hooks.call(url, body: .object(body), on: request.eventLoop).map { reply in
+            return .pending(hooks.call(url, body: .object(body), address: identity.address, on: request.eventLoop).map { reply in
                 switch reply {
                 case .allowed(let answer): return Self.sendOutcome(answer, headers: headers, body: messageBody)
+                case .busy(let detail): return .failure(.authorizationUnavailable("the send hook \(detail)"))
                 case .refused(let reason): return .failure(.sendRefused(reason))
                 case .failed(let detail):
                     return hooks.settings.failOpen ? .success(.allow) : .failure(.authorizationUnavailable("the send hook \(detail)"))

@@ -31,10 +31,15 @@ struct GatewayRouter: Sendable {
         let tls = configuration.tls != nil
         var services = [
             SockJSService(prefix: "/stomp", configuration: configuration.sockJS) { opening in
-                let client = describesClients
-                    ? ClientContext(transport: opening.transport, tls: tls, address: opening.remoteAddress, request: opening.request, forwarding: forwarded)
-                    : nil
-                return StompSockJSApplication(hub: hub, client: client)
+                guard describesClients else { return StompSockJSApplication(hub: hub, client: nil) }
+                let client = ClientContext(transport: opening.transport, tls: tls, address: opening.remoteAddress, request: opening.request, forwarding: forwarded)
+                let openerToken = client.queryToken
+                let transport = opening.transport
+                return StompSockJSApplication(hub: hub, client: client) { sender in
+                    var described = ClientContext(transport: transport, tls: tls, address: sender.remoteAddress, request: sender.request, forwarding: forwarded)
+                    described.queryToken = described.queryToken ?? openerToken
+                    return described
+                }
             }
         ]
         if configuration.conformance {

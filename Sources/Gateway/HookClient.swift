@@ -1,5 +1,6 @@
 import AsyncHTTPClient
 import Foundation
+import NIOConcurrencyHelpers
 import NIOCore
 import NIOHTTP1
 
@@ -21,6 +22,13 @@ final class HookClient: Sendable {
         /// Whether a failed hook call (timeout, bad status, malformed answer) lets the session
         /// proceed as if no hook were configured. Off: the session fails closed.
         var failOpen = false
+        /// Hook calls that may be pending at once for clients of one IP address; past it, the
+        /// session fails closed whatever `failOpen` says (so that one address can neither starve
+        /// the pool for everyone nor force a fail-open).
+        var maxPendingPerAddress: Int = 32
+        /// Whether a subscribe hook is asked about pattern subscriptions (`/topic/#`), which it
+        /// must then judge for every destination they match; off: patterns are refused.
+        var subscribePatterns = false
         /// Connections kept open to the application, per host. Calls beyond them queue, and
         /// the queueing counts against `timeoutMilliseconds`: size it for login bursts.
         var maxConnections: Int = 32
@@ -36,6 +44,9 @@ final class HookClient: Sendable {
         case refused(String)
         /// Anything else, in words for the ERROR body ("timed out after 3000 ms").
         case failed(String)
+        /// Not called: the client's address has `maxPendingPerAddress` calls pending. Always
+        /// fails closed.
+        case busy(String)
     }
 
     /// Largest hook answer read, in bytes.
@@ -43,6 +54,8 @@ final class HookClient: Sendable {
 
     let settings: Settings
     private let client: HTTPClient
+    /// Pending calls by client address.
+    private let pending = NIOLockedValueBox<[String: Int]>([:])
 
     init(settings: Settings, group: any EventLoopGroup) {
         self.settings = settings
@@ -56,9 +69,29 @@ final class HookClient: Sendable {
         self.client = HTTPClient(eventLoopGroup: group, configuration: configuration)
     }
 
-    /// POSTs `body` to `url`; the future always succeeds (failures are `.failed`) within the
-    /// timeout, on `loop`.
-    func call(_ url: String, body: JSONValue, on loop: any EventLoop) -> EventLoopFuture<Reply> {
+    /// POSTs `body` to `url` for a client at `address`; the future always succeeds (failures
+    /// are `.failed` or `.busy`) within the timeout, on `loop`.
+    func call(_ url: String, body: JSONValue, address: String?, on loop: any EventLoop) -> EventLoopFuture<Reply> {
+        guard let address else { return call(url, body: body, on: loop) }
+        let limit = settings.maxPendingPerAddress
+        let admitted = pending.withLockedValue { counts in
+            guard counts[address, default: 0] < limit else { return false }
+            counts[address, default: 0] += 1
+            return true
+        }
+        guard admitted else {
+            return loop.makeSucceededFuture(.busy("was not asked: \(limit) calls are already pending for this client's address"))
+        }
+        let pending = self.pending
+        return call(url, body: body, on: loop).always { _ in
+            pending.withLockedValue { counts in
+                let left = counts[address, default: 1] - 1
+                counts[address] = left > 0 ? left : nil
+            }
+        }
+    }
+
+    private func call(_ url: String, body: JSONValue, on loop: any EventLoop) -> EventLoopFuture<Reply> {
         let request: HTTPClient.Request
         do {
             var headers = HTTPHeaders()

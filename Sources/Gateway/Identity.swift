@@ -22,6 +22,8 @@ struct Identity: Sendable {
     var claims: JSONValue?
     /// The transport the session came over (`ClientContext.transport`), for the hooks.
     var transport: String?
+    /// The client's IP address, for the per-address bound on pending hook calls.
+    var address: String?
 
     /// The identity of a principal; a principal without one (`Principal.anonymous`) is anonymous.
     static func of(_ principal: Principal) -> Identity {
@@ -32,9 +34,19 @@ struct Identity: Sendable {
     static let maxUserLength = 256
 
     /// Whether `user` may be a principal id: 1...256 bytes without control characters (it
-    /// travels in a STOMP header, which STOMP 1.0 cannot escape).
+    /// travels in a STOMP header, which STOMP 1.0 cannot escape), line or paragraph
+    /// separators, or the invisible bidirectional and zero-width marks that would let one id
+    /// display as another.
     static func isValidUser(_ user: String) -> Bool {
-        !user.isEmpty && user.utf8.count <= maxUserLength && !user.unicodeScalars.contains { $0.value < 0x20 || $0.value == 0x7F }
+        !user.isEmpty && user.utf8.count <= maxUserLength && !user.unicodeScalars.contains(where: isForbiddenInUser)
+    }
+
+    private static func isForbiddenInUser(_ scalar: Unicode.Scalar) -> Bool {
+        switch scalar.value {
+        case 0..<0x20, 0x7F...0x9F: return true  // C0, DEL, C1
+        case 0x200B...0x200F, 0x2028...0x202E, 0x2060...0x2069, 0xFEFF: return true  // zero-width, separators, bidi
+        default: return false
+        }
     }
 
     /// A principal of this identity.

@@ -8,14 +8,17 @@ import NIOCore
 final class StompSockJSApplication: SockJSApplication, StompTransport {
     private let hub: Hub
     private var client: ClientContext?
+    /// Describes a client by one of its xhr_send requests (nil when the gatekeeper reads none).
+    private let describeSender: ((SockJSOpening) -> ClientContext)?
     private var connection: StompConnection?
     private weak var session: SockJSSession?
 
     /// - Parameter client: the opening request's details for the gatekeeper (nil when it
     ///   reads none).
-    init(hub: Hub, client: ClientContext?) {
+    init(hub: Hub, client: ClientContext?, describeSender: ((SockJSOpening) -> ClientContext)? = nil) {
         self.hub = hub
         self.client = client
+        self.describeSender = describeSender
     }
 
     func sockJSSessionDidOpen(_ session: SockJSSession) {
@@ -25,6 +28,12 @@ final class StompSockJSApplication: SockJSApplication, StompTransport {
     }
 
     func sockJSSession(_ session: SockJSSession, didReceive message: String) {
+        if let sender = session.sendingRequest, let describe = describeSender {
+            // Cookies, Origin and the User-Agent come from the request that carries this
+            // message (see `SockJSSession.sendingRequest`); a token from its URL, else from
+            // the opening request's.
+            connection?.updateClient(describe(sender))
+        }
         connection?.receive(message)
     }
 

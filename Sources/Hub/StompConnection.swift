@@ -91,6 +91,14 @@ public final class StompConnection {
         perform(session.fail(.inputAwaitingAuthorization(limit: limit), receipt: nil))
     }
 
+    /// Replaces what the transport knows of the client, as long as no CONNECT has been
+    /// handed to the gatekeeper yet: a transport whose frames arrive over several requests
+    /// (SockJS xhr_send) describes the client by the request that carries the CONNECT.
+    public func updateClient(_ client: (any Sendable)?) {
+        guard !finished, session.state == .awaitingConnect else { return }
+        self.client = client
+    }
+
     /// The transport's writability changed.
     public func writabilityChanged() {
         if transport.isWritable { unwritableBytes = 0 }

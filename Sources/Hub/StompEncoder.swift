@@ -32,11 +32,14 @@ public enum StompEncoder {
 
     private static func writeEscaped(_ text: String, version: StompVersion?, into buffer: inout ByteBuffer) {
         guard let version, version.escapesHeaders,
-            text.utf8.contains(where: { $0 == UInt8(ascii: "\\") || $0 == UInt8(ascii: "\n") || $0 == UInt8(ascii: ":") || $0 == UInt8(ascii: "\r") })
+            text.utf8.contains(where: { $0 == UInt8(ascii: "\\") || $0 == UInt8(ascii: "\n") || $0 == UInt8(ascii: ":") || $0 == UInt8(ascii: "\r") || $0 == 0 })
         else {
             if version == nil || version == .v1_0 {
-                // Unescapable: a raw newline would end the header; drop it rather than corrupt the frame.
-                buffer.writeString(text.filter { $0 != "\n" && $0 != "\r" })
+                // Unescapable: a raw CR, LF or NUL would end the header (or the frame); drop them
+                // rather than corrupt the frame. Bytes, not Characters: "\r\n" is one Character.
+                for byte in text.utf8 where byte != UInt8(ascii: "\n") && byte != UInt8(ascii: "\r") && byte != 0 {
+                    buffer.writeInteger(byte)
+                }
             } else {
                 buffer.writeString(text)
             }
@@ -44,6 +47,7 @@ public enum StompEncoder {
         }
         for byte in text.utf8 {
             switch byte {
+            case 0: break  // no escape exists for NUL, which ends a frame for clients that split at it
             case UInt8(ascii: "\\"): buffer.writeStaticString("\\\\")
             case UInt8(ascii: "\n"): buffer.writeStaticString("\\n")
             case UInt8(ascii: ":"): buffer.writeStaticString("\\c")

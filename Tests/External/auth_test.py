@@ -725,18 +725,21 @@ def test_connect_hook_allow(ctx):
                       isinstance(hh, dict) and hh.get("cookie") == cookie and hh.get("origin") == ctx.server.http_url
                       and hh.get("user-agent") == UA, lambda: json.dumps(req))
         ctx.close_all()
-    # SockJS: the headers of the request that opened the session, not of the xhr_send carrying CONNECT
+    # SockJS: the headers of the xhr_send that carries CONNECT, not of the request that opened
+    # the session. A session id is the client's choice: a page could open one in a victim's
+    # browser by a cross-site navigation (cookies, no Origin) and send CONNECT from elsewhere,
+    # which must not authenticate with the victim's cookie (session fixation, found in review).
     for kind in HTTP_KINDS:
-        hooks.reset(connect=lambda r: allow(user="opener"))
+        hooks.reset(connect=lambda r: allow(user="sender"))
         mark = hooks.mark()
-        c = ctx.client(kind, http_headers=browser_headers(ctx, "sessionid=opening"),
-                       send_http_headers={"Cookie": "sessionid=sending", "User-Agent": "sender/2"})
+        c = ctx.client(kind, http_headers=browser_headers(ctx, "sessionid=victim"),
+                       send_http_headers={"User-Agent": "attacker/1"})
         f = c.connect()
         reqs = hooks.since(mark, "connect")
         hh = (reqs[0].json or {}).get("http_headers") if reqs else None
-        ctx.check(f"[{kind}] connect hook: http_headers are those of the request that opened the session",
-                  connected(f) and isinstance(hh, dict) and hh.get("cookie") == "sessionid=opening"
-                  and hh.get("user-agent") == UA, lambda: f"{show_hook_requests(reqs)}\n{c.transcript()}")
+        ctx.check(f"[{kind}] connect hook: http_headers are those of the xhr_send carrying CONNECT (no opener cookie)",
+                  connected(f) and isinstance(hh, dict) and "cookie" not in hh
+                  and hh.get("user-agent") == "attacker/1", lambda: f"{show_hook_requests(reqs)}\n{c.transcript()}")
     ctx.close_all()
     # user absent → anonymous rules; lists given → they replace the rules
     hooks.reset(connect=lambda r: allow())
@@ -1271,6 +1274,52 @@ def test_origin(ctx):
 
 
 # ---------------------------------------------------------------------------- hooks-allow configuration
+def test_subscribe_hook_patterns(ctx):
+    """With a subscribe hook, pattern subscriptions are refused (the hook judges destinations
+    one by one and would never see what `/topic/#` delivers; `hooks.subscribe_patterns` opts
+    in). Found in review: a hook refusing /topic/secret let `/topic/*` read it."""
+    hooks = ctx.hooks
+    hooks.reset(connect=lambda r: allow(user="patterned"), subscribe=lambda r: allow())
+    mark = hooks.mark()
+    for kind in ("websocket", "xhr-polling", "tcp"):
+        c = ctx.client(kind)
+        c.connect()
+        r = c.subscribe("/topic/#", receipt="p1")
+        ctx.check(f"[{kind}] subscribe hook configured: SUBSCRIBE /topic/# → ERROR permission denied, close",
+                  is_error(r, "permission denied") and r.headers.get("receipt-id") == "p1" and c.wait_closed(3),
+                  c.transcript)
+        ctx.close_all()
+    n = len(hooks.since(mark, "subscribe"))
+    ctx.check("subscribe hook never asked about a refused pattern", n == 0, lambda: f"{n} subscribe hook calls")
+
+
+def test_pending_per_address(ctx):
+    """One client address may have `hooks.max_pending_per_address` hook calls pending; more
+    fail closed at once, even with `on_failure: allow` (found in review: a flood of CONNECTs
+    starved the pool for everyone, and could force a fail-open)."""
+    hooks = ctx.hooks
+    hooks.reset(connect=lambda r: allow(delay=1.5, user="slow"))
+    clients = [ctx.client("websocket") for _ in range(3)]
+    results = [None] * 3
+
+    def go(i):
+        results[i] = clients[i].connect(timeout=6)
+
+    started = time.monotonic()
+    threads = [threading.Thread(target=go, args=(i,)) for i in range(3)]
+    for t in threads:
+        t.start()
+        time.sleep(0.05)  # a stagger, so that the third CONNECT is the one past the limit
+    for t in threads:
+        t.join(10)
+    refused = [f for f in results if is_error(f, "authorization unavailable")]
+    ok = [f for f in results if connected(f)]
+    ctx.check("[websocket] 2 hook calls pending per address: the third CONNECT fails closed (on_failure: allow)",
+              len(ok) == 2 and len(refused) == 1 and "pending" in (refused[0].body.decode("utf-8", "replace") if refused else ""),
+              lambda: "\n".join(c.transcript() for c in clients) + f"\n{time.monotonic() - started:.2f} s")
+    ctx.close_all()
+
+
 def test_on_failure_allow(ctx):
     hooks = ctx.hooks
     hooks.reset(connect=lambda r: Reply(500, {"error": "down"}))
@@ -1387,7 +1436,12 @@ def main():
         ("send hook failures", lambda: test_send_hook_failures(ctx_h)),
         ("send hook on the HTTP API", lambda: test_http_api_send_hook(ctx_h)),
         ("input limit", lambda: test_input_limit(ctx_h)),
+        ("subscribe hook and patterns", lambda: test_subscribe_hook_patterns(ctx_h)),
     ], ctx_h))
+    s = server("hooks-busy", f"hooks:\n  connect: {hooks.url}/connect\n  timeout_ms: 5000\n"
+                             "  on_failure: allow\n  max_pending_per_address: 2\n")
+    ctx_b = Ctx(res, s, keys, hooks)
+    groups.append(("hooks-busy", s, [("pending per address", lambda: test_pending_per_address(ctx_b))], ctx_b))
     s = server("hooks-allow", hooks_config(hooks, on_failure="allow", all_hooks=False))
     ctx_a = Ctx(res, s, keys, hooks)
     groups.append(("hooks-allow", s, [("on_failure allow", lambda: test_on_failure_allow(ctx_a))], ctx_a))

@@ -1,6 +1,7 @@
 import Hub
 import NIOCore
 import NIOHTTP1
+import NIOPosix
 import Testing
 @testable import Gateway
 
@@ -128,5 +129,33 @@ import Testing
         let path = "/" + String(repeating: "a", count: 4_000)
         #expect(!Glob(glob).matches(path))
         #expect(Glob("/" + String(repeating: "*a", count: 300)).matches("/" + String(repeating: "a", count: 300)))
+    }
+
+    /// Ids that would display as another (separators, bidi and zero-width marks) or break a
+    /// header are refused.
+    @Test func userIDsAreVisibleText() {
+        #expect(Identity.isValidUser("alice"))
+        #expect(Identity.isValidUser("élodie:admin\\x"))
+        for bad in ["", "a\u{85}b", "a\u{2028}b", "adm\u{202E}nimda", "a\u{200B}", "a\u{7F}", "\u{FEFF}bob"] {
+            #expect(!Identity.isValidUser(bad), "\(bad.unicodeScalars.map { String($0.value, radix: 16) })")
+        }
+    }
+
+    /// With a subscribe hook, a pattern is refused unless the hook is declared to judge them.
+    @Test func patternsNeedAHookThatJudgesThem() async throws {
+        let pattern = try #require(Destination("/topic/#", allowWildcards: true))
+        let principal = Identity(kind: .hook).principal(user: "u")
+        var settings = HookClient.Settings(subscribe: "http://127.0.0.1:1/subscribe")
+        let refusingHooks = HookClient(settings: settings, group: MultiThreadedEventLoopGroup.singleton)
+        settings.subscribePatterns = true
+        let judgingHooks = HookClient(settings: settings, group: MultiThreadedEventLoopGroup.singleton)
+        let refusing = GatewayGatekeeper(policy: .standard, apiKeys: [:], tokens: nil, hooks: refusingHooks)
+        let judging = GatewayGatekeeper(policy: .standard, apiKeys: [:], tokens: nil, hooks: judgingHooks)
+        #expect(!refusing.allows(principal, .subscribe, pattern))
+        #expect(refusing.allows(principal, .subscribe, try #require(Destination("/topic/a"))))
+        #expect(judging.allows(principal, .subscribe, pattern))
+        #expect(Self.gatekeeper.allows(principal, .subscribe, pattern))
+        await refusingHooks.shutdown()
+        await judgingHooks.shutdown()
     }
 }
