@@ -143,6 +143,10 @@ private func driveSession(_ events: [Event]) {
                 ended = true
             case .publish(let destination, let headers, _, _):
                 fuzzCheck(headers["perigee-user"] == session.principal.user, "a message without its sender's id, or with a forged one")
+                fuzzCheck(
+                    !headers.contains { $0.value.utf8.contains { $0 == 0 || $0 == 10 || $0 == 13 } },
+                    "a header value that could end a STOMP 1.0 header or frame"
+                )
                 fuzzCheck(!destination.name.contains("secret"), "published to a hidden destination")
             case .write, .settle, .requeue, .startHeartbeats:
                 break
