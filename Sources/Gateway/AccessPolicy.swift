@@ -99,7 +99,9 @@ public struct AccessPolicy: Sendable, Hashable {
 
 /// A destination glob, matched in O(pattern × path) time and O(path) space whatever the
 /// pattern (globs come from tokens and hooks too): `*` is any run of bytes other than `/`,
-/// `**` any run of bytes at all.
+/// `**` any run of bytes at all. The usual shapes — no wildcard, or one trailing `**` — are
+/// compared directly, without the dynamic programme (a SEND checks its destination against
+/// the rules each time).
 struct Glob: Sendable, Hashable {
     private enum Element: Hashable {
         case byte(UInt8)
@@ -107,8 +109,16 @@ struct Glob: Sendable, Hashable {
         case anyWildcard
     }
 
+    private enum Shape: Hashable {
+        /// No wildcard: equal paths only.
+        case literal
+        /// `prefix**` with no other wildcard: any path starting with `prefix`.
+        case prefix(String)
+        case general([Element])
+    }
+
     let text: String
-    private let elements: [Element]
+    private let shape: Shape
 
     init(_ text: String) {
         self.text = text
@@ -129,23 +139,38 @@ struct Glob: Sendable, Hashable {
                 index += 1
             }
         }
-        self.elements = elements
+        let wildcards = elements.filter { $0 == .segmentWildcard || $0 == .anyWildcard }
+        if wildcards.isEmpty {
+            shape = .literal
+        } else if wildcards == [.anyWildcard], elements.last == .anyWildcard {
+            shape = .prefix(String(text.dropLast(2)))
+        } else {
+            shape = .general(elements)
+        }
+    }
+
+    func matches(_ path: String) -> Bool {
+        switch shape {
+        case .literal: return path == text
+        case .prefix(let prefix): return path.hasPrefix(prefix)
+        case .general(let elements): return Self.matches(elements, Array(path.utf8))
+        }
     }
 
     /// Dynamic programming over the path: `reachable[j]` says whether the pattern read so
     /// far can match the first `j` bytes of the path.
-    func matches(_ path: String) -> Bool {
-        let text = Array(path.utf8)
+    private static func matches(_ elements: [Element], _ text: [UInt8]) -> Bool {
         var reachable = [Bool](repeating: false, count: text.count + 1)
+        var next = reachable
         reachable[0] = true
         for element in elements {
             switch element {
             case .byte(let expected):
-                var next = [Bool](repeating: false, count: text.count + 1)
+                for j in 0...text.count { next[j] = false }
                 for j in 0..<text.count where reachable[j] && text[j] == expected {
                     next[j + 1] = true
                 }
-                reachable = next
+                swap(&reachable, &next)
             case .segmentWildcard:
                 // Extends any match over bytes that are not `/`.
                 for j in 0..<text.count where reachable[j] && text[j] != UInt8(ascii: "/") {
