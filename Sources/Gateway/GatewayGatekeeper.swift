@@ -30,14 +30,6 @@ struct GatewayGatekeeper: StompGatekeeper {
         self.sendPrefixes = (hooks?.settings.sendPrefixes ?? []).map(Glob.init)
     }
 
-    /// A credential found in a CONNECT or an HTTP request.
-    enum Credential {
-        case none
-        case apiKey(name: String)
-        case token(String)
-        case refused(String)
-    }
-
     // MARK: CONNECT
 
     func authenticate(_ request: StompConnectRequest) -> StompVerdict<Principal> {
@@ -72,58 +64,20 @@ struct GatewayGatekeeper: StompGatekeeper {
 
     /// Finds the credential of a CONNECT (see the type's documentation for the order).
     func credential(in headers: StompHeaders, context: ClientContext?) -> Credential {
-        // STOMP header names are case-sensitive, but browsers' habit is `Authorization`.
-        if let authorization = headers.first(where: { $0.name.lowercased() == "authorization" })?.value {
-            return bearer(authorization)
-        }
-        if let token = context?.queryToken {
-            guard TokenVerifier.looksLikeToken(token) else { return .refused("the token in the URL is not a JWT") }
-            return .token(token)
-        }
-        guard let passcode = headers["passcode"] else { return .none }
-        if let name = apiKeyName(passcode) { return .apiKey(name: name) }
-        if tokens != nil, TokenVerifier.looksLikeToken(passcode) { return .token(passcode) }
-        return .refused("the passcode is neither an API key nor a JWT")
+        Credential.find(in: headers, context: context, apiKeys: apiKeys, acceptsTokens: tokens != nil)
     }
 
-    /// An `Authorization` value: `Bearer <API key or JWT>`.
     func bearer(_ authorization: String) -> Credential {
-        let parts = authorization.split(separator: " ", maxSplits: 1)
-        guard parts.count == 2, parts[0].lowercased() == "bearer" else { return .refused("Authorization must be Bearer <token>") }
-        let value = String(parts[1]).trimmingSpaces
-        if let name = apiKeyName(value) { return .apiKey(name: name) }
-        guard TokenVerifier.looksLikeToken(value) else { return .refused("the bearer credential is neither an API key nor a JWT") }
-        return .token(value)
+        Credential.bearer(authorization, apiKeys: apiKeys)
     }
 
-    /// The name of the API key whose secret is `secret`, compared in constant time.
-    func apiKeyName(_ secret: String) -> String? {
-        var found: String?
-        for (name, key) in apiKeys where Self.constantTimeEquals(key, secret) { found = name }
-        return found
-    }
-
-    private static func constantTimeEquals(_ a: String, _ b: String) -> Bool {
-        let left = Array(a.utf8)
-        let right = Array(b.utf8)
-        guard left.count == right.count else { return false }
-        var difference: UInt8 = 0
-        for index in left.indices { difference |= left[index] ^ right[index] }
-        return difference == 0
-    }
-
-    private func principal(of token: TokenVerifier.Verified, context: ClientContext?) -> Principal {
+    private func principal(of token: VerifiedToken, context: ClientContext?) -> Principal {
         let identity = Identity(kind: .jwt, narrowing: token.narrowing, claims: token.claims, transport: context?.transport, address: context?.address?.ipAddress)
-        return identity.principal(user: token.subject, expiry: token.expiry.map(Self.deadline(at:)))
+        return identity.principal(user: token.subject, expiry: token.expiry.map(HookAnswers.deadline(at:)))
     }
 
     /// The loop-clock deadline of a wall-clock time (seconds since 1970), within ten years.
-    static func deadline(at seconds: Double) -> NIODeadline {
-        let remaining = min(max(seconds - Date().timeIntervalSince1970, 0), 10 * 365 * 86_400)
-        return .now() + .milliseconds(Int64(remaining * 1_000))
-    }
-
-    private func connectHook(_ request: StompConnectRequest, context: ClientContext?, token: TokenVerifier.Verified?) -> EventLoopFuture<Result<Principal, StompError>> {
+    private func connectHook(_ request: StompConnectRequest, context: ClientContext?, token: VerifiedToken?) -> EventLoopFuture<Result<Principal, StompError>> {
         guard let hooks, let url = hooks.settings.connect else { preconditionFailure("connectHook without a connect hook") }
         let forwarded = hooks.settings.forwardHeaders
         let withheld: Set<String> = ["login", "passcode", "authorization"]
@@ -158,43 +112,12 @@ struct GatewayGatekeeper: StompGatekeeper {
                 if let token { return .success(self.principal(of: token, context: context)) }
                 return .success(Identity(kind: .anonymous, transport: context?.transport, address: context?.address?.ipAddress).principal(user: nil))
             case .allowed(let answer):
-                return Self.hookPrincipal(answer, token: token, context: context, policy: policy)
+                return HookAnswers.connectPrincipal(answer, token: token, context: context, policy: policy)
             }
         }
     }
 
     /// The principal a connect hook's `200` answer describes.
-    static func hookPrincipal(_ answer: JSONValue, token: TokenVerifier.Verified?, context: ClientContext?, policy: AccessPolicy) -> Result<Principal, StompError> {
-        var user = token?.subject
-        switch answer["user"] {
-        case nil: break
-        case .null?: user = nil
-        case .string(let id)? where Identity.isValidUser(id): user = id
-        default:
-            return .failure(.authorizationUnavailable("the connect hook's user must be 1 to \(Identity.maxUserLength) bytes without control characters"))
-        }
-        let subscribe = AccessPolicy.globs(in: answer["subscribe"], limit: 1_000)
-        let send = AccessPolicy.globs(in: answer["send"], limit: 1_000)
-        guard let subscribe, let send else {
-            return .failure(.authorizationUnavailable("the connect hook's subscribe and send must be lists of destination globs like \"/topic/**\""))
-        }
-        var expiry = token?.expiry.map(deadline(at:))
-        if let expiresIn = answer["expires_in"], !expiresIn.isNull {
-            guard let seconds = expiresIn.numberValue, seconds > 0, seconds <= 10 * 365 * 86_400 else {
-                return .failure(.authorizationUnavailable("the connect hook's expires_in must be a positive number of seconds"))
-            }
-            let hookExpiry = NIODeadline.now() + .milliseconds(Int64(seconds * 1_000))
-            expiry = expiry.map { min($0, hookExpiry) } ?? hookExpiry
-        }
-        var identity = Identity(kind: .hook, narrowing: token?.narrowing, data: answer["data"], claims: token?.claims, transport: context?.transport, address: context?.address?.ipAddress)
-        if subscribe != nil || send != nil {
-            // Lists the hook left out stay as configured for a principal like this one.
-            let configured = policy.rules(for: Principal(user: user, details: identity))
-            identity.ownRules = AccessPolicy.Rules(subscribe: subscribe ?? configured.subscribe, send: send ?? configured.send)
-        }
-        return .success(identity.principal(user: user, expiry: expiry))
-    }
-
     // MARK: HTTP API
 
     /// The principal of an HTTP API request: an API key or a JWT as `Authorization: Bearer`.
@@ -286,7 +209,7 @@ struct GatewayGatekeeper: StompGatekeeper {
             body.append(("body", .string(String(decoding: messageBody.readableBytesView, as: UTF8.self))))
             return .pending(hooks.call(url, body: .object(body), address: identity.address, on: request.eventLoop).map { reply in
                 switch reply {
-                case .allowed(let answer): return Self.sendOutcome(answer, headers: headers, body: messageBody)
+                case .allowed(let answer): return HookAnswers.sendOutcome(answer, headers: headers, body: messageBody)
                 case .busy(let detail): return .failure(.authorizationUnavailable("the send hook \(detail)"))
                 case .refused(let reason): return .failure(.sendRefused(reason))
                 case .failed(let detail):
@@ -298,26 +221,4 @@ struct GatewayGatekeeper: StompGatekeeper {
 
     /// What a send hook's `200` answer does to the message: `drop`, a new `body`, added or
     /// replaced `headers`, or nothing.
-    static func sendOutcome(_ answer: JSONValue, headers: StompHeaders, body: ByteBuffer) -> Result<StompReview.Outcome, StompError> {
-        if answer["drop"] == .bool(true) { return .success(.drop) }
-        let newBody = answer["body"]
-        let newHeaders = answer["headers"]
-        if newBody == nil && newHeaders == nil { return .success(.allow) }
-        var replacedBody = body
-        if let newBody {
-            guard let text = newBody.stringValue else { return .failure(.authorizationUnavailable("the send hook's body must be a string")) }
-            replacedBody = ByteBuffer(string: text)
-        }
-        var replacedHeaders = headers
-        if let newHeaders {
-            guard case .object(let members) = newHeaders, members.count <= 64 else {
-                return .failure(.authorizationUnavailable("the send hook's headers must be an object of at most 64 strings"))
-            }
-            for (name, value) in members {
-                guard let text = value.stringValue else { return .failure(.authorizationUnavailable("the send hook's header \(name.prefix(64)) must be a string")) }
-                replacedHeaders.set(name, text)
-            }
-        }
-        return .success(.replace(headers: HubMessage.passThroughHeaders(replacedHeaders), body: replacedBody))
-    }
 }

@@ -36,21 +36,10 @@ final class HookClient: Sendable {
         var isEnabled: Bool { connect != nil || subscribe != nil || send != nil }
     }
 
-    /// What a hook answered.
-    enum Reply: Sendable {
-        /// 200 with a JSON object.
-        case allowed(JSONValue)
-        /// 401 or 403; the `reason` of its JSON body, or a generic one.
-        case refused(String)
-        /// Anything else, in words for the ERROR body ("timed out after 3000 ms").
-        case failed(String)
-        /// Not called: the client's address has `maxPendingPerAddress` calls pending. Always
-        /// fails closed.
-        case busy(String)
-    }
+    typealias Reply = HookReply
 
     /// Largest hook answer read, in bytes.
-    static let maxAnswerBytes = 64 * 1024
+    static let maxAnswerBytes = HookReply.maxAnswerBytes
 
     let settings: Settings
     private let client: HTTPClient
@@ -109,7 +98,7 @@ final class HookClient: Sendable {
             eventLoop: .delegate(on: loop),
             deadline: .now() + .milliseconds(Int64(milliseconds))
         ).futureResult.map { response in
-            Self.reply(status: response.status, body: response.body)
+            HookReply(status: response.status, body: response.body)
         }.recover { error in
             if error is ResponseAccumulator.ResponseTooBigError {
                 return .failed("answered more than \(Self.maxAnswerBytes) bytes")
@@ -121,23 +110,6 @@ final class HookClient: Sendable {
             }
             return .failed("could not be reached")
         }.hop(to: loop)
-    }
-
-    /// What an answer means: `200` with a JSON object allows; 401 or 403 refuses (with the
-    /// JSON body's `reason` when there is one); anything else — another status, an empty or
-    /// non-object body — is a failure, so that a broken endpoint never lets a client in.
-    static func reply(status: HTTPResponseStatus, body: ByteBuffer?) -> Reply {
-        let bytes = body.map { Data($0.readableBytesView) } ?? Data()
-        let json = bytes.isEmpty ? nil : try? JSONDecoder().decode(JSONValue.self, from: bytes)
-        switch status.code {
-        case 200:
-            guard let json, case .object = json else { return .failed("answered 200 without a JSON object") }
-            return .allowed(json)
-        case 401, 403:
-            return .refused(json?["reason"]?.stringValue ?? "refused by the application")
-        default:
-            return .failed("answered HTTP \(status.code)")
-        }
     }
 
     func shutdown() async {

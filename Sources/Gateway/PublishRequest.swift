@@ -48,12 +48,3 @@ enum PublishRequest {
         return .success(HubMessage(id: id, destination: destination, headers: passed, body: body))
     }
 }
-
-extension String {
-    var trimmingSpaces: String {
-        var slice = Substring(self)
-        while let first = slice.first, first == " " || first == "\t" { slice.removeFirst() }
-        while let last = slice.last, last == " " || last == "\t" { slice.removeLast() }
-        return String(slice)
-    }
-}

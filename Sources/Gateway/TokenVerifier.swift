@@ -12,32 +12,11 @@ import JWTKit
 /// optional `perigee` claim `{"subscribe": [globs], "send": [globs]}` narrows the
 /// `access.authenticated` rules.
 final class TokenVerifier: Sendable {
-    /// The `auth.jwt` settings.
-    struct Settings: Sendable, Hashable {
-        var hs256Secret: String?
-        /// The PEM text of an RSA or P-256 public key (read from `auth.jwt.public_key_file`).
-        var publicKeyPEM: String?
-        var issuer: String?
-        var audience: String?
-        var leewaySeconds: Int = 30
-
-        var isEnabled: Bool { hs256Secret != nil || publicKeyPEM != nil }
-    }
-
-    /// A token that verified.
-    struct Verified: Sendable {
-        var subject: String
-        /// When the token stops being accepted, in seconds since 1970: its `exp` plus the
-        /// leeway (nil without `exp`). A session it opened ends then.
-        var expiry: Double?
-        var claims: JSONValue
-        var narrowing: AccessPolicy.Rules?
-    }
+    typealias Settings = TokenSettings
+    typealias Verified = VerifiedToken
 
     /// Tokens longer than this (bytes) are refused before any parsing.
     static let maxTokenLength = 8 * 1024
-    /// Globs a `perigee` claim may list per action.
-    static let maxClaimGlobs = 64
 
     private let settings: Settings
     private let hmac: JWTKeyCollection?
@@ -84,13 +63,6 @@ final class TokenVerifier: Sendable {
         return TokenVerifier(settings: settings, hmac: hmac, rsa: rsa, ecdsa: ecdsa)
     }
 
-    /// Whether `text` has the shape of a compact JWT (three base64url parts), so that a
-    /// passcode that is not one is not reported as a bad token.
-    static func looksLikeToken(_ text: String) -> Bool {
-        let parts = text.utf8.split(separator: UInt8(ascii: "."), omittingEmptySubsequences: false)
-        return parts.count == 3 && parts[0].count > 0 && parts[1].count > 0
-    }
-
     /// Verifies `token` at `now` (seconds since 1970). Fails with `StompError.unauthorized(_:)`
     /// saying why (never echoing the token).
     func verify(_ token: String, now: Double) async -> Result<Verified, StompError> {
@@ -116,51 +88,7 @@ final class TokenVerifier: Sendable {
         } catch {
             return .failure(.unauthorized("the token could not be verified (malformed)"))
         }
-        return Self.check(payload.claims, settings: settings, now: now)
-    }
-
-    /// The checks of a verified token's claims (`exp`, `nbf`, `iss`, `aud`, `sub`, `perigee`).
-    static func check(_ claims: JSONValue, settings: Settings, now: Double) -> Result<Verified, StompError> {
-        let leeway = Double(settings.leewaySeconds)
-        var expiry: Double?
-        if let exp = claims["exp"] {
-            guard let value = exp.numberValue, value.isFinite else { return .failure(.unauthorized("the token's exp is not a number")) }
-            guard value + leeway > now else { return .failure(.unauthorized("the token has expired")) }
-            expiry = value + leeway
-        }
-        if let nbf = claims["nbf"] {
-            guard let value = nbf.numberValue, value.isFinite else { return .failure(.unauthorized("the token's nbf is not a number")) }
-            guard value - leeway <= now else { return .failure(.unauthorized("the token is not valid yet (nbf)")) }
-        }
-        if let issuer = settings.issuer, claims["iss"]?.stringValue != issuer {
-            return .failure(.unauthorized("the token's issuer is not the configured one"))
-        }
-        if let audience = settings.audience {
-            let matches: Bool
-            switch claims["aud"] {
-            case .string(let single)?: matches = single == audience
-            case .array(let list)?: matches = list.contains(.string(audience))
-            default: matches = false
-            }
-            guard matches else { return .failure(.unauthorized("the token is not meant for this audience")) }
-        }
-        guard let subject = claims["sub"]?.stringValue, Identity.isValidUser(subject) else {
-            return .failure(.unauthorized("the token's sub must be 1 to \(Identity.maxUserLength) bytes without control characters"))
-        }
-        var narrowing: AccessPolicy.Rules?
-        if let claim = claims["perigee"], !claim.isNull {
-            guard case .object = claim else { return .failure(.unauthorized("the token's perigee claim must be an object")) }
-            guard let subscribe = AccessPolicy.globs(in: claim["subscribe"], limit: Self.maxClaimGlobs),
-                let send = AccessPolicy.globs(in: claim["send"], limit: Self.maxClaimGlobs)
-            else {
-                return .failure(.unauthorized(
-                    "the token's perigee claim must list at most \(Self.maxClaimGlobs) destination globs like \"/topic/**\" per action"
-                ))
-            }
-            // A missing list leaves that action as the configured rules say.
-            narrowing = AccessPolicy.Rules(subscribe: subscribe ?? ["/**"], send: send ?? ["/**"])
-        }
-        return .success(Verified(subject: subject, expiry: expiry, claims: claims, narrowing: narrowing))
+        return VerifiedToken.check(payload.claims, settings: settings, now: now)
     }
 
     /// A base64url JSON segment (the header), decoded without trusting its size.

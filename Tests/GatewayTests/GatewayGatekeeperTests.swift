@@ -55,7 +55,7 @@ import Testing
         let answer = JSONValue.object([
             ("user", "alice"), ("subscribe", .array(["/topic/room.*"])), ("expires_in", .number(60)), ("data", .object([("name", "Alice")])),
         ])
-        let principal = try GatewayGatekeeper.hookPrincipal(answer, token: nil, context: nil, policy: .standard).get()
+        let principal = try HookAnswers.connectPrincipal(answer, token: nil, context: nil, policy: .standard).get()
         #expect(principal.user == "alice")
         #expect(principal.expiry != nil)
         #expect(Identity.of(principal).data?["name"] == .string("Alice"))
@@ -65,7 +65,7 @@ import Testing
         // The send list was left out: the configured `authenticated` rules apply to it.
         #expect(policy.allows(principal, .send, try #require(Destination("/topic/other"))))
 
-        let anonymous = try GatewayGatekeeper.hookPrincipal(.object([("user", .null)]), token: nil, context: nil, policy: .standard).get()
+        let anonymous = try HookAnswers.connectPrincipal(.object([("user", .null)]), token: nil, context: nil, policy: .standard).get()
         #expect(anonymous.user == nil)
         #expect(!policy.allows(anonymous, .send, try #require(Destination("/topic/other"))))
 
@@ -73,7 +73,7 @@ import Testing
             .object([("user", .number(3))]), .object([("user", "a\nb")]), .object([("subscribe", "/topic/a")]),
             .object([("send", .array(["no-slash"]))]), .object([("expires_in", .number(-1))]),
         ] {
-            guard case .failure(let error) = GatewayGatekeeper.hookPrincipal(bad, token: nil, context: nil, policy: .standard) else {
+            guard case .failure(let error) = HookAnswers.connectPrincipal(bad, token: nil, context: nil, policy: .standard) else {
                 Issue.record("accepted \(bad.encoded)"); continue
             }
             #expect(error.message == "authorization unavailable")
@@ -83,33 +83,33 @@ import Testing
     @Test func aSendHookAnswerAllowsDropsOrRewrites() {
         let headers: StompHeaders = ["content-type": "text/plain"]
         let body = ByteBuffer(string: "hi")
-        guard case .success(.allow) = GatewayGatekeeper.sendOutcome(.object([]), headers: headers, body: body) else { Issue.record("allow"); return }
-        guard case .success(.drop) = GatewayGatekeeper.sendOutcome(.object([("drop", .bool(true))]), headers: headers, body: body) else {
+        guard case .success(.allow) = HookAnswers.sendOutcome(.object([]), headers: headers, body: body) else { Issue.record("allow"); return }
+        guard case .success(.drop) = HookAnswers.sendOutcome(.object([("drop", .bool(true))]), headers: headers, body: body) else {
             Issue.record("drop"); return
         }
         let rewrite = JSONValue.object([("body", "HI"), ("headers", .object([("x-id", "7"), ("perigee-user", "forged")]))])
-        guard case .success(.replace(let newHeaders, let newBody)) = GatewayGatekeeper.sendOutcome(rewrite, headers: headers, body: body) else {
+        guard case .success(.replace(let newHeaders, let newBody)) = HookAnswers.sendOutcome(rewrite, headers: headers, body: body) else {
             Issue.record("rewrite"); return
         }
         #expect(String(buffer: newBody) == "HI")
         #expect(newHeaders["content-type"] == "text/plain")
         #expect(newHeaders["x-id"] == "7")
         #expect(newHeaders["perigee-user"] == nil)
-        guard case .failure = GatewayGatekeeper.sendOutcome(.object([("body", .number(1))]), headers: headers, body: body) else {
+        guard case .failure = HookAnswers.sendOutcome(.object([("body", .number(1))]), headers: headers, body: body) else {
             Issue.record("a body that is not a string"); return
         }
     }
 
     @Test func hookRepliesByStatus() {
-        guard case .allowed = HookClient.reply(status: .ok, body: ByteBuffer(string: "{}")) else { Issue.record("200 {}"); return }
-        guard case .failed = HookClient.reply(status: .ok, body: nil) else { Issue.record("an empty 200 must not allow"); return }
-        guard case .failed = HookClient.reply(status: .noContent, body: nil) else { Issue.record("204 must not allow"); return }
-        guard case .failed = HookClient.reply(status: .created, body: ByteBuffer(string: #"{"user":"x"}"#)) else { Issue.record("201"); return }
-        guard case .refused("no") = HookClient.reply(status: .forbidden, body: ByteBuffer(string: #"{"reason":"no"}"#)) else { Issue.record("403"); return }
-        guard case .refused = HookClient.reply(status: .unauthorized, body: ByteBuffer(string: "<html>")) else { Issue.record("401"); return }
-        guard case .failed("answered HTTP 500") = HookClient.reply(status: .internalServerError, body: nil) else { Issue.record("500"); return }
-        guard case .failed = HookClient.reply(status: .ok, body: ByteBuffer(string: "{not json")) else { Issue.record("malformed"); return }
-        guard case .failed = HookClient.reply(status: .ok, body: ByteBuffer(string: "[1]")) else { Issue.record("not an object"); return }
+        guard case .allowed = HookReply(status: .ok, body: ByteBuffer(string: "{}")) else { Issue.record("200 {}"); return }
+        guard case .failed = HookReply(status: .ok, body: nil) else { Issue.record("an empty 200 must not allow"); return }
+        guard case .failed = HookReply(status: .noContent, body: nil) else { Issue.record("204 must not allow"); return }
+        guard case .failed = HookReply(status: .created, body: ByteBuffer(string: #"{"user":"x"}"#)) else { Issue.record("201"); return }
+        guard case .refused("no") = HookReply(status: .forbidden, body: ByteBuffer(string: #"{"reason":"no"}"#)) else { Issue.record("403"); return }
+        guard case .refused = HookReply(status: .unauthorized, body: ByteBuffer(string: "<html>")) else { Issue.record("401"); return }
+        guard case .failed("answered HTTP 500") = HookReply(status: .internalServerError, body: nil) else { Issue.record("500"); return }
+        guard case .failed = HookReply(status: .ok, body: ByteBuffer(string: "{not json")) else { Issue.record("malformed"); return }
+        guard case .failed = HookReply(status: .ok, body: ByteBuffer(string: "[1]")) else { Issue.record("not an object"); return }
     }
 
     @Test(arguments: [

@@ -2,7 +2,6 @@ import FuzzSupport
 import Hub
 import NIOCore
 import NIOHTTP1
-@testable import Gateway
 
 // Input: a selector byte (mod 5), then the case's bytes:
 //   0  a glob, a newline, a destination path: `Glob.matches` agrees with a memoised
@@ -13,7 +12,7 @@ import NIOHTTP1
 //      message carries no `perigee-*` header;
 //   3  a token's claims as JSON: `TokenVerifier.check` accepts only valid subjects and globs;
 //   4  CONNECT headers, one `name:value` per line: `credential(in:)` finds at most one.
-// `@testable import` reaches the internal API: the fuzz build is a debug build.
+// The Gateway files under test are compiled into this target (symbolic links beside this file).
 
 private func reference(_ glob: [UInt8], _ path: [UInt8]) -> Bool {
     var memo: [Int: Bool] = [:]
@@ -42,7 +41,7 @@ private func reference(_ glob: [UInt8], _ path: [UInt8]) -> Bool {
     return match(0, 0)
 }
 
-private let gatekeeper = GatewayGatekeeper(policy: .standard, apiKeys: ["k": "secret-key-1"], tokens: nil, hooks: nil)
+private let apiKeys = ["k": "secret-key-1"]
 
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzz(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
@@ -60,19 +59,19 @@ public func fuzz(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
     case 2:
         let status = HTTPResponseStatus(statusCode: Int(input.byte()) + 100)
         let body = ByteBuffer(bytes: input.rest())
-        guard case .allowed(let answer) = HookClient.reply(status: status, body: body) else { break }
+        guard case .allowed(let answer) = HookReply(status: status, body: body) else { break }
         fuzzCheck(status.code == 200, "a \(status.code) answer allowed")
-        if case .success(let principal) = GatewayGatekeeper.hookPrincipal(answer, token: nil, context: nil, policy: .standard) {
+        if case .success(let principal) = HookAnswers.connectPrincipal(answer, token: nil, context: nil, policy: .standard) {
             fuzzCheck(principal.user.map(Identity.isValidUser) ?? true, "an invalid user id accepted")
         }
-        if case .success(.replace(let headers, _)) = GatewayGatekeeper.sendOutcome(answer, headers: ["content-type": "text/plain"], body: ByteBuffer()) {
+        if case .success(.replace(let headers, _)) = HookAnswers.sendOutcome(answer, headers: ["content-type": "text/plain"], body: ByteBuffer()) {
             fuzzCheck(!headers.contains { $0.name.lowercased().hasPrefix("perigee-") }, "a hook set a perigee- header")
         }
     case 3:
         let bytes = ByteBuffer(bytes: input.rest())
-        guard case .allowed(let claims) = HookClient.reply(status: .ok, body: bytes) else { break }
-        let settings = TokenVerifier.Settings(hs256Secret: "x", issuer: "i", audience: "perigee", leewaySeconds: 30)
-        if case .success(let verified) = TokenVerifier.check(claims, settings: settings, now: 1_000_000) {
+        guard case .allowed(let claims) = HookReply(status: .ok, body: bytes) else { break }
+        let settings = TokenSettings(hs256Secret: "x", issuer: "i", audience: "perigee", leewaySeconds: 30)
+        if case .success(let verified) = VerifiedToken.check(claims, settings: settings, now: 1_000_000) {
             fuzzCheck(Identity.isValidUser(verified.subject), "an invalid subject accepted")
             fuzzCheck(verified.narrowing.map { ($0.subscribe + $0.send).allSatisfy(AccessPolicy.isValidGlob) } ?? true, "an invalid glob accepted")
         }
@@ -83,7 +82,7 @@ public func fuzz(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
             guard parts.count == 2 else { continue }
             headers.add(String(decoding: parts[0], as: UTF8.self), String(decoding: parts[1], as: UTF8.self))
         }
-        if case .apiKey(let name) = gatekeeper.credential(in: headers, context: nil) {
+        if case .apiKey(let name) = Credential.find(in: headers, context: nil, apiKeys: apiKeys, acceptsTokens: true) {
             fuzzCheck(name == "k", "an API key found that is not configured")
         }
     }
