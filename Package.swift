@@ -11,7 +11,6 @@ let package = Package(
         .library(name: "WebSocket", targets: ["WebSocket"]),
         .library(name: "Hub", targets: ["Hub"]),
         .library(name: "Fallback", targets: ["Fallback"]),
-        .library(name: "Gateway", targets: ["Gateway"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
