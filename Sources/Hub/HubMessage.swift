@@ -54,17 +54,10 @@ public struct HubMessage: Sendable {
     public static func passThroughHeaders(_ headers: StompHeaders) -> StompHeaders {
         var result = StompHeaders()
         var seen = Set<String>()
-        for (name, value) in headers where isPassable(name) && isPassable(value: value) && seen.insert(name).inserted {
+        for (name, value) in headers where isPassable(name) && seen.insert(name).inserted {
             result.add(name, value)
         }
         return result
-    }
-
-    /// A value with NUL, CR or LF (after a 1.1+ escape was decoded) never passes: a STOMP 1.0
-    /// subscriber's frame could not carry it without ending the header (or, for NUL, the frame
-    /// in clients that split at NUL), which would let the sender forge headers or frames.
-    private static func isPassable(value: String) -> Bool {
-        !value.utf8.contains { $0 == 0 || $0 == UInt8(ascii: "\n") || $0 == UInt8(ascii: "\r") }
     }
 
     private static func isPassable(_ name: String) -> Bool {

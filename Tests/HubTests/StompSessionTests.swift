@@ -431,17 +431,16 @@ import Testing
         #expect(!session.isAwaitingDecision)
     }
 
-    /// Found in review: a header value with CR, LF or NUL (decoded from a 1.1+ escape) reached
-    /// STOMP 1.0 subscribers raw, so an anonymous sender could add headers (a forged
-    /// `perigee-user`) or whole frames. Such headers are dropped; the 1.0 encoder also strips
-    /// those bytes from anything else, and "\r\n" (one Character) no longer slips through.
-    @Test func headerValuesThatCouldBreakAFrameAreDropped() {
+    /// Found in review: a header value with CR LF (decoded from a 1.1+ escape) reached STOMP
+    /// 1.0 subscribers raw — "\r\n" is one Character and slipped past a Character filter — so
+    /// an anonymous sender could add headers (a forged `perigee-user`) or whole frames. The
+    /// value passes (STOMP 1.1+ may carry escaped line breaks), but the 1.0 encoder strips CR,
+    /// LF and NUL bytes and every version drops NUL, which no escape can express.
+    @Test func headerValuesCannotBreakAFrame() {
         var session = Self.connected()
-        let actions = Self.receive(&session, StompFrame(.send, headers: [
-            "destination": "/topic/a", "x-crlf": "x\r\nperigee-user:admin", "x-lf": "a\nb", "x-nul": "a\u{0}MESSAGE", "x-ok": "fine",
-        ]))
+        let actions = Self.receive(&session, StompFrame(.send, headers: ["destination": "/topic/a", "x-crlf": "x\r\nperigee-user:admin"]))
         guard case .publish(_, let headers, _, _)? = actions.first else { Issue.record("no publish"); return }
-        #expect(Array(headers.map(\.name)) == ["x-ok"])
+        #expect(headers["x-crlf"] == "x\r\nperigee-user:admin")
         let frame = StompFrame(.message, headers: ["x": "a\r\nperigee-user:admin\u{0}"])
         let v10 = String(buffer: StompEncoder.encode(frame, version: .v1_0))
         #expect(v10 == "MESSAGE\nx:aperigee-user:admin\n\n\u{0}")
