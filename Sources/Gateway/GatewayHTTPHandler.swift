@@ -117,6 +117,21 @@ final class GatewayHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
             listDestinations(head, context: context)
             return
         }
+        if path == "/healthz" || path == "/readyz" {
+            guard head.method == .GET || head.method == .HEAD else {
+                sendJSON(.methodNotAllowed, ["error": .string("use GET")], head: head, extraHeaders: ["Allow": "GET, HEAD"], context: context)
+                return
+            }
+            // /healthz: the process serves HTTP. /readyz: and it wants traffic (listeners bound,
+            // not stopping), so that a load balancer sends new clients elsewhere otherwise.
+            let state = router.readiness.state
+            if path == "/healthz" || state == .ready {
+                sendJSON(.ok, ["status": .string(path == "/healthz" ? "ok" : state.rawValue)], head: head, context: context)
+            } else {
+                sendJSON(.serviceUnavailable, ["status": .string(state.rawValue)], head: head, context: context)
+            }
+            return
+        }
         guard head.method == .GET || head.method == .HEAD else {
             send(.methodNotAllowed, body: "method \(head.method.rawValue) not allowed\n", head: head, context: context)
             return

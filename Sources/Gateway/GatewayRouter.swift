@@ -14,6 +14,8 @@ struct GatewayRouter: Sendable {
     let compressors: WebSocketCompressorPool
     /// Authentication and access for the HTTP API (sessions get theirs from the hub).
     let gatekeeper: GatewayGatekeeper
+    /// Answered by `GET /readyz`; the server moves it on.
+    let readiness = Readiness()
     /// SockJS services by prefix: `/stomp`, and the protocol suite's services in conformance
     /// mode.
     let sockJSServices: [SockJSService]

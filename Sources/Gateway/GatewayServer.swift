@@ -18,6 +18,7 @@ public final class GatewayServer: Sendable {
     private let logger: Logger
     private let trimmer: MemoryTrimmer?
     private let hooks: HookClient?
+    private let readiness: Readiness
     /// The topic hub every transport feeds.
     public let hub: Hub
 
@@ -40,9 +41,11 @@ public final class GatewayServer: Sendable {
         hub: Hub,
         trimmer: MemoryTrimmer?,
         hooks: HookClient?,
+        readiness: Readiness,
         logger: Logger
     ) {
         self.hooks = hooks
+        self.readiness = readiness
         self.group = group
         self.ownsGroup = ownsGroup
         self.channel = channel
@@ -125,8 +128,10 @@ public final class GatewayServer: Sendable {
                 hub: hub,
                 trimmer: configuration.memoryTrimInterval.map { MemoryTrimmer(interval: $0, on: eventLoops.next()) },
                 hooks: hooks,
+                readiness: router.readiness,
                 logger: logger
             )
+            router.readiness.set(.ready)
             logger.info(
                 "listening",
                 metadata: [
@@ -245,6 +250,7 @@ public final class GatewayServer: Sendable {
 
     /// Stops listening and, when the server created its event loops, shuts them down.
     public func stop() async throws {
+        readiness.set(.stopping)
         trimmer?.cancel()
         try? await channel.close()
         try? await stompChannel?.close()
