@@ -33,11 +33,12 @@ struct GatewayRouter: Sendable {
         let tls = configuration.tls != nil
         var services = [
             SockJSService(prefix: "/stomp", configuration: configuration.sockJS) { opening in
-                guard describesClients else { return StompSockJSApplication(hub: hub, client: nil) }
+                let label = StompConnectionLabel(transport: opening.transport, address: opening.remoteAddress.map(StompTCPHandler.describe))
+                guard describesClients else { return StompSockJSApplication(hub: hub, client: nil, label: label) }
                 let client = ClientContext(transport: opening.transport, tls: tls, address: opening.remoteAddress, request: opening.request, forwarding: forwarded)
                 let openerToken = client.queryToken
                 let transport = opening.transport
-                return StompSockJSApplication(hub: hub, client: client) { sender in
+                return StompSockJSApplication(hub: hub, client: client, label: label) { sender in
                     var described = ClientContext(transport: transport, tls: tls, address: sender.remoteAddress, request: sender.request, forwarding: forwarded)
                     described.queryToken = described.queryToken ?? openerToken
                     return described

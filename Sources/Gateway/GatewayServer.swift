@@ -75,6 +75,7 @@ public final class GatewayServer: Sendable {
         let tls = try configuration.tls.map { files throws(ConfigurationError) in try TLSContextHolder(files: files) }
         let eventLoops = group ?? MultiThreadedEventLoopGroup(numberOfThreads: System.coreCount)
         var hubConfiguration = configuration.hub
+        hubConfiguration.logger = logger
         let tokens: TokenVerifier?
         do {
             tokens = configuration.jwt.isEnabled ? try await TokenVerifier.make(configuration.jwt) : nil

@@ -51,6 +51,6 @@ struct Identity: Sendable {
 
     /// A principal of this identity.
     func principal(user: String?, expiry: NIODeadline? = nil) -> Principal {
-        Principal(user: user, expiry: expiry, details: self)
+        Principal(user: user, expiry: expiry, details: self, kind: kind.rawValue)
     }
 }

@@ -11,19 +11,21 @@ final class StompSockJSApplication: SockJSApplication, StompTransport {
     /// Describes a client by one of its xhr_send requests (nil when the gatekeeper reads none).
     private let describeSender: ((SockJSOpening) -> ClientContext)?
     private var connection: StompConnection?
+    private let label: StompConnectionLabel
     private weak var session: SockJSSession?
 
     /// - Parameter client: the opening request's details for the gatekeeper (nil when it
     ///   reads none).
-    init(hub: Hub, client: ClientContext?, describeSender: ((SockJSOpening) -> ClientContext)? = nil) {
+    init(hub: Hub, client: ClientContext?, label: StompConnectionLabel = .unknown, describeSender: ((SockJSOpening) -> ClientContext)? = nil) {
         self.hub = hub
+        self.label = label
         self.client = client
         self.describeSender = describeSender
     }
 
     func sockJSSessionDidOpen(_ session: SockJSSession) {
         self.session = session
-        connection = StompConnection(hub: hub, eventLoop: session.eventLoop, transport: self, client: client)
+        connection = StompConnection(hub: hub, eventLoop: session.eventLoop, transport: self, client: client, label: label)
         client = nil
     }
 
@@ -69,6 +71,14 @@ final class StompSockJSApplication: SockJSApplication, StompTransport {
 
     func close(afterError: Bool) {
         session?.close()
+    }
+
+    /// ERROR `server shutting down` as a message, then the SockJS close frame
+    /// `c[3000,"Go away!"]` (SockJS 0.3: the server closing the session).
+    func goAway(farewell: ByteBuffer) {
+        guard let session else { return }
+        session.send(String(decoding: farewell.readableBytesView, as: UTF8.self))
+        session.close(code: 3000, reason: "Go away!")
     }
 
     func abort(farewell: ByteBuffer) {

@@ -30,7 +30,8 @@ final class StompTCPHandler: ChannelInboundHandler, StompTransport {
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
         let client = describesClient ? ClientContext(transport: "tcp", tls: tls, address: context.channel.remoteAddress) : nil
-        connection = StompConnection(hub: hub, eventLoop: context.eventLoop, transport: self, client: client)
+        let label = StompConnectionLabel(transport: tls ? "tcp-tls" : "tcp", address: context.channel.remoteAddress.map(Self.describe))
+        connection = StompConnection(hub: hub, eventLoop: context.eventLoop, transport: self, client: client, label: label)
         if connection == nil { context.close(promise: nil) }
     }
 
@@ -84,6 +85,14 @@ final class StompTCPHandler: ChannelInboundHandler, StompTransport {
         guard let context else { return }
         context.writeAndFlush(wrapOutboundOut(farewell), promise: nil)
         context.close(promise: nil)
+    }
+}
+
+extension StompTCPHandler {
+    /// `ip:port` (`[ip]:port` for IPv6), or the socket's description for other kinds.
+    static func describe(_ address: SocketAddress) -> String {
+        guard let ip = address.ipAddress, let port = address.port else { return "\(address)" }
+        return address.protocol == .inet6 ? "[\(ip)]:\(port)" : "\(ip):\(port)"
     }
 }
 

@@ -23,7 +23,8 @@ final class StompWebSocketApplication: WebSocketApplication, StompTransport {
     func webSocketDidOpen(_ socket: any WebSocketConnection) {
         self.socket = socket
         guard let loop = socket.channel?.eventLoop else { return }
-        connection = StompConnection(hub: hub, eventLoop: loop, transport: self, client: client)
+        let label = StompConnectionLabel(transport: "websocket", address: socket.channel?.remoteAddress.map(StompTCPHandler.describe))
+        connection = StompConnection(hub: hub, eventLoop: loop, transport: self, client: client, label: label)
         client = nil
         if connection == nil { socket.close(code: .internalError, reason: "no hub shard for this event loop") }
     }
@@ -91,6 +92,14 @@ final class StompWebSocketApplication: WebSocketApplication, StompTransport {
     func close(afterError: Bool) {
         socket?.flush()
         socket?.close(code: .normalClosure, reason: "")
+    }
+
+    /// ERROR `server shutting down`, then close 1001 "going away" (RFC 6455 §7.4.1).
+    func goAway(farewell: ByteBuffer) {
+        guard let socket else { return }
+        socket.send(WebSocketMessage(kind: .text, data: farewell))
+        socket.flush()
+        socket.close(code: .goingAway, reason: "server shutting down")
     }
 
     func abort(farewell: ByteBuffer) {

@@ -212,6 +212,53 @@ public final class Hub: Sendable {
         return EventLoopFuture.whenAllSucceed(futures, on: loop).map { $0.reduce(0, +) }
     }
 
+    /// Counters and gauges of every shard, added up (each read on its own loop, so the
+    /// delivery path counts without atomics). For metrics and the status page.
+    public func statistics(on loop: EventLoop) -> EventLoopFuture<HubStatistics> {
+        let futures = zip(loops, shards).map { shardLoop, shard in
+            shardLoop.submit { shard.value.statistics() }
+        }
+        return EventLoopFuture.whenAllSucceed(futures, on: loop).map { parts in
+            var total = HubStatistics()
+            for part in parts { total.add(part) }
+            return total
+        }
+    }
+
+    /// Every STOMP session (connected or still negotiating), sorted by id: the admin API.
+    public func sessions(on loop: EventLoop) -> EventLoopFuture<[StompSessionSnapshot]> {
+        let futures = zip(loops, shards).map { shardLoop, shard in
+            shardLoop.submit { shard.value.sessions() }
+        }
+        return EventLoopFuture.whenAllSucceed(futures, on: loop).map { $0.flatMap { $0 }.sorted { $0.id < $1.id } }
+    }
+
+    /// Ends every session that `matches` with ERROR `error` (`serverShuttingDown` for a drain,
+    /// `disconnectedByAdministrator` for the admin API); the future gives how many. Each
+    /// shard acts on its own loop after the tasks already queued there, so a message
+    /// published before the call reaches its subscribers before their ERROR.
+    public func terminate(
+        matching matches: @escaping @Sendable (StompSessionSnapshot) -> Bool,
+        with error: StompError,
+        on loop: EventLoop
+    ) -> EventLoopFuture<Int> {
+        let futures = zip(loops, shards).map { shardLoop, shard in
+            shardLoop.submit { shard.value.terminate(matching: matches, with: error) }
+        }
+        return EventLoopFuture.whenAllSucceed(futures, on: loop).map { $0.reduce(0, +) }
+    }
+
+    /// Ends session `id`'s subscriptions to `destination` (as `StompSessionSnapshot`
+    /// lists it). The future gives how many ended, or nil when no session has that id.
+    public func revoke(session id: String, destination: String, on loop: EventLoop) -> EventLoopFuture<Int?> {
+        let futures = zip(loops, shards).map { shardLoop, shard in
+            shardLoop.submit { shard.value.revoke(session: id, destination: destination) }
+        }
+        return EventLoopFuture.whenAllSucceed(futures, on: loop).map { parts in
+            parts.compactMap { $0 }.first
+        }
+    }
+
     /// Subscriber counts per destination across all shards, for the listing API.
     public func destinationCounts(on loop: EventLoop) -> EventLoopFuture<[String: Int]> {
         let futures = zip(loops, shards).map { shardLoop, shard in

@@ -1,3 +1,4 @@
+import Logging
 import NIOCore
 
 /// Settings of the hub and of every STOMP session in it.
@@ -47,6 +48,10 @@ public struct HubConfiguration: Sendable {
     /// authorization hook); past it the session fails with ERROR
     /// `too much input awaiting authorization`.
     public var maxInputAwaitingDecision: Int = 1 << 20
+    /// Where sessions log: one `info` line when a connection opens and one when it closes
+    /// (id, transport, address, principal, duration, messages and bytes, the reason), and a
+    /// `notice` per ERROR sent. Discards everything by default (tests).
+    public var logger = Logger(label: "perigee.hub", factory: { _ in SwiftLogNoOpLogHandler() })
 
     public init() {}
 }

@@ -41,6 +41,12 @@ public final class HubShard {
     private var unflushed: [StompConnection] = []
     private var spare: [StompConnection] = []
     private var flushScheduled = false
+    /// Counters by transport name (a handful), and the shard's own (`Hub.statistics`).
+    private var transportCounters: [String: TransportCounters] = [:]
+    private var errorCounts: [String: UInt64] = [:]
+    private var limitCounts: [String: UInt64] = [:]
+    private var slowConsumerDrops: UInt64 = 0
+    private var deliveries: UInt64 = 0
 
     init(index: Int, loop: EventLoop, interest: HubInterest, messageIDPrefix: String, configuration: HubConfiguration) {
         self.index = index
@@ -96,6 +102,64 @@ public final class HubShard {
 
     var sessionCount: Int { connections.count }
 
+    // MARK: Statistics and operators
+
+    /// The counters of connections over `transport` on this shard.
+    func counters(for transport: String) -> TransportCounters {
+        if let existing = transportCounters[transport] { return existing }
+        let created = TransportCounters()
+        transportCounters[transport] = created
+        return created
+    }
+
+    /// Counts an ERROR frame sent by a session of this shard.
+    func record(_ error: StompError) {
+        errorCounts[error.message, default: 0] &+= 1
+        if let limit = error.limit { limitCounts[limit, default: 0] &+= 1 }
+        if error == .slowConsumer { slowConsumerDrops &+= 1 }
+    }
+
+    /// This shard's part of `Hub.statistics`.
+    func statistics() -> HubStatistics {
+        var result = HubStatistics()
+        for (name, counters) in transportCounters {
+            var transport = HubStatistics.Transport()
+            transport.opened = counters.opened
+            transport.open = counters.open
+            transport.traffic = counters.traffic
+            result.transports[name] = transport
+        }
+        for connection in connections.values {
+            if let kind = connection.connectedKind { result.sessionsByKind[kind, default: 0] += 1 }
+        }
+        result.subscriptions = router.counts.values.reduce(0, +) + queues.values.reduce(0) { $0 + $1.consumers.count }
+        result.errors = errorCounts
+        result.limits = limitCounts
+        result.slowConsumerDrops = slowConsumerDrops
+        result.deliveries = deliveries
+        return result
+    }
+
+    /// The sessions of this shard, as the admin API lists them.
+    func sessions() -> [StompSessionSnapshot] {
+        let now = loop.now
+        return connections.values.map { $0.snapshot(now: now) }
+    }
+
+    /// Ends with ERROR `error` every session whose snapshot `matches`; returns how many.
+    func terminate(matching matches: (StompSessionSnapshot) -> Bool, with error: StompError) -> Int {
+        let now = loop.now
+        let chosen = connections.values.filter { matches($0.snapshot(now: now)) }
+        for connection in chosen { connection.terminate(error) }
+        return chosen.count
+    }
+
+    /// Ends session `id`'s subscriptions to `destination`; nil when the session is not here.
+    func revoke(session id: String, destination: String) -> Int? {
+        guard let connection = connections.values.first(where: { $0.sessionName == id }) else { return nil }
+        return connection.revoke(destination: destination)
+    }
+
     func unregister(_ id: UInt64) {
         connections[id] = nil
     }
@@ -145,6 +209,7 @@ public final class HubShard {
             guard let connection = connections[key.connection] else { continue }
             if connection.deliver(message, subscription: key.subscription, cache: &encoded, permissions: &permissions) { delivered += 1 }
         }
+        deliveries &+= UInt64(delivered)
         return delivered
     }
 

@@ -15,11 +15,17 @@ public final class Principal: Sendable, Hashable, CustomStringConvertible {
     public let expiry: NIODeadline?
     /// The authenticator's own description of the principal (kind, claims, rules).
     public let details: (any Sendable)?
+    /// How the principal was authenticated, as a metric label and in the admin API
+    /// (`anonymous`, `jwt`, `hook`, `api_key`, ...): a small fixed set chosen by the
+    /// authenticator, never client text.
+    public let kind: String
 
-    public init(user: String?, expiry: NIODeadline? = nil, details: (any Sendable)? = nil) {
+    /// - Parameter kind: defaults to `anonymous` without a user, `authenticated` with one.
+    public init(user: String?, expiry: NIODeadline? = nil, details: (any Sendable)? = nil, kind: String? = nil) {
         self.user = user
         self.expiry = expiry
         self.details = details
+        self.kind = kind ?? (user == nil ? "anonymous" : "authenticated")
     }
 
     /// The one anonymous principal of the default gatekeeper.

@@ -1,3 +1,4 @@
+import Logging
 import NIOCore
 
 /// Drives one client's `StompSession` over any transport: owns the parser, the timers
@@ -39,12 +40,22 @@ public final class StompConnection {
     /// CONNECT is answered, so that a connected client's handshake headers are not kept.
     private var client: (any Sendable)?
     private var finished = false
+    /// For operators: the transport's name and the client's address.
+    let label: StompConnectionLabel
+    private let openedAt: NIODeadline
+    private(set) var traffic = StompTraffic()
+    /// This transport's counters on this shard (`Hub.statistics`).
+    private let counters: TransportCounters
+    /// Why the connection ended, for its log line; set by whatever ended it first.
+    private var closeReason: String?
     /// Waiting in the shard's list of connections to flush at the end of the tick.
     private var flushRequested = false
 
     /// - Parameter client: what the transport knows of the client (handshake headers, address),
     ///   handed to the gatekeeper with the CONNECT (`StompConnectRequest.client`).
-    public init?(hub: Hub, eventLoop: EventLoop, transport: any StompTransport, client: (any Sendable)? = nil) {
+    ///   - label: the transport's name and the client's address, for metrics, logs and the
+    ///     admin API.
+    public init?(hub: Hub, eventLoop: EventLoop, transport: any StompTransport, client: (any Sendable)? = nil, label: StompConnectionLabel = .unknown) {
         guard let shard = hub.shard(on: eventLoop) else { return nil }
         self.hub = hub
         self.shard = shard
@@ -57,9 +68,21 @@ public final class StompConnection {
         self.client = client
         self.lastReceived = eventLoop.now
         self.lastWrite = eventLoop.now
+        self.label = label
+        self.openedAt = eventLoop.now
+        self.counters = shard.counters(for: label.transport)
+        counters.opened &+= 1
+        counters.open += 1
         shard.register(self, id: id)
+        hub.configuration.logger.info(
+            "connection opened",
+            metadata: ["connection": "\(session.sessionName)", "transport": "\(label.transport)", "address": "\(label.address ?? "-")"]
+        )
         scheduleConnectTimeout()
     }
+
+    /// The session's id in logs and in the admin API (CONNECTED's `session` header).
+    var sessionName: String { session.sessionName }
 
     var version: StompVersion { session.version }
 
@@ -69,6 +92,7 @@ public final class StompConnection {
     public func receive(_ bytes: ByteBuffer) {
         guard !finished else { return }
         lastReceived = loop.now
+        countIn(bytes.readableBytes)
         parser.append(bytes)
         boundInputAwaitingDecision()
         drainParser()
@@ -78,6 +102,7 @@ public final class StompConnection {
     public func receive(_ text: String) {
         guard !finished else { return }
         lastReceived = loop.now
+        countIn(text.utf8.count)
         parser.append(text)
         boundInputAwaitingDecision()
         drainParser()
@@ -107,8 +132,63 @@ public final class StompConnection {
     /// The transport is gone: undo everything this session holds in the hub.
     public func transportClosed() {
         guard !finished else { return }
+        if closeReason == nil { closeReason = "connection closed by the client" }
         perform(session.transportClosed())
         finish()
+    }
+
+    // MARK: Operators
+
+    /// Ends the session with ERROR `error` (`serverShuttingDown` closes the transport the way
+    /// it says "go away"; see `StompTransport.goAway`).
+    func terminate(_ error: StompError) {
+        guard !finished else { return }
+        perform(session.fail(error, receipt: nil))
+    }
+
+    /// Ends the session's subscriptions to `destination` (`StompSession.revoke`); returns how
+    /// many there were.
+    func revoke(destination: String) -> Int {
+        guard !finished else { return 0 }
+        let actions = session.revoke(destination: destination)
+        perform(actions)
+        return actions.count
+    }
+
+    /// The session as the admin API lists it.
+    func snapshot(now: NIODeadline) -> StompSessionSnapshot {
+        var connected = false
+        if case .connected = session.state { connected = true }
+        return StompSessionSnapshot(
+            id: session.sessionName,
+            user: session.principal.user,
+            kind: session.principal.kind,
+            connected: connected,
+            label: label,
+            subscriptions: session.subscribedDestinations,
+            ageSeconds: Double((now - openedAt).nanoseconds) / 1e9,
+            traffic: traffic
+        )
+    }
+
+    /// The principal's kind once CONNECT was answered; nil before.
+    var connectedKind: String? {
+        guard case .connected = session.state else { return nil }
+        return session.principal.kind
+    }
+
+    private func countIn(_ bytes: Int) {
+        traffic.bytesIn &+= UInt64(bytes)
+        counters.traffic.bytesIn &+= UInt64(bytes)
+    }
+
+    private func countOut(_ bytes: Int, message: Bool) {
+        traffic.bytesOut &+= UInt64(bytes)
+        counters.traffic.bytesOut &+= UInt64(bytes)
+        if message {
+            traffic.messagesOut &+= 1
+            counters.traffic.messagesOut &+= 1
+        }
     }
 
     private func drainParser() {
@@ -151,6 +231,8 @@ public final class StompConnection {
         case .write(let frame):
             write(frame)
         case .publish(let destination, let headers, let body, let receipt):
+            traffic.messagesIn &+= 1
+            counters.traffic.messagesIn &+= 1
             let message = HubMessage(id: shard.nextMessageID(), destination: destination, headers: headers, body: body)
             if receipt == nil, destination.kind == .topic {
                 // Nobody waits for the outcome, and a topic publish cannot fail: no futures.
@@ -184,8 +266,11 @@ public final class StompConnection {
             headers.add("content-type", "text/plain")
             let frame = StompFrame(.error, headers: headers, body: ByteBuffer(string: error.detail))
             let bytes = StompEncoder.encode(frame, version: session.version)
+            record(error)
             finish()
-            if error == .slowConsumer {
+            if error == .serverShuttingDown {
+                transport.goAway(farewell: bytes)
+            } else if error == .slowConsumer {
                 // Its queued output is never going to be read: discard it with the connection.
                 transport.abort(farewell: bytes)
             } else {
@@ -194,6 +279,7 @@ public final class StompConnection {
                 transport.close(afterError: true)
             }
         case .close:
+            if closeReason == nil { closeReason = "DISCONNECT" }
             transport.flush()
             finish()
             transport.close(afterError: false)
@@ -305,7 +391,7 @@ public final class StompConnection {
             encoded = encode(message, subscription: subscriptionID, ackID: ackID, textOnly: key.textOnly, shared: SharedFrame())
             cache[key] = encoded
         }
-        write(encoded)
+        write(encoded, message: true)
         requestFlush()
         return true
     }
@@ -322,7 +408,7 @@ public final class StompConnection {
             return false
         }
         guard case .send(let ackID) = delivery else { return false }
-        write(encode(message, subscription: subscriptionID, ackID: ackID, textOnly: transport.carriesTextOnly))
+        write(encode(message, subscription: subscriptionID, ackID: ackID, textOnly: transport.carriesTextOnly), message: true)
         requestFlush()
         return true
     }
@@ -365,7 +451,7 @@ public final class StompConnection {
         write(EncodedMessage(bytes: bytes, isText: UTF8Checker().isValid(frame.body), shared: nil))
     }
 
-    private func write(_ encoded: EncodedMessage) {
+    private func write(_ encoded: EncodedMessage, message: Bool = false) {
         guard !finished else { return }
         if !transport.isWritable {
             unwritableBytes += encoded.bytes.readableBytes
@@ -375,6 +461,7 @@ public final class StompConnection {
             }
         }
         lastWrite = loop.now
+        countOut(encoded.bytes.readableBytes, message: message)
         transport.write(encoded.bytes, isText: encoded.isText, shared: encoded.shared)
     }
 
@@ -411,6 +498,7 @@ public final class StompConnection {
             guard let self, !self.finished else { return }
             if self.loop.now - self.lastWrite >= interval - .milliseconds(1) {
                 self.lastWrite = self.loop.now
+                self.countOut(1, message: false)
                 self.transport.write(ByteBuffer(string: "\n"), isText: true)
                 self.transport.flush()
             }
@@ -444,7 +532,35 @@ public final class StompConnection {
         sendBeatTask = nil
         receiveCheckTask = nil
         parser = StompParser(limits: hub.configuration.limits)  // frees buffered input
+        counters.open -= 1
         shard.unregister(id)
+        hub.configuration.logger.info(
+            "connection closed",
+            metadata: [
+                "connection": "\(session.sessionName)", "transport": "\(label.transport)", "address": "\(label.address ?? "-")",
+                "user": "\(session.principal.user ?? "-")", "kind": "\(session.principal.kind)",
+                "duration_ms": "\((loop.now - openedAt).nanoseconds / 1_000_000)",
+                "messages_in": "\(traffic.messagesIn)", "messages_out": "\(traffic.messagesOut)",
+                "bytes_in": "\(traffic.bytesIn)", "bytes_out": "\(traffic.bytesOut)",
+                "reason": "\(closeReason ?? "closed")",
+            ]
+        )
+    }
+
+    /// Counts an ERROR (and the limit it reports) on the shard, and logs it at `notice`:
+    /// operators see every protocol error and limit hit with the connection's id.
+    private func record(_ error: StompError) {
+        if closeReason == nil { closeReason = error.message }
+        shard.record(error)
+        var metadata: Logger.Metadata = ["connection": "\(session.sessionName)", "transport": "\(label.transport)", "error": "\(error.message)"]
+        if let limit = error.limit { metadata["limit"] = "\(limit)" }
+        switch error {
+        case .serverShuttingDown, .disconnectedByAdministrator:
+            hub.configuration.logger.info("session ended", metadata: metadata)
+        default:
+            metadata["detail"] = "\(error.detail.prefix(300))"
+            hub.configuration.logger.notice("protocol error", metadata: metadata)
+        }
     }
 }
 

@@ -37,6 +37,8 @@ public struct StompError: Error, Hashable, Sendable, CustomStringConvertible {
         case connectTimeout(seconds: Double)
         case queueFull(String)
         case tooManyQueues(limit: Int)
+        case serverShuttingDown
+        case disconnectedByAdministrator
     }
 
     private let base: Base
@@ -92,6 +94,31 @@ public struct StompError: Error, Hashable, Sendable, CustomStringConvertible {
     public static func connectTimeout(seconds: Double) -> Self { .init(.connectTimeout(seconds: seconds)) }
     public static func queueFull(_ destination: String) -> Self { .init(.queueFull(destination)) }
     public static func tooManyQueues(limit: Int) -> Self { .init(.tooManyQueues(limit: limit)) }
+    /// The server is draining (SIGTERM): the client should reconnect, to another node.
+    public static let serverShuttingDown = Self(.serverShuttingDown)
+    /// An operator ended the session (the admin API).
+    public static let disconnectedByAdministrator = Self(.disconnectedByAdministrator)
+
+    /// The configured limit this error reports reaching, by its metric label (`frame_size`,
+    /// `subscriptions`, `outbound_bytes`, ...); nil for errors that are not a limit.
+    public var limit: String? {
+        switch base {
+        case .frameTooLarge: return "frame_size"
+        case .tooManyHeaders: return "headers"
+        case .headerTooLong: return "header_length"
+        case .inputAwaitingAuthorization: return "input_awaiting_decision"
+        case .tooManySubscriptions: return "subscriptions"
+        case .tooManyTransactions: return "transactions"
+        case .transactionTooLarge: return "transaction_size"
+        case .tooManyUnacknowledged: return "unacknowledged"
+        case .connectTimeout: return "connect_timeout"
+        case .heartbeatTimeout: return "heartbeat_timeout"
+        case .slowConsumer: return "outbound_bytes"
+        case .queueFull: return "queue_depth"
+        case .tooManyQueues: return "queues"
+        default: return nil
+        }
+    }
 
     /// The ERROR frame's `message` header: short, stable, greppable.
     public var message: String {
@@ -129,6 +156,8 @@ public struct StompError: Error, Hashable, Sendable, CustomStringConvertible {
         case .connectTimeout: return "connect timeout"
         case .queueFull: return "queue full"
         case .tooManyQueues: return "too many queues"
+        case .serverShuttingDown: return "server shutting down"
+        case .disconnectedByAdministrator: return "disconnected by administrator"
         }
     }
 
@@ -174,6 +203,8 @@ public struct StompError: Error, Hashable, Sendable, CustomStringConvertible {
         case .connectTimeout(let seconds): return "CONNECT must arrive within \(seconds) seconds of connecting."
         case .queueFull(let destination): return "\(destination.prefix(200)) holds as many messages as it may; try again later."
         case .tooManyQueues(let limit): return "At most \(limit) queues may exist; this SEND would create another."
+        case .serverShuttingDown: return "The server is shutting down; connect again (to another node)."
+        case .disconnectedByAdministrator: return "An administrator ended this session."
         }
     }
 

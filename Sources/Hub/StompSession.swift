@@ -117,6 +117,22 @@ public struct StompSession {
     /// Messages awaiting acknowledgement on a subscription.
     public func unacknowledged(on subscription: String) -> Int { ledger.count(of: subscription) }
 
+    /// The destination of each subscription, sorted (for operators: the admin API).
+    public var subscribedDestinations: [String] {
+        subscriptions.values.map(\.destination.description).sorted()
+    }
+
+    /// Ends every subscription to `destination` (its `description`, as `subscribedDestinations`
+    /// lists it) without telling the client: an operator's unsubscribe. STOMP has no frame for
+    /// it; deliveries simply stop, and a later UNSUBSCRIBE of the id gets ERROR
+    /// `unknown subscription`.
+    public mutating func revoke(destination: String) -> [Action] {
+        guard !isClosed else { return [] }
+        let ended = subscriptions.filter { $0.value.destination.description == destination }.sorted { $0.key < $1.key }
+        for (id, _) in ended { subscriptions[id] = nil }
+        return ended.map { detach($0.key, $0.value) }
+    }
+
     /// Body bytes of all open transactions.
     public var bytesInTransactions: Int { transactionBytes }
 

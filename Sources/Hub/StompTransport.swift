@@ -22,6 +22,11 @@ public protocol StompTransport: AnyObject {
     /// Closes now, discarding whatever output is queued (a slow consumer), after a
     /// best-effort attempt to send `farewell` (an ERROR frame).
     func abort(farewell: ByteBuffer)
+    /// The server is shutting down: sends `farewell` (an ERROR `server shutting down`) after
+    /// what was queued, then closes the way the transport says "go away" (WebSocket close
+    /// 1001, RFC 6455 §7.4.1; SockJS `c[3000,"Go away!"]`). The default writes the farewell
+    /// and closes as after an error.
+    func goAway(farewell: ByteBuffer)
 }
 
 /// One encoded frame shared by every session of a fan-out group, with room for what
@@ -37,6 +42,12 @@ public final class SharedFrame {
 extension SharedFrame: Sendable {}
 
 extension StompTransport {
+    public func goAway(farewell: ByteBuffer) {
+        write(farewell, isText: true, shared: nil)
+        flush()
+        close(afterError: true)
+    }
+
     /// Queues a frame that is not shared.
     func write(_ bytes: ByteBuffer, isText: Bool) {
         write(bytes, isText: isText, shared: nil)

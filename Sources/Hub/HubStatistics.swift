@@ -1,0 +1,46 @@
+/// Counters and gauges of the whole hub at one moment (`Hub.statistics`), for metrics and the
+/// status page. Counters count since the process started.
+public struct HubStatistics: Sendable, Hashable {
+    /// Per transport name (`StompConnectionLabel.transport`).
+    public struct Transport: Sendable, Hashable {
+        /// Connections opened since start.
+        public var opened: UInt64 = 0
+        /// Connections open now.
+        public var open: Int = 0
+        public var traffic = StompTraffic()
+
+        public init() {}
+    }
+
+    public var transports: [String: Transport] = [:]
+    /// Sessions that completed CONNECT, by principal kind (`Principal.kind`).
+    public var sessionsByKind: [String: Int] = [:]
+    /// Topic subscriptions and queue consumers held now.
+    public var subscriptions: Int = 0
+    /// ERROR frames sent, by their `message` header (a fixed set of texts).
+    public var errors: [String: UInt64] = [:]
+    /// Limits reached, by `StompError.limit`.
+    public var limits: [String: UInt64] = [:]
+    /// Sessions dropped because they fell behind (ERROR `slow consumer`).
+    public var slowConsumerDrops: UInt64 = 0
+    /// Topic deliveries: a message handed to one subscription.
+    public var deliveries: UInt64 = 0
+
+    public init() {}
+
+    mutating func add(_ other: HubStatistics) {
+        transports.merge(other.transports) { mine, theirs in
+            var sum = mine
+            sum.opened &+= theirs.opened
+            sum.open += theirs.open
+            sum.traffic = sum.traffic + theirs.traffic
+            return sum
+        }
+        sessionsByKind.merge(other.sessionsByKind, uniquingKeysWith: +)
+        subscriptions += other.subscriptions
+        errors.merge(other.errors, uniquingKeysWith: &+)
+        limits.merge(other.limits, uniquingKeysWith: &+)
+        slowConsumerDrops &+= other.slowConsumerDrops
+        deliveries &+= other.deliveries
+    }
+}
