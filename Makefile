@@ -11,7 +11,7 @@ TEST_BIN := .build/debug/perigee
 FUZZ_SECONDS ?= 20
 FUZZ_TARGETS := FuzzWebSocket FuzzHandshake FuzzStomp FuzzDestination FuzzSockJS FuzzAccess
 
-.PHONY: bench bench-smoke bench-build run test deps release unit-test fuzz external-test autobahn ws-cli stomp-py auth tls browser sockjs-client django-example clean
+.PHONY: bench bench-smoke bench-build run test deps release unit-test fuzz external-test autobahn ws-cli stomp-py auth tls browser sockjs-client django-example deploy clean
 
 ## run: install what is missing, build the release binary, serve on $(HOST):$(PORT)
 run: deps release
@@ -42,10 +42,15 @@ fuzz:
 	for target in $(FUZZ_TARGETS); do Fuzz/run.sh $$target $(FUZZ_SECONDS) || failed="$$failed $$target"; done; \
 	if [ -n "$$failed" ]; then echo "fuzz targets that failed:$$failed" >&2; exit 1; fi
 
-external-test: stomp-py auth tls browser sockjs-client django-example ws-cli autobahn
+external-test: stomp-py auth tls browser sockjs-client django-example deploy ws-cli autobahn
 
 autobahn:
 	PERIGEE_BIN=$(TEST_BIN) Tests/External/autobahn.sh
+
+## deploy: the README's nginx front end (deploy/nginx/perigee.conf, real nginx) and systemd unit
+## (systemd-analyze verify)
+deploy:
+	PERIGEE_BIN=$(TEST_BIN) Tests/External/deploy_test.sh
 
 ws-cli:
 	PERIGEE_BIN=$(TEST_BIN) Tests/External/ws_cli_test.sh
