@@ -11,7 +11,7 @@ TEST_BIN := .build/debug/perigee
 FUZZ_SECONDS ?= 20
 FUZZ_TARGETS := FuzzWebSocket FuzzHandshake FuzzStomp FuzzDestination FuzzSockJS FuzzAccess
 
-.PHONY: bench bench-smoke bench-build run test deps release unit-test fuzz external-test autobahn ws-cli stomp-py auth tls browser sockjs-client django-example deploy clean
+.PHONY: bench bench-smoke bench-build run test deps release unit-test fuzz external-test autobahn ws-cli stomp-py auth logs tls browser sockjs-client django-example deploy clean
 
 ## run: install what is missing, build the release binary, serve on $(HOST):$(PORT)
 run: deps release
@@ -42,7 +42,7 @@ fuzz:
 	for target in $(FUZZ_TARGETS); do Fuzz/run.sh $$target $(FUZZ_SECONDS) || failed="$$failed $$target"; done; \
 	if [ -n "$$failed" ]; then echo "fuzz targets that failed:$$failed" >&2; exit 1; fi
 
-external-test: stomp-py auth tls browser sockjs-client django-example deploy ws-cli autobahn
+external-test: stomp-py auth logs tls browser sockjs-client django-example deploy ws-cli autobahn
 
 autobahn:
 	PERIGEE_BIN=$(TEST_BIN) Tests/External/autobahn.sh
@@ -61,6 +61,11 @@ stomp-py:
 ## auth: JWT, authorization hooks and sender identity on every transport (issue 9)
 auth:
 	PERIGEE_BIN=$(TEST_BIN) Tests/External/auth_test.sh
+
+## logs: --log-format json|text and --log-level; a scripted session with API keys, passcodes,
+## JWTs, cookies and a malformed request; no secret in the output, one event per line (issue 10)
+logs:
+	PERIGEE_BIN=$(TEST_BIN) Tests/External/log_secrets_test.sh
 
 ## tls: HTTPS, WSS and STOMP over TLS with requests, websockets and stomp.py; certificate
 ## reload on SIGHUP; the origin allow-list (certificates made with the openssl command)

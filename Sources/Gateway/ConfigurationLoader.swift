@@ -1,5 +1,6 @@
-import NIOCore
 import Hub
+import Logging
+import NIOCore
 import Yams
 
 /// Reads `perigee.yaml` (see `perigee.example.yaml`) on top of the defaults, and applies
@@ -34,7 +35,9 @@ public enum ConfigurationLoader {
         return configuration
     }
 
-    /// `PERIGEE_HOST`, `PERIGEE_PORT`, `PERIGEE_STOMP_PORT`, `PERIGEE_WEB_ROOT`.
+    /// `PERIGEE_HOST`, `PERIGEE_PORT`, `PERIGEE_STOMP_PORT`, `PERIGEE_WEB_ROOT`,
+    /// `PERIGEE_LOG_LEVEL`, `PERIGEE_LOG_FORMAT`.
+    /// - Throws: `ConfigurationError` naming the variable when a value is invalid.
     public static func applyEnvironment(_ environment: [String: String], to configuration: inout GatewayConfiguration) throws(ConfigurationError) {
         if let host = environment["PERIGEE_HOST"] { configuration.host = host }
         if let port = environment["PERIGEE_PORT"] {
@@ -50,6 +53,32 @@ public enum ConfigurationLoader {
             configuration.stompPort = value
         }
         if let root = environment["PERIGEE_WEB_ROOT"] { configuration.webRoot = root.isEmpty ? nil : root }
+        if let level = environment["PERIGEE_LOG_LEVEL"] {
+            configuration.logLevel = try logLevel(level, file: "environment", line: nil, key: "PERIGEE_LOG_LEVEL")
+        }
+        if let format = environment["PERIGEE_LOG_FORMAT"] {
+            configuration.logFormat = try logFormat(format, file: "environment", line: nil, key: "PERIGEE_LOG_FORMAT")
+        }
+    }
+
+    /// A swift-log level by name: `trace`, `debug`, `info`, `notice`, `warning`, `error`,
+    /// `critical` (the command line's `--log-level` takes the same names).
+    /// - Throws: `ConfigurationError` listing the names when `text` is none of them.
+    public static func logLevel(_ text: String, file: String, line: Int?, key: String) throws(ConfigurationError) -> Logger.Level {
+        guard let level = Logger.Level(rawValue: text) else {
+            let names = Logger.Level.allCases.map(\.rawValue).joined(separator: ", ")
+            throw ConfigurationError(file: file, line: line, key: key, problem: "expected one of \(names), got \"\(text)\"")
+        }
+        return level
+    }
+
+    /// A log format by name: `text` or `json`.
+    /// - Throws: `ConfigurationError` when `text` is neither.
+    public static func logFormat(_ text: String, file: String, line: Int?, key: String) throws(ConfigurationError) -> LogFormat {
+        guard let format = LogFormat(rawValue: text) else {
+            throw ConfigurationError(file: file, line: line, key: key, problem: "expected text or json, got \"\(text)\"")
+        }
+        return format
     }
 
     private static func line(of error: YamlError) -> Int? {
@@ -213,7 +242,7 @@ private struct Reader {
         var tlsPort: (value: Int, node: Node)?
         let sections: Set<String> = [
             "listen", "static", "limits", "timeouts", "heartbeat", "websocket", "sockjs", "api_keys", "access", "conformance", "performance",
-            "tls", "origins", "auth", "hooks",
+            "tls", "origins", "auth", "hooks", "log",
         ]
         for (name, node) in try entries(root, "", allowed: sections) {
             switch name {
@@ -359,6 +388,16 @@ private struct Reader {
                 }
             case "hooks":
                 try applyHooks(node, to: &configuration.hooks)
+            case "log":
+                for (key, value) in try entries(node, "log", allowed: ["level", "format"]) {
+                    let path = "log.\(key)"
+                    let text = try string(value, path)
+                    if key == "level" {
+                        configuration.logLevel = try ConfigurationLoader.logLevel(text, file: file, line: value.mark?.line, key: path)
+                    } else {
+                        configuration.logFormat = try ConfigurationLoader.logFormat(text, file: file, line: value.mark?.line, key: path)
+                    }
+                }
             case "tls":
                 configuration.tls = try tlsFiles(node)
             case "origins":

@@ -1,6 +1,7 @@
-import NIOCore
 import Fallback
 import Hub
+import Logging
+import NIOCore
 import WebSocket
 
 /// Everything the gateway needs to start: listeners, endpoints, limits and keys.
@@ -60,6 +61,11 @@ public struct GatewayConfiguration: Sendable {
     public var memoryTrimInterval: TimeAmount? = .seconds(5)
     /// Limits of the conformance echo endpoint: Autobahn|Testsuite sends messages of up to
     /// 16 MiB in frames of up to 16 MiB (its section 9).
+    /// The least severe log level written (`log.level`, `PERIGEE_LOG_LEVEL`, `--log-level`).
+    public var logLevel: Logger.Level = .info
+    /// How log lines are written to standard error (`log.format`, `PERIGEE_LOG_FORMAT`,
+    /// `--log-format`).
+    public var logFormat: LogFormat = .text
     public var echoWebSocket: WebSocketConfiguration = {
         var configuration = WebSocketConfiguration()
         configuration.maxFrameSize = 16 << 20

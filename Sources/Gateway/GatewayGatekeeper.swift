@@ -1,5 +1,6 @@
 import Foundation
 import Hub
+import Logging
 import NIOCore
 import NIOHTTP1
 
@@ -15,14 +16,19 @@ import NIOHTTP1
 ///   verified token's claims.
 /// - `allows` applies the access rules (`AccessPolicy`); `review` asks the subscribe and send
 ///   hooks.
+///
+/// Refused credentials are logged at `notice` with the session, transport, client address and
+/// the reason — never the credential (passcode, API key, token) itself.
 struct GatewayGatekeeper: StompGatekeeper {
     let policy: AccessPolicy
     let apiKeys: [String: String]
     let tokens: TokenVerifier?
     let hooks: HookClient?
     private let sendPrefixes: [Glob]
+    private let logger: Logger
 
-    init(policy: AccessPolicy, apiKeys: [String: String], tokens: TokenVerifier?, hooks: HookClient?) {
+    init(policy: AccessPolicy, apiKeys: [String: String], tokens: TokenVerifier?, hooks: HookClient?, logger: Logger = Logger(label: "perigee")) {
+        self.logger = logger
         self.policy = policy
         self.apiKeys = apiKeys
         self.tokens = tokens
@@ -36,6 +42,7 @@ struct GatewayGatekeeper: StompGatekeeper {
         let context = request.client as? ClientContext
         switch credential(in: request.headers, context: context) {
         case .refused(let reason):
+            logRefusal("credential refused", reason: reason, request: request, context: context)
             return .decided(.failure(.unauthorized(reason)))
         case .apiKey(let name):
             return .decided(.success(Identity(kind: .apiKey, transport: context?.transport, address: context?.address?.ipAddress).principal(user: name)))
@@ -47,12 +54,16 @@ struct GatewayGatekeeper: StompGatekeeper {
             }
             return .pending(connectHook(request, context: context, token: nil))
         case .token(let token):
-            guard let tokens else { return .decided(.failure(.unauthorized("no JWT key is configured"))) }
+            guard let tokens else {
+                logRefusal("token refused", reason: "no JWT key is configured", request: request, context: context)
+                return .decided(.failure(.unauthorized("no JWT key is configured")))
+            }
             let loop = request.eventLoop
             let verified = loop.makeFutureWithTask { await tokens.verify(token, now: Date().timeIntervalSince1970) }
             return .pending(verified.flatMap { result in
                 switch result {
                 case .failure(let error):
+                    self.logRefusal("token refused", reason: error.detail, request: request, context: context)
                     return loop.makeSucceededFuture(.failure(error))
                 case .success(let token):
                     guard self.hooks?.settings.connect != nil else { return loop.makeSucceededFuture(.success(self.principal(of: token, context: context))) }
@@ -60,6 +71,17 @@ struct GatewayGatekeeper: StompGatekeeper {
                 }
             })
         }
+    }
+
+    /// One `notice` line about a refused CONNECT: which session, from where, and why. The
+    /// request's headers are not logged (they hold the passcode or the token).
+    private func logRefusal(_ message: Logger.Message, reason: String, request: StompConnectRequest, context: ClientContext?) {
+        var metadata: Logger.Metadata = ["session": .string(request.sessionName), "reason": .string(reason)]
+        if let context {
+            metadata["transport"] = .string(context.transport)
+            if let address = context.address?.ipAddress { metadata["address"] = .string(address) }
+        }
+        logger.notice(message, metadata: metadata)
     }
 
     /// Finds the credential of a CONNECT (see the type's documentation for the order).
@@ -104,6 +126,7 @@ struct GatewayGatekeeper: StompGatekeeper {
         return hooks.call(url, body: .object(body), address: context?.address?.ipAddress, on: request.eventLoop).map { reply in
             switch reply {
             case .refused(let reason):
+                self.logRefusal("connect hook refused", reason: reason, request: request, context: context)
                 return .failure(.unauthorized(reason))
             case .busy(let detail):
                 return .failure(.authorizationUnavailable("the connect hook \(detail)"))

@@ -67,6 +67,7 @@ final class GatewayHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
             headers.add(name: "Content-Type", value: "text/plain; charset=utf-8")
             text = "request body too large: the limit is \(maxBodySize) bytes\n"
         }
+        router.requests.refused(.payloadTooLarge, reason: "request body too large: the limit is \(maxBodySize) bytes", head: head, channel: context.channel)
         sendBytes(.payloadTooLarge, headers: headers, body: context.channel.allocator.buffer(string: text), head: head, keepAlive: false, lingering: true, context: context)
     }
 
@@ -353,6 +354,11 @@ final class GatewayHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
         extraHeaders: HTTPHeaders = [:],
         context: ChannelHandlerContext
     ) {
+        if status.code >= 400 {
+            let reason: String
+            if case .string(let text) = object["error"] { reason = text } else { reason = status.reasonPhrase }
+            router.requests.refused(status, reason: reason, head: head, channel: context.channel)
+        }
         let value = JSONValue.object(object.sorted { $0.key < $1.key })
         var headers = extraHeaders
         headers.add(name: "Content-Type", value: "application/json")
@@ -367,6 +373,8 @@ final class GatewayHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
         keepAlive: Bool? = nil,
         context: ChannelHandlerContext
     ) {
+        // Every refusal answered in plain text passes here: log it (without query or headers).
+        router.requests.refused(status, reason: body, head: head, channel: context.channel)
         var headers = extraHeaders
         headers.add(name: "Content-Type", value: "text/plain; charset=utf-8")
         sendBytes(status, headers: headers, body: context.channel.allocator.buffer(string: body), head: head, keepAlive: keepAlive, context: context)

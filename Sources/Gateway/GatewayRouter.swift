@@ -1,5 +1,6 @@
 import Fallback
 import Hub
+import Logging
 import NIOHTTP1
 import WebSocket
 
@@ -14,6 +15,8 @@ struct GatewayRouter: Sendable {
     let compressors: WebSocketCompressorPool
     /// Authentication and access for the HTTP API (sessions get theirs from the hub).
     let gatekeeper: GatewayGatekeeper
+    /// Logs the requests that are refused (`notice`), without query strings or headers.
+    let requests: RequestLogger
     /// Answered by `GET /readyz`; the server moves it on.
     let readiness = Readiness()
     /// SockJS services by prefix: `/stomp`, and the protocol suite's services in conformance
@@ -23,7 +26,14 @@ struct GatewayRouter: Sendable {
     /// sends arbitrary origins to test CORS.
     private let anyOriginPrefixes: [String]
 
-    init(configuration: GatewayConfiguration, hub: Hub, compressors: WebSocketCompressorPool, gatekeeper: GatewayGatekeeper) {
+    init(
+        configuration: GatewayConfiguration,
+        hub: Hub,
+        compressors: WebSocketCompressorPool,
+        gatekeeper: GatewayGatekeeper,
+        logger: Logger = Logger(label: "perigee")
+    ) {
+        self.requests = RequestLogger(logger: logger)
         self.configuration = configuration
         self.hub = hub
         self.compressors = compressors

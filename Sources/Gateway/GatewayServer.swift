@@ -83,14 +83,20 @@ public final class GatewayServer: Sendable {
             if group == nil { try? await eventLoops.shutdownGracefully() }
             throw error
         }
-        let hooks = configuration.hooks.isEnabled ? HookClient(settings: configuration.hooks, group: eventLoops) : nil
-        let gatekeeper = GatewayGatekeeper(policy: configuration.accessPolicy ?? .open, apiKeys: configuration.apiKeys, tokens: tokens, hooks: hooks)
+        let hooks = configuration.hooks.isEnabled ? HookClient(settings: configuration.hooks, group: eventLoops, logger: logger) : nil
+        let gatekeeper = GatewayGatekeeper(
+            policy: configuration.accessPolicy ?? .open,
+            apiKeys: configuration.apiKeys,
+            tokens: tokens,
+            hooks: hooks,
+            logger: logger
+        )
         if configuration.accessPolicy != nil {
             hubConfiguration.gatekeeper = gatekeeper
         }
         let hub = Hub(group: eventLoops, configuration: hubConfiguration)
         let compressors = WebSocketCompressorPool(group: eventLoops, configuration: configuration.stompWebSocket.deflate)
-        let router = GatewayRouter(configuration: configuration, hub: hub, compressors: compressors, gatekeeper: gatekeeper)
+        let router = GatewayRouter(configuration: configuration, hub: hub, compressors: compressors, gatekeeper: gatekeeper, logger: logger)
         let bootstrap = ServerBootstrap(group: eventLoops)
             .serverChannelOption(.backlog, value: 1024)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
@@ -187,7 +193,8 @@ public final class GatewayServer: Sendable {
                 body: configuration.httpBodyTimeout,
                 keepAlive: configuration.httpKeepAliveTimeout,
                 linger: configuration.lingerTimeout
-            )
+            ),
+            requests: router.requests
         )
         try channel.pipeline.syncOperations.configureHTTPServerPipeline(
             withServerUpgrade: (

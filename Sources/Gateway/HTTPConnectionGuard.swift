@@ -41,6 +41,9 @@ final class HTTPConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     private let timeouts: Timeouts
+    private let requests: RequestLogger?
+    /// The head of the request being read, for the log line of a refusal (408 on its body).
+    private var currentHead: HTTPRequestHead?
     private var phase: Phase = .awaitingHead(idle: false)
     private var timer: Scheduled<Void>?
     private var held: [HTTPServerRequestPart] = []
@@ -52,8 +55,10 @@ final class HTTPConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
     private var upgradeRequested = false
     private var pendingRead = false
 
-    init(timeouts: Timeouts) {
+    /// - Parameter requests: where refusals (400, 408, 431) are logged; nil logs nothing.
+    init(timeouts: Timeouts, requests: RequestLogger? = nil) {
         self.timeouts = timeouts
+        self.requests = requests
     }
 
     func handlerAdded(context: ChannelHandlerContext) {
@@ -99,12 +104,14 @@ final class HTTPConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
         switch part {
         case .head(let head):
             upgradeRequested = head.headers.contains(name: "upgrade")
+            currentHead = head
             phase = .readingBody
             arm(timeouts.body, context: context)
         case .body:
             break
         case .end:
             phase = .responding
+            currentHead = nil
             disarm()
         }
         context.fireChannelRead(wrapInboundOut(part))
@@ -211,6 +218,7 @@ final class HTTPConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     private func respondAndClose(_ status: HTTPResponseStatus, _ message: String, context: ChannelHandlerContext) {
+        requests?.refused(status, reason: message, head: currentHead, channel: context.channel)
         phase = .closing
         disarm()
         held.removeAll()

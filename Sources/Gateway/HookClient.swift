@@ -1,5 +1,6 @@
 import AsyncHTTPClient
 import Foundation
+import Logging
 import NIOConcurrencyHelpers
 import NIOCore
 import NIOHTTP1
@@ -7,6 +8,10 @@ import NIOHTTP1
 /// Calls the application's authorization hooks: POSTs a JSON body and reads the JSON answer
 /// (see README "Authorization hooks"), through one pooled HTTP client shared by every session.
 /// Every call ends within the configured timeout, so that no session waits on a hook forever.
+///
+/// A call that fails (timeout, unreachable, bad answer) or is not made (too many pending for
+/// one address) is logged at `notice` with the hook's URL reduced to scheme, host, port and
+/// path (`LogRedaction.url`): user info and query strings can hold secrets.
 final class HookClient: Sendable {
     /// The `hooks` settings.
     struct Settings: Sendable, Hashable {
@@ -45,9 +50,11 @@ final class HookClient: Sendable {
     private let client: HTTPClient
     /// Pending calls by client address.
     private let pending = NIOLockedValueBox<[String: Int]>([:])
+    private let logger: Logger
 
-    init(settings: Settings, group: any EventLoopGroup) {
+    init(settings: Settings, group: any EventLoopGroup, logger: Logger = Logger(label: "perigee")) {
         self.settings = settings
+        self.logger = logger
         let timeout = TimeAmount.milliseconds(Int64(settings.timeoutMilliseconds))
         var configuration = HTTPClient.Configuration(
             timeout: .init(connect: timeout, read: timeout),
@@ -61,6 +68,22 @@ final class HookClient: Sendable {
     /// POSTs `body` to `url` for a client at `address`; the future always succeeds (failures
     /// are `.failed` or `.busy`) within the timeout, on `loop`.
     func call(_ url: String, body: JSONValue, address: String?, on loop: any EventLoop) -> EventLoopFuture<Reply> {
+        let logger = self.logger
+        return admitted(url, body: body, address: address, on: loop).map { reply in
+            switch reply {
+            case .failed(let detail), .busy(let detail):
+                var metadata: Logger.Metadata = ["hook": .string(LogRedaction.url(url)), "reason": .string(detail)]
+                if let address { metadata["address"] = .string(address) }
+                logger.notice("hook call failed", metadata: metadata)
+            case .allowed, .refused:
+                break
+            }
+            return reply
+        }
+    }
+
+    /// `call` within the per-address limit.
+    private func admitted(_ url: String, body: JSONValue, address: String?, on loop: any EventLoop) -> EventLoopFuture<Reply> {
         guard let address else { return call(url, body: body, on: loop) }
         let limit = settings.maxPendingPerAddress
         let admitted = pending.withLockedValue { counts in

@@ -54,3 +54,24 @@ public struct StompHeaders: Sendable, Hashable, Sequence, ExpressibleByDictionar
         }
     }
 }
+
+extension StompHeaders: CustomStringConvertible, CustomDebugStringConvertible, CustomReflectable {
+    /// Headers whose values are credentials: never written by `description` or a mirror.
+    public static let secretNames: Set<String> = ["passcode", "authorization", "token", "cookie"]
+
+    /// `name:value` pairs in wire order, with the values of `secretNames` (any case) written
+    /// `<redacted>`, so that a frame's headers can be logged or dumped without its passcode.
+    public var description: String {
+        "[" + redactedEntries.map { "\($0.name):\($0.value)" }.joined(separator: ", ") + "]"
+    }
+
+    public var debugDescription: String { description }
+
+    public var customMirror: Mirror {
+        Mirror(self, unlabeledChildren: redactedEntries.map { "\($0.name):\($0.value)" }, displayStyle: .collection)
+    }
+
+    private var redactedEntries: [(name: String, value: String)] {
+        entries.map { Self.secretNames.contains($0.name.lowercased()) ? (name: $0.name, value: "<redacted>") : $0 }
+    }
+}

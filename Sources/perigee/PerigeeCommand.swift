@@ -37,6 +37,12 @@ struct PerigeeCommand: AsyncParsableCommand {
     @Option(name: .customLong("check-config"), help: "Check a configuration file and exit: 0 when valid, 2 otherwise.")
     var checkConfig: String?
 
+    @Option(name: .customLong("log-level"), help: "Least severe log level written: trace, debug, info, notice, warning, error or critical (default info).")
+    var logLevel: String?
+
+    @Option(name: .customLong("log-format"), help: "Log lines on standard error as text or json, one event per line (default text).")
+    var logFormat: String?
+
     @Flag(help: "Mount the conformance test services (/echo/websocket).")
     var conformance = false
 
@@ -67,10 +73,10 @@ struct PerigeeCommand: AsyncParsableCommand {
             throw ExitCode(2)
         }
 
+        let logFormat = configuration.logFormat
+        let logLevel = configuration.logLevel
         LoggingSystem.bootstrap { label in
-            var handler = StreamLogHandler.standardError(label: label)
-            handler.logLevel = .info
-            return handler
+            LineLogHandler(label: label, format: logFormat, level: logLevel)
         }
         let server: GatewayServer
         do {
@@ -102,11 +108,18 @@ struct PerigeeCommand: AsyncParsableCommand {
         if let stompTLSPort { configuration.stompTLSPort = stompTLSPort }
         if let webRoot { configuration.webRoot = webRoot.isEmpty ? nil : webRoot }
         if conformance { configuration.conformance = true }
+        if let logLevel {
+            configuration.logLevel = try ConfigurationLoader.logLevel(logLevel, file: "command line", line: nil, key: "--log-level")
+        }
+        if let logFormat {
+            configuration.logFormat = try ConfigurationLoader.logFormat(logFormat, file: "command line", line: nil, key: "--log-format")
+        }
         return configuration
     }
 
     /// SIGHUP reads the configuration again and hands it to `GatewayServer.reload`, which
-    /// applies what can change while running (today: the TLS certificate and key). A file
+    /// applies what can change while running (today: the TLS certificate and key; the log
+    /// level and format are fixed at start). A file
     /// that does not load is refused with its precise error; the running settings stay.
     private func installReloadOnHangUp(server: GatewayServer) -> DispatchSourceSignal {
         let logger = Logger(label: "perigee")

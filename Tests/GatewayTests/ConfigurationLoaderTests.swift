@@ -120,6 +120,33 @@ import Testing
         }
     }
 
+    @Test func logLevelAndFormat() throws {
+        let configuration = try ConfigurationLoader.parse("log: {level: debug, format: json}\n", file: "test.yaml")
+        #expect(configuration.logLevel == .debug)
+        #expect(configuration.logFormat == .json)
+        #expect(GatewayConfiguration().logLevel == .info)
+        #expect(GatewayConfiguration().logFormat == .text)
+        let level = error("log:\n  level: verbose\n")
+        #expect(level?.key == "log.level")
+        #expect(level?.line == 2)
+        #expect(level?.problem == "expected one of trace, debug, info, notice, warning, error, critical, got \"verbose\"")
+        #expect(error("log: {format: xml}\n")?.problem == "expected text or json, got \"xml\"")
+        #expect(error("log: {colour: true}\n")?.key == "log.colour")
+    }
+
+    @Test func logEnvironmentOverridesTheFile() throws {
+        var configuration = try ConfigurationLoader.parse("log: {level: debug, format: json}\n", file: "test.yaml")
+        try ConfigurationLoader.applyEnvironment(["PERIGEE_LOG_LEVEL": "warning", "PERIGEE_LOG_FORMAT": "text"], to: &configuration)
+        #expect(configuration.logLevel == .warning)
+        #expect(configuration.logFormat == .text)
+        do {
+            try ConfigurationLoader.applyEnvironment(["PERIGEE_LOG_FORMAT": "JSON"], to: &configuration)
+            Issue.record("an invalid PERIGEE_LOG_FORMAT was accepted")
+        } catch {
+            #expect(error.description == "environment: PERIGEE_LOG_FORMAT: expected text or json, got \"JSON\"")
+        }
+    }
+
     @Test func accessGlobs() throws {
         let policy = AccessPolicy.standard
         let key = Principal(user: "k", details: Identity(kind: .apiKey))
