@@ -3,7 +3,9 @@ import Hub
 import NIOHTTP1
 import WebSocket
 
-/// Maps request paths to what serves them. Immutable and shared by every connection.
+/// Maps request paths to what serves them. Immutable: a connection keeps the router it was
+/// accepted with, and a reload (`reconfigured(_:)`) makes the router that later connections
+/// take, sharing the hub, the gatekeeper and the SockJS sessions.
 struct GatewayRouter: Sendable {
     /// STOMP over WebSocket subprotocols, best first (STOMP 1.2 "Connecting": the
     /// `vXY.stomp` names).
@@ -15,7 +17,7 @@ struct GatewayRouter: Sendable {
     /// Authentication and access for the HTTP API (sessions get theirs from the hub).
     let gatekeeper: GatewayGatekeeper
     /// Answered by `GET /readyz`; the server moves it on.
-    let readiness = Readiness()
+    let readiness: Readiness
     /// SockJS services by prefix: `/stomp`, and the protocol suite's services in conformance
     /// mode.
     let sockJSServices: [SockJSService]
@@ -28,12 +30,15 @@ struct GatewayRouter: Sendable {
         self.hub = hub
         self.compressors = compressors
         self.gatekeeper = gatekeeper
-        let describesClients = Self.describesClients(configuration)
-        let forwarded = configuration.hooks.forwardHeaders
+        self.readiness = Readiness()
+        let settings = gatekeeper.settings
         let tls = configuration.tls != nil
         var services = [
             SockJSService(prefix: "/stomp", configuration: configuration.sockJS) { opening in
-                guard describesClients else { return StompSockJSApplication(hub: hub, client: nil) }
+                // The settings of the moment: a reload may turn JWT or the hooks on or off.
+                let current = settings.current
+                guard current.describesClients else { return StompSockJSApplication(hub: hub, client: nil) }
+                let forwarded = current.forwardedHeaders
                 let client = ClientContext(transport: opening.transport, tls: tls, address: opening.remoteAddress, request: opening.request, forwarding: forwarded)
                 let openerToken = client.queryToken
                 let transport = opening.transport
@@ -61,6 +66,23 @@ struct GatewayRouter: Sendable {
         }
         sockJSServices = services
         anyOriginPrefixes = services.dropFirst().map(\.prefix)
+    }
+
+    private init(copying other: GatewayRouter, configuration: GatewayConfiguration) {
+        self.configuration = configuration
+        self.hub = other.hub
+        self.compressors = other.compressors
+        self.gatekeeper = other.gatekeeper
+        self.readiness = other.readiness
+        self.sockJSServices = other.sockJSServices
+        self.anyOriginPrefixes = other.anyOriginPrefixes
+    }
+
+    /// The router for connections accepted after a reload: `configuration`'s origins, HTTP
+    /// timeouts, body limit and `/stomp` WebSocket limits, with this router's hub, gatekeeper,
+    /// readiness and SockJS services (whose settings need a restart).
+    func reconfigured(_ configuration: GatewayConfiguration) -> GatewayRouter {
+        GatewayRouter(copying: self, configuration: configuration)
     }
 
     /// The origin rules for requests at `path`: `configuration.origins`, except on the
@@ -122,17 +144,10 @@ struct GatewayRouter: Sendable {
         return endpoint
     }
 
-    /// Whether sessions need a `ClientContext`: only JWT (a `?token=`) and the hooks read it,
-    /// so without them a connection does not copy its handshake headers.
-    static func describesClients(_ configuration: GatewayConfiguration) -> Bool {
-        configuration.jwt.isEnabled || configuration.hooks.isEnabled
-    }
-
     private func stompEndpoint() -> WebSocketEndpoint {
         let hub = self.hub
         let compressors = self.compressors
-        let describesClients = Self.describesClients(configuration)
-        let forwarded = configuration.hooks.forwardHeaders
+        let settings = gatekeeper.settings
         let tls = configuration.tls != nil
         return WebSocketEndpoint(
             configuration: configuration.stompWebSocket,
@@ -145,8 +160,9 @@ struct GatewayRouter: Sendable {
                 return .none
             },
             makeApplication: { handshake, channel in
-                let client = describesClients
-                    ? ClientContext(transport: "websocket", tls: tls, address: channel.remoteAddress, request: handshake.request, forwarding: forwarded)
+                let current = settings.current
+                let client = current.describesClients
+                    ? ClientContext(transport: "websocket", tls: tls, address: channel.remoteAddress, request: handshake.request, forwarding: current.forwardedHeaders)
                     : nil
                 return StompWebSocketApplication(hub: hub, client: client, compressors: compressors, loop: channel.eventLoop)
             }
