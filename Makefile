@@ -11,7 +11,7 @@ TEST_BIN := .build/debug/perigee
 FUZZ_SECONDS ?= 20
 FUZZ_TARGETS := FuzzWebSocket FuzzHandshake FuzzStomp FuzzDestination FuzzSockJS FuzzAccess
 
-.PHONY: bench bench-smoke bench-build run test deps release unit-test fuzz external-test autobahn ws-cli stomp-py auth logs tls browser sockjs-client django-example deploy clean
+.PHONY: bench bench-smoke bench-build run test deps release unit-test fuzz external-test autobahn ws-cli stomp-py auth logs tls reload browser sockjs-client django-example deploy clean
 
 ## run: install what is missing, build the release binary, serve on $(HOST):$(PORT)
 run: deps release
@@ -20,9 +20,10 @@ run: deps release
 ## test: install what is missing, then every test: Swift tests, a short run of each fuzz
 ## target, a 10-second perigee-bench fan-out against the release build (any lost or reordered
 ## message fails), stomp.py, JWT/hooks/sender identity on every transport (auth), TLS and
-## origins (tls), the shoutbox in headless Chromium on every transport, Debian's sockjs-client
-## in Chromium, the Django example beside Perigee (examples/django-shoutbox), a wscat-style CLI
-## session, and Autobahn|Testsuite (the longest, last)
+## origins (tls), configuration reload on SIGHUP (reload), the shoutbox in headless Chromium
+## on every transport, Debian's sockjs-client in Chromium, the Django example beside Perigee
+## (examples/django-shoutbox), a wscat-style CLI session, and Autobahn|Testsuite (the
+## longest, last)
 test: deps unit-test fuzz bench-smoke external-test
 
 deps:
@@ -42,7 +43,7 @@ fuzz:
 	for target in $(FUZZ_TARGETS); do Fuzz/run.sh $$target $(FUZZ_SECONDS) || failed="$$failed $$target"; done; \
 	if [ -n "$$failed" ]; then echo "fuzz targets that failed:$$failed" >&2; exit 1; fi
 
-external-test: stomp-py auth logs tls browser sockjs-client django-example deploy ws-cli autobahn
+external-test: stomp-py auth logs tls reload browser sockjs-client django-example deploy ws-cli autobahn
 
 autobahn:
 	PERIGEE_BIN=$(TEST_BIN) Tests/External/autobahn.sh
@@ -71,6 +72,11 @@ logs:
 ## reload on SIGHUP; the origin allow-list (certificates made with the openssl command)
 tls:
 	PERIGEE_BIN=$(TEST_BIN) Tests/External/tls_test.sh
+
+## reload: SIGHUP swaps API keys and access rules while stomp.py and websockets connections
+## stay open; an invalid file is refused with the error --check-config prints for it
+reload:
+	PERIGEE_BIN=$(TEST_BIN) Tests/External/reload_test.sh
 
 browser:
 	PERIGEE_BIN=$(TEST_BIN) Tests/External/browser_test.sh

@@ -16,7 +16,7 @@ public struct GatewayConfiguration: Sendable {
     /// (tests).
     public var stompTLSPort: Int = 61614
     /// Certificate and key: when set, the HTTP port speaks HTTPS and WSS, and STOMP over TLS
-    /// listens on `stompTLSPort`. Re-read by `GatewayServer.reloadCertificates()`.
+    /// listens on `stompTLSPort`. Re-read by `GatewayServer.reload(_:)` (SIGHUP).
     public var tls: TLSCertificateFiles?
     /// Browser origins allowed besides the gateway's own (`origins.allowed`).
     public var origins: OriginPolicy = .sameOrigin

@@ -17,30 +17,36 @@ import NIOHTTP1
 /// - `allows` applies the access rules (`AccessPolicy`); `review` asks the subscribe and send
 ///   hooks.
 ///
+/// Every decision reads the settings in force at that moment (`GatekeeperSettings`, replaced
+/// whole by a reload): a session keeps the principal it connected with, but its next SUBSCRIBE
+/// or SEND, and each delivery on a pattern subscription, follow the rules of the moment.
+///
 /// Refused credentials are logged at `notice` with the session, transport, client address and
 /// the reason — never the credential (passcode, API key, token) itself.
 struct GatewayGatekeeper: StompGatekeeper {
-    let policy: AccessPolicy
-    let apiKeys: [String: String]
-    let tokens: TokenVerifier?
-    let hooks: HookClient?
-    private let sendPrefixes: [Glob]
+    /// Shared by every copy of this gatekeeper (the hub's, the HTTP API's).
+    let settings: Reloadable<GatekeeperSettings>
     private let logger: Logger
 
-    init(policy: AccessPolicy, apiKeys: [String: String], tokens: TokenVerifier?, hooks: HookClient?, logger: Logger = Logger(label: "perigee")) {
+    init(settings: Reloadable<GatekeeperSettings>, logger: Logger = Logger(label: "perigee")) {
+        self.settings = settings
         self.logger = logger
-        self.policy = policy
-        self.apiKeys = apiKeys
-        self.tokens = tokens
-        self.hooks = hooks
-        self.sendPrefixes = (hooks?.settings.sendPrefixes ?? []).map(Glob.init)
     }
+
+    init(policy: AccessPolicy, apiKeys: [String: String], tokens: TokenVerifier?, hooks: HookClient?, logger: Logger = Logger(label: "perigee")) {
+        self.init(settings: Reloadable(GatekeeperSettings(policy: policy, apiKeys: apiKeys, tokens: tokens, hooks: hooks)), logger: logger)
+    }
+
+    /// The access rules in force now.
+    var policy: AccessPolicy { settings.current.policy }
 
     // MARK: CONNECT
 
     func authenticate(_ request: StompConnectRequest) -> StompVerdict<Principal> {
         let context = request.client as? ClientContext
-        switch credential(in: request.headers, context: context) {
+        let current = settings.current
+        let hooks = current.hooks
+        switch Self.credential(in: request.headers, context: context, settings: current) {
         case .refused(let reason):
             logRefusal("credential refused", reason: reason, request: request, context: context)
             return .decided(.failure(.unauthorized(reason)))
@@ -52,9 +58,9 @@ struct GatewayGatekeeper: StompGatekeeper {
                 guard hooks != nil else { return .decided(.success(.anonymous)) }
                 return .decided(.success(Identity(kind: .anonymous, transport: context?.transport, address: context?.address?.ipAddress).principal(user: nil)))
             }
-            return .pending(connectHook(request, context: context, token: nil))
+            return .pending(self.connectHook(request, context: context, token: nil, settings: current))
         case .token(let token):
-            guard let tokens else {
+            guard let tokens = current.tokens else {
                 logRefusal("token refused", reason: "no JWT key is configured", request: request, context: context)
                 return .decided(.failure(.unauthorized("no JWT key is configured")))
             }
@@ -66,8 +72,8 @@ struct GatewayGatekeeper: StompGatekeeper {
                     self.logRefusal("token refused", reason: error.detail, request: request, context: context)
                     return loop.makeSucceededFuture(.failure(error))
                 case .success(let token):
-                    guard self.hooks?.settings.connect != nil else { return loop.makeSucceededFuture(.success(self.principal(of: token, context: context))) }
-                    return self.connectHook(request, context: context, token: token)
+                    guard hooks?.settings.connect != nil else { return loop.makeSucceededFuture(.success(Self.principal(of: token, context: context))) }
+                    return self.connectHook(request, context: context, token: token, settings: current)
                 }
             })
         }
@@ -86,21 +92,30 @@ struct GatewayGatekeeper: StompGatekeeper {
 
     /// Finds the credential of a CONNECT (see the type's documentation for the order).
     func credential(in headers: StompHeaders, context: ClientContext?) -> Credential {
-        Credential.find(in: headers, context: context, apiKeys: apiKeys, acceptsTokens: tokens != nil)
+        Self.credential(in: headers, context: context, settings: settings.current)
+    }
+
+    private static func credential(in headers: StompHeaders, context: ClientContext?, settings: GatekeeperSettings) -> Credential {
+        Credential.find(in: headers, context: context, apiKeys: settings.apiKeys, acceptsTokens: settings.tokens != nil)
     }
 
     func bearer(_ authorization: String) -> Credential {
-        Credential.bearer(authorization, apiKeys: apiKeys)
+        Credential.bearer(authorization, apiKeys: settings.current.apiKeys)
     }
 
-    private func principal(of token: VerifiedToken, context: ClientContext?) -> Principal {
+    private static func principal(of token: VerifiedToken, context: ClientContext?) -> Principal {
         let identity = Identity(kind: .jwt, narrowing: token.narrowing, claims: token.claims, transport: context?.transport, address: context?.address?.ipAddress)
         return identity.principal(user: token.subject, expiry: token.expiry.map(HookAnswers.deadline(at:)))
     }
 
-    /// The loop-clock deadline of a wall-clock time (seconds since 1970), within ten years.
-    private func connectHook(_ request: StompConnectRequest, context: ClientContext?, token: VerifiedToken?) -> EventLoopFuture<Result<Principal, StompError>> {
-        guard let hooks, let url = hooks.settings.connect else { preconditionFailure("connectHook without a connect hook") }
+    /// Asks the connect hook about a CONNECT, with the settings read when the CONNECT arrived.
+    private func connectHook(
+        _ request: StompConnectRequest,
+        context: ClientContext?,
+        token: VerifiedToken?,
+        settings: GatekeeperSettings
+    ) -> EventLoopFuture<Result<Principal, StompError>> {
+        guard let hooks = settings.hooks, let url = hooks.settings.connect else { preconditionFailure("connectHook without a connect hook") }
         let forwarded = hooks.settings.forwardHeaders
         let withheld: Set<String> = ["login", "passcode", "authorization"]
         var stompHeaders: [(String, JSONValue)] = []
@@ -122,7 +137,7 @@ struct GatewayGatekeeper: StompGatekeeper {
             body.append(("http_headers", .object(context.httpHeaders.map { ($0.0, .string($0.1)) })))
         }
         if let token { body.append(("token", token.claims)) }
-        let policy = self.policy
+        let policy = settings.policy
         return hooks.call(url, body: .object(body), address: context?.address?.ipAddress, on: request.eventLoop).map { reply in
             switch reply {
             case .refused(let reason):
@@ -132,7 +147,7 @@ struct GatewayGatekeeper: StompGatekeeper {
                 return .failure(.authorizationUnavailable("the connect hook \(detail)"))
             case .failed(let detail):
                 guard hooks.settings.failOpen else { return .failure(.authorizationUnavailable("the connect hook \(detail)")) }
-                if let token { return .success(self.principal(of: token, context: context)) }
+                if let token { return .success(Self.principal(of: token, context: context)) }
                 return .success(Identity(kind: .anonymous, transport: context?.transport, address: context?.address?.ipAddress).principal(user: nil))
             case .allowed(let answer):
                 return HookAnswers.connectPrincipal(answer, token: token, context: context, policy: policy)
@@ -149,7 +164,8 @@ struct GatewayGatekeeper: StompGatekeeper {
     /// 401 saying why. The connect hook is not asked (there is no session).
     func authorizeRequest(_ head: HTTPRequestHead, isLoopback: Bool, on loop: any EventLoop) -> EventLoopFuture<Result<Principal, PublishRequest.Failure>> {
         typealias Failure = PublishRequest.Failure
-        guard !apiKeys.isEmpty || tokens != nil else {
+        let current = settings.current
+        guard !current.apiKeys.isEmpty || current.tokens != nil else {
             guard isLoopback else {
                 return loop.makeSucceededFuture(.failure(Failure(status: .forbidden, message: "no API keys are configured: only loopback clients may publish")))
             }
@@ -158,7 +174,7 @@ struct GatewayGatekeeper: StompGatekeeper {
         guard let authorization = head.headers.first(name: "authorization") else {
             return loop.makeSucceededFuture(.failure(Failure(status: .unauthorized, message: "missing Authorization: Bearer <api key or token>")))
         }
-        switch bearer(authorization) {
+        switch Credential.bearer(authorization, apiKeys: current.apiKeys) {
         case .none:
             return loop.makeSucceededFuture(.success(.anonymous))
         case .refused(let reason):
@@ -167,10 +183,10 @@ struct GatewayGatekeeper: StompGatekeeper {
         case .apiKey(let name):
             return loop.makeSucceededFuture(.success(Identity(kind: .apiKey).principal(user: name)))
         case .token(let token):
-            guard let tokens else { return loop.makeSucceededFuture(.failure(Failure(status: .forbidden, message: "unknown API key"))) }
+            guard let tokens = current.tokens else { return loop.makeSucceededFuture(.failure(Failure(status: .forbidden, message: "unknown API key"))) }
             return loop.makeFutureWithTask { await tokens.verify(token, now: Date().timeIntervalSince1970) }.map { result in
                 switch result {
-                case .success(let token): return .success(self.principal(of: token, context: nil))
+                case .success(let token): return .success(Self.principal(of: token, context: nil))
                 case .failure(let error): return .failure(Failure(status: .unauthorized, message: "unauthorized: \(error.detail)"))
                 }
             }
@@ -180,28 +196,30 @@ struct GatewayGatekeeper: StompGatekeeper {
     // MARK: SUBSCRIBE and SEND
 
     func allows(_ principal: Principal, _ action: AccessAction, _ destination: Destination) -> Bool {
+        let current = settings.current
         // A subscribe hook that decides destination by destination never sees what a pattern
         // delivers: patterns are refused unless the configuration says the hook judges them.
-        if action == .subscribe, destination.isPattern, let hooks, hooks.settings.subscribe != nil, !hooks.settings.subscribePatterns {
+        if action == .subscribe, destination.isPattern, let hooks = current.hooks, hooks.settings.subscribe != nil, !hooks.settings.subscribePatterns {
             return false
         }
-        return policy.allows(principal, action, destination)
+        return current.policy.allows(principal, action, destination)
     }
 
     func needsReview(_ principal: Principal, _ action: AccessAction, _ destination: Destination) -> Bool {
-        guard let hooks, Identity.of(principal).kind != .apiKey else { return false }
+        let current = settings.current
+        guard let hooks = current.hooks, Identity.of(principal).kind != .apiKey else { return false }
         switch action {
         case .subscribe:
             return hooks.settings.subscribe != nil
         case .send:
             guard hooks.settings.send != nil else { return false }
             let path = destination.description
-            return sendPrefixes.contains { $0.matches(path) }
+            return current.sendPrefixes.contains { $0.matches(path) }
         }
     }
 
     func review(_ request: StompReview) -> StompVerdict<StompReview.Outcome> {
-        guard let hooks else { return .decided(.success(.allow)) }
+        guard let hooks = settings.current.hooks else { return .decided(.success(.allow)) }
         let identity = Identity.of(request.principal)
         var body: [(String, JSONValue)] = [
             ("session", .string(request.sessionName)),

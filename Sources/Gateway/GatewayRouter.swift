@@ -4,7 +4,9 @@ import Logging
 import NIOHTTP1
 import WebSocket
 
-/// Maps request paths to what serves them. Immutable and shared by every connection.
+/// Maps request paths to what serves them. Immutable: a connection keeps the router it was
+/// accepted with, and a reload (`reconfigured(_:)`) makes the router that later connections
+/// take, sharing the hub, the gatekeeper and the SockJS sessions.
 struct GatewayRouter: Sendable {
     /// STOMP over WebSocket subprotocols, best first (STOMP 1.2 "Connecting": the
     /// `vXY.stomp` names).
@@ -18,7 +20,7 @@ struct GatewayRouter: Sendable {
     /// Logs the requests that are refused (`notice`), without query strings or headers.
     let requests: RequestLogger
     /// Answered by `GET /readyz`; the server moves it on.
-    let readiness = Readiness()
+    let readiness: Readiness
     /// SockJS services by prefix: `/stomp`, and the protocol suite's services in conformance
     /// mode.
     let sockJSServices: [SockJSService]
@@ -38,13 +40,16 @@ struct GatewayRouter: Sendable {
         self.hub = hub
         self.compressors = compressors
         self.gatekeeper = gatekeeper
-        let describesClients = Self.describesClients(configuration)
-        let forwarded = configuration.hooks.forwardHeaders
+        self.readiness = Readiness()
+        let settings = gatekeeper.settings
         let tls = configuration.tls != nil
         var services = [
             SockJSService(prefix: "/stomp", configuration: configuration.sockJS) { opening in
                 let label = StompConnectionLabel(transport: opening.transport, address: opening.remoteAddress.map(StompTCPHandler.describe))
-                guard describesClients else { return StompSockJSApplication(hub: hub, client: nil, label: label) }
+                // The settings of the moment: a reload may turn JWT or the hooks on or off.
+                let current = settings.current
+                guard current.describesClients else { return StompSockJSApplication(hub: hub, client: nil, label: label) }
+                let forwarded = current.forwardedHeaders
                 let client = ClientContext(transport: opening.transport, tls: tls, address: opening.remoteAddress, request: opening.request, forwarding: forwarded)
                 let openerToken = client.queryToken
                 let transport = opening.transport
@@ -72,6 +77,24 @@ struct GatewayRouter: Sendable {
         }
         sockJSServices = services
         anyOriginPrefixes = services.dropFirst().map(\.prefix)
+    }
+
+    private init(copying other: GatewayRouter, configuration: GatewayConfiguration) {
+        self.requests = other.requests
+        self.configuration = configuration
+        self.hub = other.hub
+        self.compressors = other.compressors
+        self.gatekeeper = other.gatekeeper
+        self.readiness = other.readiness
+        self.sockJSServices = other.sockJSServices
+        self.anyOriginPrefixes = other.anyOriginPrefixes
+    }
+
+    /// The router for connections accepted after a reload: `configuration`'s origins, HTTP
+    /// timeouts, body limit and `/stomp` WebSocket limits, with this router's hub, gatekeeper,
+    /// readiness and SockJS services (whose settings need a restart).
+    func reconfigured(_ configuration: GatewayConfiguration) -> GatewayRouter {
+        GatewayRouter(copying: self, configuration: configuration)
     }
 
     /// The origin rules for requests at `path`: `configuration.origins`, except on the
@@ -133,17 +156,10 @@ struct GatewayRouter: Sendable {
         return endpoint
     }
 
-    /// Whether sessions need a `ClientContext`: only JWT (a `?token=`) and the hooks read it,
-    /// so without them a connection does not copy its handshake headers.
-    static func describesClients(_ configuration: GatewayConfiguration) -> Bool {
-        configuration.jwt.isEnabled || configuration.hooks.isEnabled
-    }
-
     private func stompEndpoint() -> WebSocketEndpoint {
         let hub = self.hub
         let compressors = self.compressors
-        let describesClients = Self.describesClients(configuration)
-        let forwarded = configuration.hooks.forwardHeaders
+        let settings = gatekeeper.settings
         let tls = configuration.tls != nil
         return WebSocketEndpoint(
             configuration: configuration.stompWebSocket,
@@ -156,8 +172,9 @@ struct GatewayRouter: Sendable {
                 return .none
             },
             makeApplication: { handshake, channel in
-                let client = describesClients
-                    ? ClientContext(transport: "websocket", tls: tls, address: channel.remoteAddress, request: handshake.request, forwarding: forwarded)
+                let current = settings.current
+                let client = current.describesClients
+                    ? ClientContext(transport: "websocket", tls: tls, address: channel.remoteAddress, request: handshake.request, forwarding: current.forwardedHeaders)
                     : nil
                 return StompWebSocketApplication(hub: hub, client: client, compressors: compressors, loop: channel.eventLoop)
             }

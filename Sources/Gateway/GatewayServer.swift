@@ -1,5 +1,6 @@
 import Hub
 import Logging
+import NIOConcurrencyHelpers
 import NIOCore
 import NIOHTTP1
 import NIOPosix
@@ -7,6 +8,8 @@ import NIOSSL
 import WebSocket
 
 /// The running gateway: one listener serving HTTP and WebSocket on an event loop per core.
+///
+/// `reload(_:)` applies a configuration read again (SIGHUP) without dropping a connection.
 public final class GatewayServer: Sendable {
     private let group: MultiThreadedEventLoopGroup
     private let ownsGroup: Bool
@@ -17,8 +20,19 @@ public final class GatewayServer: Sendable {
     private let tls: TLSContextHolder?
     private let logger: Logger
     private let trimmer: MemoryTrimmer?
-    private let hooks: HookClient?
     private let readiness: Readiness
+    /// Access rules, API keys, JWT keys and hooks: every decision reads the current ones.
+    private let gatekeeperSettings: Reloadable<GatekeeperSettings>
+    /// The router that connections accepted now take (origins, limits, HTTP timeouts).
+    private let routers: Reloadable<GatewayRouter>
+    /// The configuration in force (as started, then as last reloaded).
+    private let running: Reloadable<GatewayConfiguration>
+    /// Whether the gateway's gatekeeper guards the hub (`accessPolicy` was set at start).
+    private let managesAccess: Bool
+    /// Hook clients that a reload replaced, shut down by `stop` if their calls outlast it.
+    private let retiredHooks = NIOLockedValueBox<[HookClient]>([])
+    private let reloads = ReloadQueue()
+    private let stopped = NIOLockedValueBox(false)
     /// The topic hub every transport feeds.
     public let hub: Hub
 
@@ -40,11 +54,16 @@ public final class GatewayServer: Sendable {
         tls: TLSContextHolder?,
         hub: Hub,
         trimmer: MemoryTrimmer?,
-        hooks: HookClient?,
+        gatekeeperSettings: Reloadable<GatekeeperSettings>,
+        routers: Reloadable<GatewayRouter>,
+        running: GatewayConfiguration,
         readiness: Readiness,
         logger: Logger
     ) {
-        self.hooks = hooks
+        self.gatekeeperSettings = gatekeeperSettings
+        self.routers = routers
+        self.running = Reloadable(running)
+        self.managesAccess = running.accessPolicy != nil
         self.readiness = readiness
         self.group = group
         self.ownsGroup = ownsGroup
@@ -97,6 +116,7 @@ public final class GatewayServer: Sendable {
         let hub = Hub(group: eventLoops, configuration: hubConfiguration)
         let compressors = WebSocketCompressorPool(group: eventLoops, configuration: configuration.stompWebSocket.deflate)
         let router = GatewayRouter(configuration: configuration, hub: hub, compressors: compressors, gatekeeper: gatekeeper, logger: logger)
+        let routers = Reloadable(router)
         let bootstrap = ServerBootstrap(group: eventLoops)
             .serverChannelOption(.backlog, value: 1024)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
@@ -106,7 +126,7 @@ public final class GatewayServer: Sendable {
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     try tls?.addHandler(to: channel)
-                    try Self.configureHTTP(channel: channel, router: router)
+                    try Self.configureHTTP(channel: channel, router: routers.current)
                 }
             }
         do {
@@ -115,10 +135,10 @@ public final class GatewayServer: Sendable {
             var stompTLSChannel: Channel?
             do {
                 if configuration.stompPort != 0 {
-                    stompChannel = try await bindStomp(configuration, port: configuration.stompPort, tls: nil, hub: hub, group: eventLoops)
+                    stompChannel = try await bindStomp(host: configuration.host, port: configuration.stompPort, tls: nil, routers: routers, group: eventLoops)
                 }
                 if let tls, configuration.stompTLSPort != 0 {
-                    stompTLSChannel = try await bindStomp(configuration, port: configuration.stompTLSPort, tls: tls, hub: hub, group: eventLoops)
+                    stompTLSChannel = try await bindStomp(host: configuration.host, port: configuration.stompTLSPort, tls: tls, routers: routers, group: eventLoops)
                 }
             } catch {
                 try? await channel.close()
@@ -134,7 +154,9 @@ public final class GatewayServer: Sendable {
                 tls: tls,
                 hub: hub,
                 trimmer: configuration.memoryTrimInterval.map { MemoryTrimmer(interval: $0, on: eventLoops.next()) },
-                hooks: hooks,
+                gatekeeperSettings: gatekeeper.settings,
+                routers: routers,
+                running: configuration,
                 readiness: router.readiness,
                 logger: logger
             )
@@ -157,10 +179,10 @@ public final class GatewayServer: Sendable {
     /// A STOMP-over-TCP listener; with `tls`, each connection first negotiates TLS.
     /// Port -1 picks a free port (tests).
     private static func bindStomp(
-        _ configuration: GatewayConfiguration,
+        host: String,
         port: Int,
         tls: TLSContextHolder?,
-        hub: Hub,
+        routers: Reloadable<GatewayRouter>,
         group: MultiThreadedEventLoopGroup
     ) async throws -> Channel {
         try await ServerBootstrap(group: group)
@@ -171,16 +193,18 @@ public final class GatewayServer: Sendable {
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     try tls?.addHandler(to: channel)
+                    // The settings of the moment: a reload changes them for later connections.
+                    let router = routers.current
                     let handler = StompTCPHandler(
-                        hub: hub,
-                        lingerTimeout: configuration.lingerTimeout,
-                        describesClient: GatewayRouter.describesClients(configuration),
+                        hub: router.hub,
+                        lingerTimeout: router.configuration.lingerTimeout,
+                        describesClient: router.gatekeeper.settings.current.describesClients,
                         tls: tls != nil
                     )
                     try channel.pipeline.syncOperations.addHandler(handler)
                 }
             }
-            .bind(host: configuration.host, port: max(port, 0)).get()
+            .bind(host: host, port: max(port, 0)).get()
     }
 
     private static func configureHTTP(channel: Channel, router: GatewayRouter) throws {
@@ -226,18 +250,96 @@ public final class GatewayServer: Sendable {
         try replaceCertificates(with: tls.files)
     }
 
-    /// Applies what can change without a restart from a configuration read again: today the
-    /// certificate and key (`tls`). Turning TLS on or off needs a restart and is logged.
-    /// - Throws: `ConfigurationError` as `reloadCertificates()`; nothing is applied then.
-    public func reload(_ configuration: GatewayConfiguration) throws(ConfigurationError) {
-        switch (tls, configuration.tls) {
-        case (.some, .some(let files)):
-            try replaceCertificates(with: files)
-        case (nil, nil):
-            break
-        default:
-            logger.warning("reload: turning TLS on or off needs a restart; the listeners stay as they are")
+    /// Applies a configuration read again (SIGHUP) without dropping a connection. Everything
+    /// that can fail is checked first (the certificate and key files, the JWT keys); then all of
+    /// it is applied at once, or, on an error, none of it:
+    ///
+    /// - access rules, API keys, JWT keys and hooks: every later decision (a CONNECT, an HTTP
+    ///   API request, a SUBSCRIBE or SEND of a session already open, each delivery on a pattern
+    ///   subscription) follows them. Open sessions keep the principal they connected with, and
+    ///   subscriptions already made stay until the client leaves. A replaced hook client shuts
+    ///   down once its calls under way have finished.
+    /// - the TLS certificate and key, read again even when the paths are the same: for
+    ///   connections accepted from now on.
+    /// - limits, heart-beats, timeouts, WebSocket limits, origins, `static.root`: for
+    ///   connections (and STOMP sessions) opened from now on; open ones keep theirs. Queue
+    ///   limits apply hub-wide at once.
+    /// - listeners (`listen.*`), TLS on or off, `sockjs`, `websocket.permessage_deflate`,
+    ///   conformance mode and memory trimming need a restart: a warning names those that
+    ///   changed, and their running values stay.
+    ///
+    /// Logs one `info` line naming what changed (never a value: no secret reaches the log), or
+    /// one `error` line with the refusal. Reloads run one at a time, in the order called.
+    /// - Throws: `ConfigurationError`, the same text as at start (`file:line: tls.cert_file:
+    ///   ...`); the running configuration then stays whole.
+    public func reload(_ configuration: GatewayConfiguration) async throws(ConfigurationError) {
+        try await reloads.run { await self.apply(configuration) }.get()
+    }
+
+    private func apply(_ reloaded: GatewayConfiguration) async -> Result<Void, ConfigurationError> {
+        guard !stopped.withLockedValue({ $0 }) else { return .success(()) }
+        let running = self.running.current
+        let changes = ConfigurationChanges(from: running, to: reloaded)
+        let configuration = changes.effective
+        let previous = gatekeeperSettings.current
+
+        // Everything that can fail, before anything changes.
+        var certificate: (context: NIOSSLContext, files: TLSCertificateFiles)?
+        if tls != nil, let files = configuration.tls {
+            do {
+                certificate = (try files.makeContext(), files)
+            } catch {
+                return refuse(error)
+            }
         }
+        var tokens = previous.tokens
+        if configuration.jwt != running.jwt {
+            do {
+                tokens = configuration.jwt.isEnabled ? try await TokenVerifier.make(configuration.jwt) : nil
+            } catch {
+                // The loader has checked the key already; this is the last line of defence.
+                return refuse(ConfigurationError(file: "configuration", line: nil, key: "auth.jwt.public_key_file", problem: "expected an RSA or P-256 public key in PEM, but it does not load"))
+            }
+        }
+
+        // Apply all of it.
+        var hooks = previous.hooks
+        if configuration.hooks != running.hooks {
+            hooks = configuration.hooks.isEnabled ? HookClient(settings: configuration.hooks, group: group, logger: logger) : nil
+        }
+        if let tls, let certificate {
+            tls.install(certificate.context, from: certificate.files)
+        }
+        gatekeeperSettings.replace(
+            with: GatekeeperSettings(policy: configuration.accessPolicy ?? .open, apiKeys: configuration.apiKeys, tokens: tokens, hooks: hooks)
+        )
+        if let old = previous.hooks, old !== hooks {
+            retiredHooks.withLockedValue { $0.append(old) }
+            old.retire()
+        }
+        var hubConfiguration = configuration.hub
+        hubConfiguration.logger = logger
+        if managesAccess {
+            hubConfiguration.gatekeeper = GatewayGatekeeper(settings: gatekeeperSettings, logger: logger)
+        }
+        hub.reconfigure(hubConfiguration)
+        routers.replace(with: routers.current.reconfigured(configuration))
+        self.running.replace(with: configuration)
+
+        if !changes.needRestart.isEmpty {
+            logger.warning(
+                "reload: these settings need a restart; their running values stay",
+                metadata: ["settings": "\(changes.needRestart.joined(separator: "; "))"]
+            )
+        }
+        let applied = changes.applied.isEmpty ? "nothing" : changes.applied.joined(separator: "; ")
+        logger.info("reloaded the configuration", metadata: ["changed": "\(applied)"])
+        return .success(())
+    }
+
+    private func refuse(_ error: ConfigurationError) -> Result<Void, ConfigurationError> {
+        logger.error("reload refused; the running configuration stays", metadata: ["error": "\(error)"])
+        return .failure(error)
     }
 
     private func replaceCertificates(with files: TLSCertificateFiles) throws(ConfigurationError) {
@@ -263,7 +365,14 @@ public final class GatewayServer: Sendable {
         try? await channel.close()
         try? await stompChannel?.close()
         try? await stompTLSChannel?.close()
-        await hooks?.shutdown()
+        // After any reload under way, so that no hook client it makes is left running.
+        await reloads.run {
+            self.stopped.withLockedValue { $0 = true }
+        }
+        await gatekeeperSettings.current.hooks?.shutdown()
+        for hooks in retiredHooks.withLockedValue({ $0 }) {
+            await hooks.shutdown()
+        }
         if ownsGroup {
             try await group.shutdownGracefully()
         }

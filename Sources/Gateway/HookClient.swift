@@ -12,6 +12,8 @@ import NIOHTTP1
 /// A call that fails (timeout, unreachable, bad answer) or is not made (too many pending for
 /// one address) is logged at `notice` with the hook's URL reduced to scheme, host, port and
 /// path (`LogRedaction.url`): user info and query strings can hold secrets.
+/// A reload that changes the `hooks` settings makes a new client and `retire`s this one: calls
+/// already under way finish, and the client shuts down when the last one has.
 final class HookClient: Sendable {
     /// The `hooks` settings.
     struct Settings: Sendable, Hashable {
@@ -51,6 +53,15 @@ final class HookClient: Sendable {
     /// Pending calls by client address.
     private let pending = NIOLockedValueBox<[String: Int]>([:])
     private let logger: Logger
+    private let lifecycle = NIOLockedValueBox(Lifecycle())
+
+    private struct Lifecycle {
+        /// Calls under way, of every address.
+        var calls = 0
+        var retired = false
+        /// Started once; every `shutdown()` awaits the same one.
+        var shutdown: Task<Void, Never>?
+    }
 
     init(settings: Settings, group: any EventLoopGroup, logger: Logger = Logger(label: "perigee")) {
         self.settings = settings
@@ -104,6 +115,23 @@ final class HookClient: Sendable {
     }
 
     private func call(_ url: String, body: JSONValue, on loop: any EventLoop) -> EventLoopFuture<Reply> {
+        let admitted = lifecycle.withLockedValue { state in
+            guard state.shutdown == nil else { return false }
+            state.calls += 1
+            return true
+        }
+        // A decision that read the settings just before a reload replaced them.
+        guard admitted else { return loop.makeSucceededFuture(.failed("was replaced by a configuration reload")) }
+        return execute(url, body: body, on: loop).always { _ in
+            let idle = self.lifecycle.withLockedValue { state in
+                state.calls -= 1
+                return state.retired && state.calls == 0
+            }
+            if idle { _ = self.startShutdown() }
+        }
+    }
+
+    private func execute(_ url: String, body: JSONValue, on loop: any EventLoop) -> EventLoopFuture<Reply> {
         let request: HTTPClient.Request
         do {
             var headers = HTTPHeaders()
@@ -135,7 +163,30 @@ final class HookClient: Sendable {
         }.hop(to: loop)
     }
 
+    /// No new calls are coming (a reload replaced this client): shuts down once the calls under
+    /// way have finished, which their timeout bounds.
+    func retire() {
+        let idle = lifecycle.withLockedValue { state in
+            state.retired = true
+            return state.calls == 0
+        }
+        if idle { _ = startShutdown() }
+    }
+
+    /// Shuts the client down now (calls under way fail); safe to call more than once and after
+    /// `retire()`.
     func shutdown() async {
-        try? await client.shutdown()
+        await startShutdown().value
+    }
+
+    private func startShutdown() -> Task<Void, Never> {
+        lifecycle.withLockedValue { state in
+            if let task = state.shutdown { return task }
+            let client = self.client
+            // The task runs later on the cooperative pool, never inside this lock.
+            let task = Task<Void, Never> { _ = try? await client.shutdown() }
+            state.shutdown = task
+            return task
+        }
     }
 }

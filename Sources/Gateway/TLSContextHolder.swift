@@ -31,7 +31,12 @@ final class TLSContextHolder: Sendable {
     /// current pair stays. Blocking file I/O: not on an event loop.
     /// - Throws: `ConfigurationError` naming the file and what is wrong with it.
     func replace(with files: TLSCertificateFiles) throws(ConfigurationError) {
-        let context = try files.makeContext()
+        install(try files.makeContext(), from: files)
+    }
+
+    /// Makes `context`, made from `files` beforehand (a reload validates everything before it
+    /// applies anything), current.
+    func install(_ context: NIOSSLContext, from files: TLSCertificateFiles) {
         state.withLockedValue { $0 = State(files: files, context: context) }
     }
 

@@ -8,7 +8,10 @@ import NIOCore
 /// owner shard (chosen by hashing its name); the owner holds its messages while nobody
 /// subscribes and hands each message to exactly one consumer, round-robin.
 public final class Hub: Sendable {
-    public let configuration: HubConfiguration
+    /// The settings a session takes when it is created (`StompConnection`), and that the
+    /// shards apply to queues and flushing. `reconfigure(_:)` replaces them while running.
+    public var configuration: HubConfiguration { current.withLockedValue { $0 } }
+    private let current: NIOLockedValueBox<HubConfiguration>
     let shards: [NIOLoopBoundBox<HubShard>]
     private let loops: [EventLoop]
     private let interest: HubInterest
@@ -19,7 +22,7 @@ public final class Hub: Sendable {
     private let prefix: String
 
     public init(group: EventLoopGroup, configuration: HubConfiguration = .init()) {
-        self.configuration = configuration
+        self.current = NIOLockedValueBox(configuration)
         let loops = Array(group.makeIterator())
         self.loops = loops
         let prefix = String(UInt32.random(in: 0...UInt32.max), radix: 36)
@@ -32,6 +35,18 @@ public final class Hub: Sendable {
             shards.append(.makeBoxSendingValue(shard, eventLoop: loop))
         }
         self.shards = shards
+    }
+
+    /// Replaces the settings (a configuration reload): sessions created from now on take the
+    /// new limits, heart-beats and gatekeeper; sessions already open keep those they were
+    /// created with, and none is dropped. Queue limits (`maxQueues`, `maxQueuedMessages`) and
+    /// `writeCoalescingMicroseconds` apply hub-wide from the next publish on each loop.
+    public func reconfigure(_ configuration: HubConfiguration) {
+        current.withLockedValue { $0 = configuration }
+        for (index, loop) in loops.enumerated() {
+            let shard = shards[index]
+            loop.execute { shard.value.reconfigure(configuration) }
+        }
     }
 
     /// A fresh message id, unique in the process. On one of the hub's loops it comes from that
@@ -70,7 +85,7 @@ public final class Hub: Sendable {
 
     /// Takes a place for a new queue; false when `maxQueues` exist.
     func reserveQueue() -> Bool {
-        let limit = configuration.maxQueues
+        let limit = current.withLockedValue { $0.maxQueues }
         return queueCount.withLockedValue { count in
             guard count < limit else { return false }
             count += 1

@@ -27,7 +27,7 @@ public final class HubShard {
     }
 
     let index: Int
-    private let configuration: HubConfiguration
+    private var configuration: HubConfiguration
     private let loop: EventLoop
     private let interest: HubInterest
     private let messageIDPrefix: String
@@ -53,6 +53,11 @@ public final class HubShard {
         self.loop = loop
         self.interest = interest
         self.messageIDPrefix = messageIDPrefix
+        self.configuration = configuration
+    }
+
+    /// Takes the hub's new settings (`Hub.reconfigure`); on the shard's loop.
+    func reconfigure(_ configuration: HubConfiguration) {
         self.configuration = configuration
     }
 

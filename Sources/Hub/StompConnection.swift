@@ -61,10 +61,12 @@ public final class StompConnection {
         self.shard = shard
         self.loop = eventLoop
         self.transport = transport
-        self.parser = StompParser(limits: hub.configuration.limits)
+        // Read once: a session keeps the settings it was created with across reloads.
+        let configuration = hub.configuration
+        self.parser = StompParser(limits: configuration.limits)
         let id = shard.allocateConnectionID()
         self.id = id
-        self.session = StompSession(configuration: hub.configuration, sessionName: "session-\(String(id, radix: 36))")
+        self.session = StompSession(configuration: configuration, sessionName: "session-\(String(id, radix: 36))")
         self.client = client
         self.lastReceived = eventLoop.now
         self.lastWrite = eventLoop.now
@@ -74,7 +76,7 @@ public final class StompConnection {
         counters.opened &+= 1
         counters.open += 1
         shard.register(self, id: id)
-        hub.configuration.logger.info(
+        session.configuration.logger.info(
             "connection opened",
             metadata: ["connection": "\(session.sessionName)", "transport": "\(label.transport)", "address": "\(label.address ?? "-")"]
         )
@@ -111,7 +113,7 @@ public final class StompConnection {
     /// While a frame waits for the gatekeeper, later input stays unparsed in the parser: at
     /// most `maxInputAwaitingDecision` bytes of it.
     private func boundInputAwaitingDecision() {
-        let limit = hub.configuration.maxInputAwaitingDecision
+        let limit = session.configuration.maxInputAwaitingDecision
         guard session.isAwaitingDecision, parser.bufferedBytes > limit else { return }
         perform(session.fail(.inputAwaitingAuthorization(limit: limit), receipt: nil))
     }
@@ -286,13 +288,13 @@ public final class StompConnection {
         case .authenticate(let headers):
             let request = StompConnectRequest(headers: headers, sessionName: session.sessionName, client: client, eventLoop: loop)
             client = nil
-            decide(hub.configuration.gatekeeper.authenticate(request)) { connection, result in
+            decide(session.configuration.gatekeeper.authenticate(request)) { connection, result in
                 connection.perform(connection.session.authenticated(result))
                 connection.didConnect()
             }
         case .review(let action):
             let request = StompReview(principal: session.principal, sessionName: session.sessionName, action: action, eventLoop: loop)
-            decide(hub.configuration.gatekeeper.review(request)) { connection, result in
+            decide(session.configuration.gatekeeper.review(request)) { connection, result in
                 connection.perform(connection.session.reviewed(result))
             }
         }
@@ -369,7 +371,7 @@ public final class StompConnection {
         cache: inout [EncodingKey: EncodedMessage],
         permissions: inout [Principal: Bool]
     ) -> Bool {
-        let gatekeeper = hub.configuration.gatekeeper
+        let gatekeeper = session.configuration.gatekeeper
         let delivery: StompSession.Delivery
         do {
             delivery = try session.deliver(message, subscription: subscriptionID, fromQueue: false) { principal, destination in
@@ -455,7 +457,7 @@ public final class StompConnection {
         guard !finished else { return }
         if !transport.isWritable {
             unwritableBytes += encoded.bytes.readableBytes
-            if unwritableBytes > hub.configuration.maxOutboundBytes {
+            if unwritableBytes > session.configuration.maxOutboundBytes {
                 perform(session.fail(.slowConsumer, receipt: nil))
                 return
             }
@@ -468,7 +470,7 @@ public final class StompConnection {
     // MARK: Timers
 
     private func scheduleConnectTimeout() {
-        let milliseconds = hub.configuration.connectTimeoutMilliseconds
+        let milliseconds = session.configuration.connectTimeoutMilliseconds
         guard milliseconds > 0 else { return }
         connectTimeoutTask = loop.assumeIsolated().scheduleTask(in: .milliseconds(Int64(milliseconds))) { [weak self] in
             guard let self, !self.finished, self.session.state == .awaitingConnect || self.session.state == .authenticating else { return }
@@ -482,7 +484,7 @@ public final class StompConnection {
             scheduleSendBeat(every: .milliseconds(Int64(sendEvery)))
         }
         if expectEvery > 0 {
-            let tolerance = max(hub.configuration.heartbeatTolerance, 1)
+            let tolerance = max(session.configuration.heartbeatTolerance, 1)
             let limit = TimeAmount.milliseconds(Int64(min(Double(expectEvery) * tolerance, Double(StompHeartbeat.maxMilliseconds) * 4)))
             scheduleReceiveCheck(every: .milliseconds(Int64(max(expectEvery / 4, 10))), limit: limit)
         }
@@ -531,10 +533,10 @@ public final class StompConnection {
         connectTimeoutTask = nil
         sendBeatTask = nil
         receiveCheckTask = nil
-        parser = StompParser(limits: hub.configuration.limits)  // frees buffered input
+        parser = StompParser(limits: session.configuration.limits)  // frees buffered input
         counters.open -= 1
         shard.unregister(id)
-        hub.configuration.logger.info(
+        session.configuration.logger.info(
             "connection closed",
             metadata: [
                 "connection": "\(session.sessionName)", "transport": "\(label.transport)", "address": "\(label.address ?? "-")",
@@ -556,10 +558,10 @@ public final class StompConnection {
         if let limit = error.limit { metadata["limit"] = "\(limit)" }
         switch error {
         case .serverShuttingDown, .disconnectedByAdministrator:
-            hub.configuration.logger.info("session ended", metadata: metadata)
+            session.configuration.logger.info("session ended", metadata: metadata)
         default:
             metadata["detail"] = "\(error.detail.prefix(300))"
-            hub.configuration.logger.notice("protocol error", metadata: metadata)
+            session.configuration.logger.notice("protocol error", metadata: metadata)
         }
     }
 }

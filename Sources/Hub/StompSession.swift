@@ -82,7 +82,8 @@ public struct StompSession {
     public private(set) var state: State = .awaitingConnect
     public private(set) var principal: Principal
     public let sessionName: String
-    private let configuration: HubConfiguration
+    /// The hub's settings when the session was created; a reload does not change them.
+    let configuration: HubConfiguration
     private var subscriptions: [String: Subscription] = [:]
     private var ledger = StompAckLedger()
     private var transactions: [String: Transaction] = [:]

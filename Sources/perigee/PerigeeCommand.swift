@@ -118,9 +118,11 @@ struct PerigeeCommand: AsyncParsableCommand {
     }
 
     /// SIGHUP reads the configuration again and hands it to `GatewayServer.reload`, which
-    /// applies what can change while running (today: the TLS certificate and key; the log
-    /// level and format are fixed at start). A file
-    /// that does not load is refused with its precise error; the running settings stay.
+    /// applies access rules, API keys, JWT keys, hooks, limits and the TLS certificate without
+    /// dropping a connection (see its documentation for what needs a restart). A file that does
+    /// not load is refused with the error `--check-config` prints for it, and the running
+    /// configuration stays. Signals are handled one at a time, in order. The log level and
+    /// format are fixed at start.
     private func installReloadOnHangUp(server: GatewayServer) -> DispatchSourceSignal {
         let logger = Logger(label: "perigee")
         // The default action of SIGHUP ends the process; the dispatch source replaces it.
@@ -136,8 +138,14 @@ struct PerigeeCommand: AsyncParsableCommand {
                 logger.error("reload refused; the running configuration stays", metadata: ["error": "\(error)"])
                 return
             }
-            // The server logs what it applied or refused.
-            try? server.reload(configuration)
+            // This serial queue waits for the reload, so that a second SIGHUP reads the file
+            // only after the first reload has been applied. The server logs the outcome.
+            let done = DispatchSemaphore(value: 0)
+            Task {
+                try? await server.reload(configuration)
+                done.signal()
+            }
+            done.wait()
         }
         source.resume()
         return source

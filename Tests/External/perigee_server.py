@@ -34,6 +34,18 @@ def port_open(port, host="127.0.0.1"):
         return False
 
 
+def wait_for(condition, timeout=10.0, interval=0.05):
+    """Polls `condition` until it returns something truthy; returns that, or None on timeout."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            return None
+        time.sleep(interval)
+
+
 class ServerError(Exception):
     pass
 

@@ -29,7 +29,6 @@ import subprocess
 import sys
 import tempfile
 import threading
-import time
 import traceback
 import uuid
 
@@ -39,23 +38,12 @@ from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect as ws_connect
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from perigee_server import REPO_ROOT, PerigeeServer, Results, ServerError, free_port, port_open  # noqa: E402
+from perigee_server import REPO_ROOT, PerigeeServer, Results, ServerError, free_port, port_open, wait_for  # noqa: E402
+from stomp_py_listener import Collector  # noqa: E402
 
 TIMEOUT = 10.0
 API_KEY = "tls-test-" + uuid.uuid4().hex
 LISTED_ORIGIN = "http://127.0.0.1:8000"
-
-
-def wait_for(condition, timeout=TIMEOUT, interval=0.05):
-    """Polls `condition` until it returns something truthy; returns that, or None on timeout."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            return None
-        time.sleep(interval)
 
 
 def make_certificate(folder, name):
@@ -131,27 +119,6 @@ class WSSubscriber:
 
     def close(self):
         self.stack.close()
-
-
-class Collector(stomp.ConnectionListener):
-    def __init__(self):
-        self.bodies = []
-        self.receipts = []
-        self.cond = threading.Condition()
-
-    def on_message(self, frame):
-        with self.cond:
-            self.bodies.append(frame.body)
-            self.cond.notify_all()
-
-    def on_receipt(self, frame):
-        with self.cond:
-            self.receipts.append(frame.headers.get("receipt-id"))
-            self.cond.notify_all()
-
-    def wait(self, predicate, timeout=TIMEOUT):
-        with self.cond:
-            return self.cond.wait_for(predicate, timeout)
 
 
 def stomp_tls_subscriber(port, cert, destination):

@@ -117,7 +117,7 @@ import Testing
             files.certificateFile = folder.path + "/missing.pem"
             var reloaded = GatewayConfiguration()
             reloaded.tls = files
-            let error = #expect(throws: ConfigurationError.self) { try server.reload(reloaded) }
+            let error = await #expect(throws: ConfigurationError.self) { try await server.reload(reloaded) }
             #expect(error?.key == "tls.cert_file")
             // Still accepting: a refused reload leaves the listeners and the old pair in place.
             let client = try await RawWebSocketClient.connect(port: server.stompTLSPort)
