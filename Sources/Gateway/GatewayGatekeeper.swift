@@ -18,13 +18,16 @@ import NIOHTTP1
 struct GatewayGatekeeper: StompGatekeeper {
     let policy: AccessPolicy
     let apiKeys: [String: String]
+    /// Roles by API key name (`GatewayConfiguration.apiKeyRoles`).
+    let apiKeyRoles: [String: Set<String>]
     let tokens: TokenVerifier?
     let hooks: HookClient?
     private let sendPrefixes: [Glob]
 
-    init(policy: AccessPolicy, apiKeys: [String: String], tokens: TokenVerifier?, hooks: HookClient?) {
+    init(policy: AccessPolicy, apiKeys: [String: String], apiKeyRoles: [String: Set<String>] = [:], tokens: TokenVerifier?, hooks: HookClient?) {
         self.policy = policy
         self.apiKeys = apiKeys
+        self.apiKeyRoles = apiKeyRoles
         self.tokens = tokens
         self.hooks = hooks
         self.sendPrefixes = (hooks?.settings.sendPrefixes ?? []).map(Glob.init)
@@ -38,7 +41,9 @@ struct GatewayGatekeeper: StompGatekeeper {
         case .refused(let reason):
             return .decided(.failure(.unauthorized(reason)))
         case .apiKey(let name):
-            return .decided(.success(Identity(kind: .apiKey, transport: context?.transport, address: context?.address?.ipAddress).principal(user: name)))
+            var identity = Identity(kind: .apiKey, transport: context?.transport, address: context?.address?.ipAddress)
+            identity.admin = isAdmin(keyNamed: name)
+            return .decided(.success(identity.principal(user: name)))
         case .none:
             guard hooks?.settings.connect != nil else {
                 // Hooks ask about sessions by transport: give each session a principal of its own then.
@@ -65,6 +70,11 @@ struct GatewayGatekeeper: StompGatekeeper {
     /// Finds the credential of a CONNECT (see the type's documentation for the order).
     func credential(in headers: StompHeaders, context: ClientContext?) -> Credential {
         Credential.find(in: headers, context: context, apiKeys: apiKeys, acceptsTokens: tokens != nil)
+    }
+
+    /// Whether the API key `name` holds the `admin` role.
+    func isAdmin(keyNamed name: String) -> Bool {
+        apiKeyRoles[name]?.contains("admin") ?? false
     }
 
     func bearer(_ authorization: String) -> Credential {
@@ -157,6 +167,10 @@ struct GatewayGatekeeper: StompGatekeeper {
     // MARK: SUBSCRIBE and SEND
 
     func allows(_ principal: Principal, _ action: AccessAction, _ destination: Destination) -> Bool {
+        // The server's own topics, whatever the configured rules say: admins read, nobody writes.
+        if SystemTopics.isReserved(destination) {
+            return action == .subscribe && Identity.of(principal).admin
+        }
         // A subscribe hook that decides destination by destination never sees what a pattern
         // delivers: patterns are refused unless the configuration says the hook judges them.
         if action == .subscribe, destination.isPattern, let hooks, hooks.settings.subscribe != nil, !hooks.settings.subscribePatterns {

@@ -17,6 +17,8 @@ public final class GatewayServer: Sendable {
     private let tls: TLSContextHolder?
     private let logger: Logger
     private let trimmer: MemoryTrimmer?
+    /// Publishes `/topic/$sys.stats` while someone subscribes.
+    private let stats: SystemStatsPublisher
     private let hooks: HookClient?
     private let readiness: Readiness
     /// The topic hub every transport feeds.
@@ -40,6 +42,7 @@ public final class GatewayServer: Sendable {
         tls: TLSContextHolder?,
         hub: Hub,
         trimmer: MemoryTrimmer?,
+        stats: SystemStatsPublisher,
         hooks: HookClient?,
         readiness: Readiness,
         logger: Logger
@@ -54,6 +57,7 @@ public final class GatewayServer: Sendable {
         self.tls = tls
         self.hub = hub
         self.trimmer = trimmer
+        self.stats = stats
         self.logger = logger
     }
 
@@ -84,7 +88,7 @@ public final class GatewayServer: Sendable {
             throw error
         }
         let hooks = configuration.hooks.isEnabled ? HookClient(settings: configuration.hooks, group: eventLoops) : nil
-        let gatekeeper = GatewayGatekeeper(policy: configuration.accessPolicy ?? .open, apiKeys: configuration.apiKeys, tokens: tokens, hooks: hooks)
+        let gatekeeper = GatewayGatekeeper(policy: configuration.accessPolicy ?? .open, apiKeys: configuration.apiKeys, apiKeyRoles: configuration.apiKeyRoles, tokens: tokens, hooks: hooks)
         if configuration.accessPolicy != nil {
             hubConfiguration.gatekeeper = gatekeeper
         }
@@ -128,6 +132,7 @@ public final class GatewayServer: Sendable {
                 tls: tls,
                 hub: hub,
                 trimmer: configuration.memoryTrimInterval.map { MemoryTrimmer(interval: $0, on: eventLoops.next()) },
+                stats: SystemStatsPublisher(hub: hub, interval: configuration.statsInterval, on: eventLoops.next()),
                 hooks: hooks,
                 readiness: router.readiness,
                 logger: logger
@@ -253,6 +258,7 @@ public final class GatewayServer: Sendable {
     public func stop() async throws {
         readiness.set(.stopping)
         trimmer?.cancel()
+        stats.cancel()
         try? await channel.close()
         try? await stompChannel?.close()
         try? await stompTLSChannel?.close()
