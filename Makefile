@@ -11,7 +11,7 @@ TEST_BIN := .build/debug/perigee
 FUZZ_SECONDS ?= 20
 FUZZ_TARGETS := FuzzWebSocket FuzzHandshake FuzzStomp FuzzDestination FuzzSockJS FuzzAccess
 
-.PHONY: bench bench-smoke bench-build run test deps release unit-test fuzz external-test autobahn ws-cli stomp-py auth admin tls browser sockjs-client django-example clean
+.PHONY: bench bench-smoke bench-build run test deps release unit-test fuzz external-test autobahn ws-cli stomp-py auth admin tls browser status-page sockjs-client django-example clean
 
 ## run: install what is missing, build the release binary, serve on $(HOST):$(PORT)
 run: deps release
@@ -21,7 +21,7 @@ run: deps release
 ## target, a 10-second perigee-bench fan-out against the release build (any lost or reordered
 ## message fails), stomp.py, JWT/hooks/sender identity on every transport (auth), TLS and
 ## origins (tls), the admin API on every transport (admin), the shoutbox in headless Chromium
-## on every transport, Debian's sockjs-client
+## on every transport, the status page in Chromium (status-page), Debian's sockjs-client
 ## in Chromium, the Django example beside Perigee (examples/django-shoutbox), a wscat-style CLI
 ## session, and Autobahn|Testsuite (the longest, last)
 test: deps unit-test fuzz bench-smoke external-test
@@ -43,7 +43,7 @@ fuzz:
 	for target in $(FUZZ_TARGETS); do Fuzz/run.sh $$target $(FUZZ_SECONDS) || failed="$$failed $$target"; done; \
 	if [ -n "$$failed" ]; then echo "fuzz targets that failed:$$failed" >&2; exit 1; fi
 
-external-test: stomp-py auth admin tls browser sockjs-client django-example ws-cli autobahn
+external-test: stomp-py auth admin tls browser status-page sockjs-client django-example ws-cli autobahn
 
 autobahn:
 	PERIGEE_BIN=$(TEST_BIN) Tests/External/autobahn.sh
@@ -70,6 +70,11 @@ tls:
 
 browser:
 	PERIGEE_BIN=$(TEST_BIN) Tests/External/browser_test.sh
+
+## status-page: web/status.html in headless Chromium, live numbers from /topic/$sys.stats;
+## screenshot at Tests/External/out/status.png
+status-page:
+	PERIGEE_BIN=$(TEST_BIN) Tests/External/status_page_test.sh
 
 sockjs-client:
 	PERIGEE_BIN=$(TEST_BIN) Tests/External/sockjs_client_test.sh
