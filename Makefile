@@ -11,7 +11,7 @@ TEST_BIN := .build/debug/perigee
 FUZZ_SECONDS ?= 20
 FUZZ_TARGETS := FuzzWebSocket FuzzHandshake FuzzStomp FuzzDestination FuzzSockJS FuzzAccess
 
-.PHONY: bench bench-smoke bench-build run test deps release unit-test fuzz external-test autobahn ws-cli stomp-py auth logs tls reload browser sockjs-client django-example deploy clean
+.PHONY: bench bench-smoke bench-build run test deps release unit-test fuzz external-test autobahn ws-cli stomp-py auth admin logs tls reload browser status-page sockjs-client django-example deploy clean
 
 ## run: install what is missing, build the release binary, serve on $(HOST):$(PORT)
 run: deps release
@@ -20,10 +20,11 @@ run: deps release
 ## test: install what is missing, then every test: Swift tests, a short run of each fuzz
 ## target, a 10-second perigee-bench fan-out against the release build (any lost or reordered
 ## message fails), stomp.py, JWT/hooks/sender identity on every transport (auth), TLS and
-## origins (tls), configuration reload on SIGHUP (reload), the shoutbox in headless Chromium
-## on every transport, Debian's sockjs-client in Chromium, the Django example beside Perigee
-## (examples/django-shoutbox), a wscat-style CLI session, and Autobahn|Testsuite (the
-## longest, last)
+## origins (tls), configuration reload on SIGHUP (reload), the admin API on every transport
+## (admin), the shoutbox in headless Chromium on every transport, the status page in Chromium
+## (status-page), Debian's sockjs-client in Chromium, the Django example beside Perigee
+## (examples/django-shoutbox), the nginx front end and systemd unit (deploy), a wscat-style CLI
+## session, and Autobahn|Testsuite (the longest, last)
 test: deps unit-test fuzz bench-smoke external-test
 
 deps:
@@ -43,7 +44,7 @@ fuzz:
 	for target in $(FUZZ_TARGETS); do Fuzz/run.sh $$target $(FUZZ_SECONDS) || failed="$$failed $$target"; done; \
 	if [ -n "$$failed" ]; then echo "fuzz targets that failed:$$failed" >&2; exit 1; fi
 
-external-test: stomp-py auth logs tls reload browser sockjs-client django-example deploy ws-cli autobahn
+external-test: stomp-py auth admin logs tls reload browser status-page sockjs-client django-example deploy ws-cli autobahn
 
 autobahn:
 	PERIGEE_BIN=$(TEST_BIN) Tests/External/autobahn.sh
@@ -68,6 +69,11 @@ auth:
 logs:
 	PERIGEE_BIN=$(TEST_BIN) Tests/External/log_secrets_test.sh
 
+## admin: the admin API (API key roles; list, disconnect a session or every session of a user
+## on all eight transports, unsubscribe, destinations) and the $sys statistics topic (issue 10)
+admin:
+	PERIGEE_BIN=$(TEST_BIN) Tests/External/admin_test.sh
+
 ## tls: HTTPS, WSS and STOMP over TLS with requests, websockets and stomp.py; certificate
 ## reload on SIGHUP; the origin allow-list (certificates made with the openssl command)
 tls:
@@ -80,6 +86,11 @@ reload:
 
 browser:
 	PERIGEE_BIN=$(TEST_BIN) Tests/External/browser_test.sh
+
+## status-page: web/status.html in headless Chromium, live numbers from /topic/$sys.stats;
+## screenshot at Tests/External/out/status.png
+status-page:
+	PERIGEE_BIN=$(TEST_BIN) Tests/External/status_page_test.sh
 
 sockjs-client:
 	PERIGEE_BIN=$(TEST_BIN) Tests/External/sockjs_client_test.sh

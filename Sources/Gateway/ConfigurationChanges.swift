@@ -35,7 +35,7 @@ struct ConfigurationChanges {
         }
         // Applied.
         note(running.accessPolicy != effective.accessPolicy, "access")
-        note(running.apiKeys != effective.apiKeys, "api_keys")
+        note(running.apiKeys != effective.apiKeys || running.apiKeyRoles != effective.apiKeyRoles, "api_keys")
         note(running.jwt != effective.jwt, "auth.jwt")
         note(running.hooks != effective.hooks, "hooks")
         note(running.origins != effective.origins, "origins")

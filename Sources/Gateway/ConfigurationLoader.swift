@@ -367,7 +367,7 @@ private struct Reader {
                 guard let mapping = node.mapping else { throw fail(node, "api_keys", "expected a mapping of key names to secrets") }
                 for (keyNode, value) in mapping {
                     let name = keyNode.string ?? ""
-                    let secret = try string(value, "api_keys.\(name)")
+                    let secret = try apiKeySecret(value, name: name, roles: &configuration.apiKeyRoles)
                     guard secret.utf8.count >= 8 else { throw fail(value, "api_keys.\(name)", "expected a secret of at least 8 characters") }
                     configuration.apiKeys[name] = secret
                 }
@@ -484,5 +484,38 @@ extension Reader {
             }
         }
         configuration.stompTLSPort = port.value
+    }
+}
+
+// MARK: API key roles
+
+extension Reader {
+    /// The roles an API key may have.
+    static let apiKeyRoles: Set<String> = ["admin"]
+
+    /// An `api_keys` entry: a secret, or `{secret: "...", roles: [admin]}`. Records the
+    /// roles of the mapping form in `roles` and returns the secret.
+    fileprivate func apiKeySecret(_ node: Node, name: String, roles: inout [String: Set<String>]) throws(ConfigurationError) -> String {
+        let key = "api_keys.\(name)"
+        guard node.mapping != nil else { return try string(node, key) }
+        var secret: String?
+        var granted: Set<String> = []
+        for (field, value) in try entries(node, key, allowed: ["secret", "roles"]) {
+            if field == "secret" {
+                secret = try string(value, "\(key).secret")
+                continue
+            }
+            guard let sequence = value.sequence else { throw fail(value, "\(key).roles", "expected a list of roles like [admin]") }
+            for item in sequence {
+                let role = try string(item, "\(key).roles")
+                guard Self.apiKeyRoles.contains(role) else {
+                    throw fail(item, "\(key).roles", "expected one of \(Self.apiKeyRoles.sorted().joined(separator: ", ")), got \"\(role)\"")
+                }
+                granted.insert(role)
+            }
+        }
+        guard let secret else { throw fail(node, "\(key).secret", "expected the key's secret beside its roles") }
+        roles[name] = granted.isEmpty ? nil : granted
+        return secret
     }
 }

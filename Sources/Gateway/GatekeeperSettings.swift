@@ -4,6 +4,8 @@ final class GatekeeperSettings: Sendable {
     let policy: AccessPolicy
     /// API key secrets by name. Never logged.
     let apiKeys: [String: String]
+    /// Roles by API key name (`GatewayConfiguration.apiKeyRoles`).
+    let apiKeyRoles: [String: Set<String>]
     /// Nil when no JWT key is configured.
     let tokens: TokenVerifier?
     /// Nil when no hook URL is configured.
@@ -11,9 +13,10 @@ final class GatekeeperSettings: Sendable {
     /// `hooks.send_prefixes`, parsed once.
     let sendPrefixes: [Glob]
 
-    init(policy: AccessPolicy, apiKeys: [String: String], tokens: TokenVerifier?, hooks: HookClient?) {
+    init(policy: AccessPolicy, apiKeys: [String: String], apiKeyRoles: [String: Set<String>] = [:], tokens: TokenVerifier?, hooks: HookClient?) {
         self.policy = policy
         self.apiKeys = apiKeys
+        self.apiKeyRoles = apiKeyRoles
         self.tokens = tokens
         self.hooks = hooks
         self.sendPrefixes = (hooks?.settings.sendPrefixes ?? []).map(Glob.init)

@@ -27,6 +27,11 @@ public struct GatewayConfiguration: Sendable {
     /// API keys accepted as `Authorization: Bearer KEY` (HTTP) or as the CONNECT passcode
     /// (STOMP), by name. With none configured only loopback clients may publish over HTTP.
     public var apiKeys: [String: String] = [:]
+    /// Roles of API keys, by key name (`api_keys.NAME.roles`); a key absent here has none.
+    /// The one role today is `admin`: the admin API (`AdminAPI`) and the `$sys` topics.
+    public var apiKeyRoles: [String: Set<String>] = [:]
+    /// How often `/topic/$sys.stats` is published while someone subscribes to it.
+    public var statsInterval: TimeAmount = .seconds(1)
     /// Hub and STOMP session settings. Its `gatekeeper` is replaced by the gateway's
     /// (`GatewayGatekeeper`: API keys, JWT, hooks, `accessPolicy`) when the server starts,
     /// unless `accessPolicy` is nil.

@@ -33,8 +33,16 @@ struct GatewayGatekeeper: StompGatekeeper {
         self.logger = logger
     }
 
-    init(policy: AccessPolicy, apiKeys: [String: String], tokens: TokenVerifier?, hooks: HookClient?, logger: Logger = Logger(label: "perigee")) {
-        self.init(settings: Reloadable(GatekeeperSettings(policy: policy, apiKeys: apiKeys, tokens: tokens, hooks: hooks)), logger: logger)
+    init(
+        policy: AccessPolicy,
+        apiKeys: [String: String],
+        apiKeyRoles: [String: Set<String>] = [:],
+        tokens: TokenVerifier?,
+        hooks: HookClient?,
+        logger: Logger = Logger(label: "perigee")
+    ) {
+        let settings = GatekeeperSettings(policy: policy, apiKeys: apiKeys, apiKeyRoles: apiKeyRoles, tokens: tokens, hooks: hooks)
+        self.init(settings: Reloadable(settings), logger: logger)
     }
 
     /// The access rules in force now.
@@ -51,7 +59,9 @@ struct GatewayGatekeeper: StompGatekeeper {
             logRefusal("credential refused", reason: reason, request: request, context: context)
             return .decided(.failure(.unauthorized(reason)))
         case .apiKey(let name):
-            return .decided(.success(Identity(kind: .apiKey, transport: context?.transport, address: context?.address?.ipAddress).principal(user: name)))
+            var identity = Identity(kind: .apiKey, transport: context?.transport, address: context?.address?.ipAddress)
+            identity.admin = current.apiKeyRoles[name]?.contains("admin") ?? false
+            return .decided(.success(identity.principal(user: name)))
         case .none:
             guard hooks?.settings.connect != nil else {
                 // Hooks ask about sessions by transport: give each session a principal of its own then.
@@ -97,6 +107,11 @@ struct GatewayGatekeeper: StompGatekeeper {
 
     private static func credential(in headers: StompHeaders, context: ClientContext?, settings: GatekeeperSettings) -> Credential {
         Credential.find(in: headers, context: context, apiKeys: settings.apiKeys, acceptsTokens: settings.tokens != nil)
+    }
+
+    /// Whether the API key `name` holds the `admin` role.
+    func isAdmin(keyNamed name: String) -> Bool {
+        settings.current.apiKeyRoles[name]?.contains("admin") ?? false
     }
 
     func bearer(_ authorization: String) -> Credential {
@@ -196,6 +211,10 @@ struct GatewayGatekeeper: StompGatekeeper {
     // MARK: SUBSCRIBE and SEND
 
     func allows(_ principal: Principal, _ action: AccessAction, _ destination: Destination) -> Bool {
+        // The server's own topics, whatever the configured rules say: admins read, nobody writes.
+        if SystemTopics.isReserved(destination) {
+            return action == .subscribe && Identity.of(principal).admin
+        }
         let current = settings.current
         // A subscribe hook that decides destination by destination never sees what a pattern
         // delivers: patterns are refused unless the configuration says the hook judges them.

@@ -4,7 +4,7 @@ import NIOHTTP1
 import NIOPosix
 import WebSocket
 
-/// Answers plain HTTP: static files, the publish API, the destination listing, and WebSocket
+/// Answers plain HTTP: static files, the publish API, the admin API (`AdminAPI`), and WebSocket
 /// handshakes that could not be upgraded (with the specific status of
 /// `WebSocketHandshakeError`, since NIO's upgrade handler only passes the request on).
 final class GatewayHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
@@ -114,8 +114,10 @@ final class GatewayHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
             publish(head, body: body, context: context)
             return
         }
-        if path == "/api/destinations" {
-            listDestinations(head, context: context)
+        if AdminAPI.owns(path) {
+            AdminAPI(hub: router.hub, gatekeeper: router.gatekeeper).answer(head, on: context.eventLoop).assumeIsolated().whenSuccess { reply in
+                self.sendJSON(reply.status, reply.body, head: head, extraHeaders: reply.allow.map { HTTPHeaders([("Allow", $0)]) } ?? HTTPHeaders(), context: context)
+            }
             return
         }
         if path == "/healthz" || path == "/readyz" {
@@ -233,15 +235,6 @@ final class GatewayHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
         }
     }
 
-    private func listDestinations(_ head: HTTPRequestHead, context: ChannelHandlerContext) {
-        router.hub.destinationCounts(on: context.eventLoop).assumeIsolated().whenSuccess { counts in
-            let entries = counts.sorted { $0.key < $1.key }.map { name, count in
-                JSONValue.object([("destination", .string(name)), ("subscribers", .number(count))])
-            }
-            self.sendJSON(.ok, ["destinations": .array(entries)], head: head, context: context)
-        }
-    }
-
     static func isLoopback(_ address: SocketAddress?) -> Bool {
         guard let ip = address?.ipAddress else { return false }
         return ip.hasPrefix("127.") || ip == "::1" || ip.hasPrefix("::ffff:127.")
@@ -291,7 +284,7 @@ final class GatewayHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
         case .allowed where head.method == .OPTIONS:
             // Fetch standard §4.8: a preflight names the method and headers it wants to use.
             var headers: HTTPHeaders = [
-                "Access-Control-Allow-Methods": "GET, POST, OPTIONS",
+                "Access-Control-Allow-Methods": "GET, POST, DELETE, OPTIONS",
                 "Access-Control-Max-Age": "600",
             ]
             let requested = head.headers.first(name: "access-control-request-headers") ?? ""

@@ -20,6 +20,8 @@ public final class GatewayServer: Sendable {
     private let tls: TLSContextHolder?
     private let logger: Logger
     private let trimmer: MemoryTrimmer?
+    /// Publishes `/topic/$sys.stats` while someone subscribes.
+    private let stats: SystemStatsPublisher
     private let readiness: Readiness
     /// Access rules, API keys, JWT keys and hooks: every decision reads the current ones.
     private let gatekeeperSettings: Reloadable<GatekeeperSettings>
@@ -57,6 +59,7 @@ public final class GatewayServer: Sendable {
         gatekeeperSettings: Reloadable<GatekeeperSettings>,
         routers: Reloadable<GatewayRouter>,
         running: GatewayConfiguration,
+        stats: SystemStatsPublisher,
         readiness: Readiness,
         logger: Logger
     ) {
@@ -73,6 +76,7 @@ public final class GatewayServer: Sendable {
         self.tls = tls
         self.hub = hub
         self.trimmer = trimmer
+        self.stats = stats
         self.logger = logger
     }
 
@@ -106,6 +110,7 @@ public final class GatewayServer: Sendable {
         let gatekeeper = GatewayGatekeeper(
             policy: configuration.accessPolicy ?? .open,
             apiKeys: configuration.apiKeys,
+            apiKeyRoles: configuration.apiKeyRoles,
             tokens: tokens,
             hooks: hooks,
             logger: logger
@@ -157,6 +162,7 @@ public final class GatewayServer: Sendable {
                 gatekeeperSettings: gatekeeper.settings,
                 routers: routers,
                 running: configuration,
+                stats: SystemStatsPublisher(hub: hub, interval: configuration.statsInterval, on: eventLoops.next()),
                 readiness: router.readiness,
                 logger: logger
             )
@@ -311,7 +317,13 @@ public final class GatewayServer: Sendable {
             tls.install(certificate.context, from: certificate.files)
         }
         gatekeeperSettings.replace(
-            with: GatekeeperSettings(policy: configuration.accessPolicy ?? .open, apiKeys: configuration.apiKeys, tokens: tokens, hooks: hooks)
+            with: GatekeeperSettings(
+                policy: configuration.accessPolicy ?? .open,
+                apiKeys: configuration.apiKeys,
+                apiKeyRoles: configuration.apiKeyRoles,
+                tokens: tokens,
+                hooks: hooks
+            )
         )
         if let old = previous.hooks, old !== hooks {
             retiredHooks.withLockedValue { $0.append(old) }
@@ -362,6 +374,7 @@ public final class GatewayServer: Sendable {
     public func stop() async throws {
         readiness.set(.stopping)
         trimmer?.cancel()
+        stats.cancel()
         try? await channel.close()
         try? await stompChannel?.close()
         try? await stompTLSChannel?.close()

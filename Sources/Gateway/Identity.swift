@@ -24,6 +24,9 @@ struct Identity: Sendable {
     var transport: String?
     /// The client's IP address, for the per-address bound on pending hook calls.
     var address: String?
+    /// Whether the principal holds the `admin` role (an API key with `roles: [admin]`): the
+    /// admin API, and SUBSCRIBE to the `$sys` topics (`SystemTopics`).
+    var admin = false
 
     /// The identity of a principal; a principal without one (`Principal.anonymous`) is anonymous.
     static func of(_ principal: Principal) -> Identity {

@@ -4,7 +4,7 @@ struct StaticFiles: Sendable {
 
     /// The file for `path`, or nil when the path is not a safe relative path.
     func file(for path: String) -> String? {
-        guard let decoded = Self.percentDecoded(path) else { return nil }
+        guard let decoded = PercentEncoding.decode(path[...], plusIsSpace: false, maxBytes: path.utf8.count) else { return nil }
         var segments: [Substring] = []
         for segment in decoded.split(separator: "/", omittingEmptySubsequences: true) {
             guard segment != "..", segment != ".", !segment.contains("\0"), !segment.hasPrefix(".") else { return nil }
@@ -27,21 +27,5 @@ struct StaticFiles: Sendable {
         case "txt": return "text/plain; charset=utf-8"
         default: return "application/octet-stream"
         }
-    }
-
-    private static func percentDecoded(_ text: String) -> String? {
-        var bytes: [UInt8] = []
-        var iterator = Array(text.utf8).makeIterator()
-        while let byte = iterator.next() {
-            if byte == UInt8(ascii: "%") {
-                guard let high = iterator.next(), let low = iterator.next(),
-                    let value = UInt8(String(decoding: [high, low], as: UTF8.self), radix: 16)
-                else { return nil }
-                bytes.append(value)
-            } else {
-                bytes.append(byte)
-            }
-        }
-        return String(validating: bytes, as: UTF8.self)
     }
 }

@@ -148,6 +148,14 @@ public final class Hub: Sendable {
         }
     }
 
+    /// Whether a topic publish to `destination` would reach any shard now: one holds a
+    /// subscription to it, or any pattern subscription (which may match it). Lets a producer
+    /// of computed messages (the `$sys` statistics) skip the work while nobody listens. Takes
+    /// the interest table's lock once; callable on any thread.
+    public func mayHaveSubscribers(to destination: Destination) -> Bool {
+        !interest.tracks || interest.shards(for: destination) != 0
+    }
+
     /// The shards a publish to `destination` goes to, as a bit mask (for tests).
     func interestedShards(for destination: Destination) -> UInt64 {
         interest.shards(for: destination)

@@ -214,7 +214,7 @@ def main():
         res.check("STOMP/TLS port serves the configured certificate", served_fingerprint(tls_port) == first_fp)
         plain = None
         try:
-            plain = requests.get(f"http://127.0.0.1:{server.port}/api/destinations", timeout=TIMEOUT)
+            plain = requests.get(f"http://127.0.0.1:{server.port}/healthz", timeout=TIMEOUT)
         except requests.exceptions.RequestException:
             pass
         res.check("plain HTTP on the TLS port gets no HTTP answer", plain is None or plain.status_code != 200)

@@ -257,7 +257,7 @@ struct BadInputMatrixTests {
     @Test func idleKeepAliveConnectionsClose() async throws {
         try await withGuardedServer({ $0.httpKeepAliveTimeout = .milliseconds(300) }) { server in
             var client = try await RawWebSocketClient.connect(port: server.httpPort)
-            let head = try await client.request("GET /api/destinations HTTP/1.1\r\nHost: h\r\n\r\n")
+            let head = try await client.request("GET /healthz HTTP/1.1\r\nHost: h\r\n\r\n")
             #expect(head.hasPrefix("HTTP/1.1 200"))
             _ = try await client.readToEnd()  // returns only because the server closes
         }

@@ -33,7 +33,11 @@ struct StompGatewayTests {
     }
 
     @Test func fansOutAcrossEveryTransport() async throws {
-        try await withGateway { server in
+        // An admin key: the destination listing below needs one.
+        try await withGateway({
+            $0.apiKeys = ["ops": "ops-secret-1"]
+            $0.apiKeyRoles = ["ops": ["admin"]]
+        }) { server in
             var tcp = try await StompTestClient.connect(server, over: .tcp)
             var ws = try await StompTestClient.connect(server, over: .webSocket)
             try await subscribe(&tcp, "/topic/shouts", id: "t")
@@ -57,7 +61,7 @@ struct StompGatewayTests {
             // HTTP API → both.
             let response = try await HTTPTestClient.request(
                 port: server.httpPort, method: "POST", path: "/api/publish/topic/shouts",
-                headers: ["Content-Type: text/plain", "X-Stomp-Priority: 9"], body: "from http"
+                headers: ["Content-Type: text/plain", "X-Stomp-Priority: 9", "Authorization: Bearer ops-secret-1"], body: "from http"
             )
             #expect(response.status == 202)
             #expect(response.body.contains("\"delivered\":2"))
@@ -73,7 +77,9 @@ struct StompGatewayTests {
             #expect(try await ws.next()?.bodyText == "from tcp")
             #expect(try await tcp.next()?.bodyText == "from tcp")
 
-            let listing = try await HTTPTestClient.request(port: server.httpPort, method: "GET", path: "/api/destinations")
+            let listing = try await HTTPTestClient.request(
+                port: server.httpPort, method: "GET", path: "/api/destinations", headers: ["Authorization: Bearer ops-secret-1"]
+            )
             #expect(listing.body.contains("{\"destination\":\"/topic/shouts\",\"subscribers\":2}"))
             await tcp.close()
             await ws.close()

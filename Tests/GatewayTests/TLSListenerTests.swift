@@ -52,7 +52,7 @@ struct TLSListenerTests {
             // A keep-alive request: after `Connection: close` the server may already have closed
             // the channel, which then has no TLS handler left to ask for the certificate.
             var https = try await RawWebSocketClient.connect(port: server.httpPort, tls: client)
-            let head = try await https.request("GET /api/destinations HTTP/1.1\r\nHost: localhost\r\n\r\n")
+            let head = try await https.request("GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n")
             #expect(head.hasPrefix("HTTP/1.1 200"))
             #expect(try await https.peerCertificate() == second)
             await https.close()
