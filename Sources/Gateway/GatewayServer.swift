@@ -1,3 +1,4 @@
+import Fallback
 import Hub
 import Logging
 import NIOCore
@@ -19,6 +20,10 @@ public final class GatewayServer: Sendable {
     private let trimmer: MemoryTrimmer?
     private let hooks: HookClient?
     private let readiness: Readiness
+    private let connections: ConnectionTracker
+    private let sockJSServices: [SockJSService]
+    /// The drain's wait for clients to leave (`drain.timeout_s`).
+    public let drainTimeout: TimeAmount
     /// The topic hub every transport feeds.
     public let hub: Hub
 
@@ -42,8 +47,14 @@ public final class GatewayServer: Sendable {
         trimmer: MemoryTrimmer?,
         hooks: HookClient?,
         readiness: Readiness,
+        connections: ConnectionTracker,
+        sockJSServices: [SockJSService],
+        drainTimeout: TimeAmount,
         logger: Logger
     ) {
+        self.connections = connections
+        self.sockJSServices = sockJSServices
+        self.drainTimeout = drainTimeout
         self.hooks = hooks
         self.readiness = readiness
         self.group = group
@@ -91,6 +102,7 @@ public final class GatewayServer: Sendable {
         let hub = Hub(group: eventLoops, configuration: hubConfiguration)
         let compressors = WebSocketCompressorPool(group: eventLoops, configuration: configuration.stompWebSocket.deflate)
         let router = GatewayRouter(configuration: configuration, hub: hub, compressors: compressors, gatekeeper: gatekeeper)
+        let connections = ConnectionTracker()
         let bootstrap = ServerBootstrap(group: eventLoops)
             .serverChannelOption(.backlog, value: 1024)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
@@ -99,8 +111,9 @@ public final class GatewayServer: Sendable {
             .childChannelOption(.recvAllocator, value: Self.receiveBuffers)
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
+                    connections.add(channel, speaksHTTP: true)
                     try tls?.addHandler(to: channel)
-                    try Self.configureHTTP(channel: channel, router: router)
+                    try Self.configureHTTP(channel: channel, router: router, connections: connections)
                 }
             }
         do {
@@ -109,10 +122,10 @@ public final class GatewayServer: Sendable {
             var stompTLSChannel: Channel?
             do {
                 if configuration.stompPort != 0 {
-                    stompChannel = try await bindStomp(configuration, port: configuration.stompPort, tls: nil, hub: hub, group: eventLoops)
+                    stompChannel = try await bindStomp(configuration, port: configuration.stompPort, tls: nil, hub: hub, group: eventLoops, connections: connections)
                 }
                 if let tls, configuration.stompTLSPort != 0 {
-                    stompTLSChannel = try await bindStomp(configuration, port: configuration.stompTLSPort, tls: tls, hub: hub, group: eventLoops)
+                    stompTLSChannel = try await bindStomp(configuration, port: configuration.stompTLSPort, tls: tls, hub: hub, group: eventLoops, connections: connections)
                 }
             } catch {
                 try? await channel.close()
@@ -130,6 +143,9 @@ public final class GatewayServer: Sendable {
                 trimmer: configuration.memoryTrimInterval.map { MemoryTrimmer(interval: $0, on: eventLoops.next()) },
                 hooks: hooks,
                 readiness: router.readiness,
+                connections: connections,
+                sockJSServices: router.sockJSServices,
+                drainTimeout: configuration.drainTimeout,
                 logger: logger
             )
             router.readiness.set(.ready)
@@ -155,7 +171,8 @@ public final class GatewayServer: Sendable {
         port: Int,
         tls: TLSContextHolder?,
         hub: Hub,
-        group: MultiThreadedEventLoopGroup
+        group: MultiThreadedEventLoopGroup,
+        connections: ConnectionTracker
     ) async throws -> Channel {
         try await ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 1024)
@@ -164,6 +181,7 @@ public final class GatewayServer: Sendable {
             .childChannelOption(.recvAllocator, value: Self.receiveBuffers)
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
+                    connections.add(channel, speaksHTTP: false)
                     try tls?.addHandler(to: channel)
                     let handler = StompTCPHandler(
                         hub: hub,
@@ -177,7 +195,7 @@ public final class GatewayServer: Sendable {
             .bind(host: configuration.host, port: max(port, 0)).get()
     }
 
-    private static func configureHTTP(channel: Channel, router: GatewayRouter) throws {
+    private static func configureHTTP(channel: Channel, router: GatewayRouter, connections: ConnectionTracker) throws {
         let upgrader = WebSocketUpgrader { head in router.webSocketEndpoint(for: head) }
         let http = GatewayHTTPHandler(router: router)
         let configuration = router.configuration
@@ -194,6 +212,7 @@ public final class GatewayServer: Sendable {
                 upgraders: [upgrader],
                 completionHandler: { context in
                     // The upgraded connection speaks frames, not HTTP: drop the HTTP handlers.
+                    connections.upgraded(context.channel)
                     context.pipeline.syncOperations.removeHandler(name: HTTPConnectionGuard.name, promise: nil)
                     context.pipeline.syncOperations.removeHandler(name: GatewayHTTPHandler.name, promise: nil)
                 }
@@ -244,10 +263,50 @@ public final class GatewayServer: Sendable {
         }
     }
 
+    /// Succeeds when the HTTP listener closes.
+    var listenerClosed: EventLoopFuture<Void> { channel.closeFuture }
+
     /// Resolves when the listener closes.
     public func waitUntilClosed() async throws {
         try await channel.closeFuture.get()
     }
+
+    // MARK: Draining (SIGTERM, SIGINT)
+
+    /// Drains the server gracefully, then shuts it down (see `GatewayDrain` for the steps):
+    /// `/readyz` answers 503 `{"status":"draining"}`, the listeners close, every client is
+    /// told to go away the way its transport says it (STOMP ERROR `server shutting down`,
+    /// WebSocket close 1001, SockJS `c[3000,"Go away!"]`) after what was queued for it, and
+    /// the drain waits up to `timeout` for the connections to close before closing the rest.
+    /// A publisher answered with HTTP 202 or a RECEIPT before the drain began lost nothing:
+    /// its message reached every subscriber's transport ahead of the goodbye.
+    /// - Parameter timeout: the longest wait for clients to leave (default `drainTimeout`,
+    ///   `drain.timeout_s`); 0 closes at once. Cancelling the calling task ends the wait early.
+    /// - Returns: how many sessions were told, how many connections were closed by force at
+    ///   the deadline, and the elapsed milliseconds.
+    @discardableResult
+    public func drain(timeout: TimeAmount? = nil) async -> GatewayDrainReport {
+        trimmer?.cancel()
+        let drain = GatewayDrain(
+            hub: hub,
+            readiness: readiness,
+            listeners: [channel, stompChannel, stompTLSChannel].compactMap { $0 },
+            sockJS: sockJSServices,
+            connections: connections,
+            loop: group.next(),
+            logger: logger
+        )
+        let report = await drain.run(timeout: timeout ?? drainTimeout)
+        readiness.set(.stopping)
+        await hooks?.shutdown()
+        if ownsGroup {
+            try? await group.shutdownGracefully()
+        }
+        return report
+    }
+
+    /// Open connections of every listener (for tests and metrics).
+    public var connectionCount: Int { connections.count }
 
     /// Stops listening and, when the server created its event loops, shuts them down.
     public func stop() async throws {
