@@ -2,6 +2,7 @@ import ArgumentParser
 import Dispatch
 import Gateway
 import Logging
+import ServiceLifecycle
 
 #if canImport(Glibc)
 import Glibc
@@ -37,6 +38,9 @@ struct PerigeeCommand: AsyncParsableCommand {
     @Option(name: .customLong("check-config"), help: "Check a configuration file and exit: 0 when valid, 2 otherwise.")
     var checkConfig: String?
 
+    @Option(name: .customLong("drain-timeout"), help: "Seconds a drain (SIGTERM, SIGINT) waits for clients to leave; 0 closes at once (default 10).")
+    var drainTimeout: Int?
+
     @Flag(help: "Mount the conformance test services (/echo/websocket).")
     var conformance = false
 
@@ -45,6 +49,9 @@ struct PerigeeCommand: AsyncParsableCommand {
             if let value, !(0...65535).contains(value) {
                 throw ValidationError("\(name) must be 0...65535, got \(value)")
             }
+        }
+        if let drainTimeout, !(0...3_600).contains(drainTimeout) {
+            throw ValidationError("--drain-timeout must be 0...3600 seconds, got \(drainTimeout)")
         }
     }
 
@@ -84,7 +91,14 @@ struct PerigeeCommand: AsyncParsableCommand {
         let stomp = server.stompPort != 0 ? " and stomp://\(configuration.host):\(server.stompPort)" : ""
         let stompTLS = server.stompTLSPort != 0 ? " and stomp+ssl://\(configuration.host):\(server.stompTLSPort)" : ""
         print("perigee listening on \(scheme)://\(configuration.host):\(server.httpPort)\(stomp)\(stompTLS)")
-        try await server.waitUntilClosed()
+        // SIGTERM or SIGINT drains (GatewayService) and the process exits 0; a second one
+        // during the drain exits at once with 1 (SecondSignalExit).
+        let services = ServiceGroup(
+            configuration: .init(services: [GatewayService(server: server)], gracefulShutdownSignals: [.sigterm, .sigint], logger: Logger(label: "perigee"))
+        )
+        let secondSignal = SecondSignalExit.arm()
+        try await services.run()
+        secondSignal.forEach { $0.cancel() }
         reloader.cancel()
     }
 
@@ -102,6 +116,7 @@ struct PerigeeCommand: AsyncParsableCommand {
         if let stompTLSPort { configuration.stompTLSPort = stompTLSPort }
         if let webRoot { configuration.webRoot = webRoot.isEmpty ? nil : webRoot }
         if conformance { configuration.conformance = true }
+        if let drainTimeout { configuration.drainTimeoutSeconds = drainTimeout }
         return configuration
     }
 
