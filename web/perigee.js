@@ -77,6 +77,10 @@
  *   So Perigee's "unauthorized" and "authorization unavailable" are retried with the growing
  *   backoff, for ever (each attempt with a fresh token), and "token expired", which ends a
  *   session that lasted, reconnects within initialDelay (the backoff has reset).
+ * - Drain: ERROR "server shutting down", WebSocket close 1001 or SockJS close 3000 "Go away!"
+ *   mean the server is going away, not refusing: no onError, the backoff resets, and the
+ *   client reconnects within [0, initialDelay) with the same transport (to another node behind
+ *   the load balancer), then subscribes again to everything under the same ids.
  * - Token: `token` is a string, or a function (sync, or returning a promise) called before every
  *   attempt — the first, each reconnect, each fallback to another transport — so short-lived
  *   tokens work. A non-empty token (trimmed) goes in CONNECT as `Authorization: Bearer <token>`,

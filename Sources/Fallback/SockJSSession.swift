@@ -13,6 +13,8 @@ public final class SockJSSession {
     private var receiver: (any SockJSReceiver)?
     private var opened = false
     private var closeFrame: SockJSFrame?
+    /// The client has seen the close frame, or is gone (see `awaitsFarewell`).
+    private var farewellSettled = false
     private var queue: [SockJSMessage] = []
     private var queuedBytes = 0
     private var flushScheduled = false
@@ -46,6 +48,12 @@ public final class SockJSSession {
     /// Whether the session is closed (late requests get its close frame).
     public var isClosed: Bool { closeFrame != nil }
 
+    /// Whether the session still owes its client a close frame: it is open, or the server
+    /// closed it and no receiving request has carried the close frame yet (a polling client
+    /// between polls). False once a receiver took the close frame, or once the client dropped
+    /// its connection or stopped polling. A drain waits for this to turn false.
+    public var awaitsFarewell: Bool { !farewellSettled }
+
     /// Whether a receiving connection is attached.
     public var hasReceiver: Bool { receiver != nil }
 
@@ -74,6 +82,7 @@ public final class SockJSSession {
                 guard new.deliver(.messages(messages)) else { return }
             }
             _ = new.deliver(closeFrame)
+            farewellSettled = true
             new.end()
             return
         }
@@ -120,6 +129,7 @@ public final class SockJSSession {
     public func clientAborted(_ gone: any SockJSReceiver) {
         guard receiver === gone else { return }
         receiver = nil
+        farewellSettled = true
         guard closeFrame == nil else { return }
         closeFrame = .interrupted
         finish(afterDelay: true)
@@ -127,6 +137,7 @@ public final class SockJSSession {
 
     /// The client's WebSocket closed, or it broke the protocol: the session ends now.
     public func abort() {
+        farewellSettled = true
         guard closeFrame == nil else { return }
         closeFrame = .interrupted
         finish(afterDelay: false)
@@ -195,6 +206,7 @@ public final class SockJSSession {
         if let current = receiver {
             receiver = nil
             _ = current.deliver(frame)
+            farewellSettled = true
             current.end()
         }
         finish(afterDelay: true)
@@ -250,6 +262,8 @@ public final class SockJSSession {
         disconnectTask?.cancel()
         disconnectTask = eventLoop.assumeIsolated().scheduleTask(in: configuration.disconnectDelay) { [weak self] in
             guard let self, self.receiver == nil else { return }
+            // The client stopped polling: nobody is left to tell.
+            self.farewellSettled = true
             if self.closeFrame == nil {
                 self.closeFrame = .interrupted
             }

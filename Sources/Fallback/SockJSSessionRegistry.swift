@@ -26,6 +26,8 @@ public final class SockJSSessionRegistry: Sendable {
     private struct State {
         var entries: [String: Entry] = [:]
         var perAddress: [String: Int] = [:]
+        /// False once `goAway` ran: a server that is draining opens no sessions.
+        var admitting = true
     }
 
     private let state = NIOLockedValueBox(State())
@@ -89,6 +91,9 @@ public final class SockJSSessionRegistry: Sendable {
     }
 
     private static func refusal(_ state: State, address: String, configuration: SockJSConfiguration) -> String? {
+        if !state.admitting {
+            return "server shutting down: connect again (to another node)"
+        }
         if state.entries.count >= configuration.maxSessions {
             return "too many SockJS sessions: the server holds its limit of \(configuration.maxSessions) SockJS sessions"
         }
@@ -96,6 +101,39 @@ public final class SockJSSessionRegistry: Sendable {
             return "too many SockJS sessions: your address holds its limit of \(configuration.maxSessionsPerAddress) SockJS sessions"
         }
         return nil
+    }
+
+    // MARK: Draining
+
+    /// Stops admitting sessions (new ones are refused with 503 from now on) and closes every
+    /// open session with `c[3000,"Go away!"]` (SockJS 0.3: the server closing the session),
+    /// each on its own loop after what that loop already queued, so what was sent before
+    /// reaches the client first. Sessions already closed (a STOMP session told to go away by
+    /// its hub) are left as they are. The future, on `loop`, gives how many this call closed.
+    public func goAway(on loop: EventLoop) -> EventLoopFuture<Int> {
+        let entries = state.withLockedValue { state in
+            state.admitting = false
+            return Array(state.entries.values)
+        }
+        let closed = entries.map { entry in
+            entry.eventLoop.submit { () -> Int in
+                let session = entry.session.value
+                guard !session.isClosed else { return 0 }
+                session.close(code: 3000, reason: "Go away!")
+                return 1
+            }
+        }
+        return EventLoopFuture.whenAllSucceed(closed, on: loop).map { $0.reduce(0, +) }
+    }
+
+    /// How many sessions still owe their client a close frame (`SockJSSession.awaitsFarewell`),
+    /// each read on its own loop; the future completes on `loop`.
+    public func awaitingFarewell(on loop: EventLoop) -> EventLoopFuture<Int> {
+        let entries = state.withLockedValue { Array($0.entries.values) }
+        let waiting = entries.map { entry in
+            entry.eventLoop.submit { entry.session.value.awaitsFarewell ? 1 : 0 }
+        }
+        return EventLoopFuture.whenAllSucceed(waiting, on: loop).map { $0.reduce(0, +) }
     }
 
     private func remove(_ id: String, eventLoop: EventLoop) {

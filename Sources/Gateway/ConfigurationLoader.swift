@@ -242,7 +242,7 @@ private struct Reader {
         var tlsPort: (value: Int, node: Node)?
         let sections: Set<String> = [
             "listen", "static", "limits", "timeouts", "heartbeat", "websocket", "sockjs", "api_keys", "access", "conformance", "performance",
-            "tls", "origins", "auth", "hooks", "log",
+            "tls", "origins", "auth", "hooks", "log", "drain",
         ]
         for (name, node) in try entries(root, "", allowed: sections) {
             switch name {
@@ -313,6 +313,10 @@ private struct Reader {
                         let seconds = try int(value, path, 0...86_400)
                         configuration.memoryTrimInterval = seconds == 0 ? nil : .seconds(Int64(seconds))
                     }
+                }
+            case "drain":
+                for (_, value) in try entries(node, "drain", allowed: ["timeout_s"]) {
+                    configuration.drainTimeout = .seconds(Int64(try int(value, "drain.timeout_s", 0...3_600)))
                 }
             case "heartbeat":
                 for (key, value) in try entries(node, "heartbeat", allowed: ["send_ms", "receive_ms", "tolerance"]) {

@@ -64,6 +64,15 @@ public struct GatewayConfiguration: Sendable {
     /// How often memory that the allocator holds freed is returned to the system
     /// (`MemoryTrimmer`); nil is never.
     public var memoryTrimInterval: TimeAmount? = .seconds(5)
+    /// How long a drain (SIGTERM, SIGINT; `GatewayServer.drain`) waits for clients to leave
+    /// after telling them to go away before it closes what is left (`drain.timeout_s`,
+    /// seconds; 0 closes at once).
+    public var drainTimeout: TimeAmount = .seconds(10)
+    /// `drainTimeout` in whole seconds (the `--drain-timeout` flag).
+    public var drainTimeoutSeconds: Int {
+        get { Int(drainTimeout.nanoseconds / 1_000_000_000) }
+        set { drainTimeout = .seconds(Int64(max(newValue, 0))) }
+    }
     /// Limits of the conformance echo endpoint: Autobahn|Testsuite sends messages of up to
     /// 16 MiB in frames of up to 16 MiB (its section 9).
     /// The least severe log level written (`log.level`, `PERIGEE_LOG_LEVEL`, `--log-level`).

@@ -1,3 +1,4 @@
+import Fallback
 import Hub
 import NIOCore
 import NIOHTTP1
@@ -80,6 +81,9 @@ final class GatewayHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
     private func respond(to head: HTTPRequestHead, body: ByteBuffer, context: ChannelHandlerContext) {
         let path = GatewayRouter.path(of: head.uri)
         let isUpgrade = WebSocketHandshake.isUpgradeRequest(head)
+        if router.readiness.isDraining, refusedWhileDraining(head, path: path, isUpgrade: isUpgrade, context: context) {
+            return
+        }
         // A refused handshake at a WebSocket endpoint gets the engine's precise status; other
         // requests under a SockJS prefix are SockJS's (405 for a POSTed upgrade, for example).
         if isUpgrade && head.method == .GET && router.webSocketEndpoint(for: head) != nil {
@@ -140,6 +144,34 @@ final class GatewayHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
             return
         }
         serveStatic(path, head: head, context: context)
+    }
+
+    // MARK: Draining
+
+    /// While the server drains, requests that would start something new are answered 503
+    /// with a JSON reason: WebSocket upgrades, requests that would open a SockJS session, and
+    /// publishes. Polls and sends of existing SockJS sessions go on (a polling client fetches
+    /// its `c[3000,"Go away!"]` that way), as do health checks. Returns whether it answered.
+    private func refusedWhileDraining(_ head: HTTPRequestHead, path: String, isUpgrade: Bool, context: ChannelHandlerContext) -> Bool {
+        let opensSomething: Bool
+        if isUpgrade {
+            opensSomething = true
+        } else if let service = router.sockJSService(owning: path) {
+            guard case .session(_, let id, _) = SockJSRoute(path: path, prefix: service.prefix) else { return false }
+            opensSomething = service.registry.entry(id) == nil
+        } else {
+            opensSomething = path == PublishRequest.pathPrefix || path.hasPrefix(PublishRequest.pathPrefix + "/")
+        }
+        guard opensSomething else { return false }
+        sendJSON(
+            .serviceUnavailable,
+            ["error": .string("server shutting down; connect to another node")],
+            head: head,
+            extraHeaders: ["Retry-After": "1"],
+            keepAlive: isUpgrade ? false : nil,
+            context: context
+        )
+        return true
     }
 
     // MARK: Publish API
@@ -228,6 +260,7 @@ final class GatewayHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
                 let text: String
                 switch error as? Hub.PublishError {
                 case .tooManyQueues(let limit): text = "at most \(limit) queues may exist; this message would create another"
+                case .shuttingDown: text = "server shutting down; publish to another node"
                 default: text = "\(message.destination) is full"
                 }
                 self.sendJSON(.serviceUnavailable, ["error": .string(text)], head: head, context: context)
@@ -345,6 +378,7 @@ final class GatewayHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
         _ object: [String: JSONValue],
         head: HTTPRequestHead,
         extraHeaders: HTTPHeaders = [:],
+        keepAlive: Bool? = nil,
         context: ChannelHandlerContext
     ) {
         if status.code >= 400 {
@@ -355,7 +389,8 @@ final class GatewayHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
         let value = JSONValue.object(object.sorted { $0.key < $1.key })
         var headers = extraHeaders
         headers.add(name: "Content-Type", value: "application/json")
-        sendBytes(status, headers: headers, body: context.channel.allocator.buffer(string: value.encoded + "\n"), head: head, context: context)
+        let body = context.channel.allocator.buffer(string: value.encoded + "\n")
+        sendBytes(status, headers: headers, body: body, head: head, keepAlive: keepAlive, context: context)
     }
 
     private func send(

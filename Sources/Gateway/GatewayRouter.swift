@@ -115,8 +115,9 @@ struct GatewayRouter: Sendable {
 
     /// The WebSocket endpoint mounted at the request's path, if any. Its handshake refuses an
     /// `Origin` that `originPolicy(for:)` does not allow for the request's `Host` (403).
+    /// None while draining: the request then reaches `GatewayHTTPHandler`, which answers 503.
     func webSocketEndpoint(for head: HTTPRequestHead) -> WebSocketEndpoint? {
-        guard var endpoint = mountedEndpoint(for: head) else { return nil }
+        guard !readiness.isDraining, var endpoint = mountedEndpoint(for: head) else { return nil }
         let policy = originPolicy(for: Self.path(of: head.uri))
         let host = head.headers.first(name: "host")
         endpoint.acceptOrigin = { origin in origin.map { policy.allows($0, host: host) } ?? true }

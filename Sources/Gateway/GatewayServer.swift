@@ -1,3 +1,4 @@
+import Fallback
 import Hub
 import Logging
 import NIOConcurrencyHelpers
@@ -35,6 +36,10 @@ public final class GatewayServer: Sendable {
     private let retiredHooks = NIOLockedValueBox<[HookClient]>([])
     private let reloads = ReloadQueue()
     private let stopped = NIOLockedValueBox(false)
+    private let connections: ConnectionTracker
+    private let sockJSServices: [SockJSService]
+    /// The drain's wait for clients to leave (`drain.timeout_s`).
+    public let drainTimeout: TimeAmount
     /// The topic hub every transport feeds.
     public let hub: Hub
 
@@ -61,12 +66,18 @@ public final class GatewayServer: Sendable {
         running: GatewayConfiguration,
         stats: SystemStatsPublisher,
         readiness: Readiness,
+        connections: ConnectionTracker,
+        sockJSServices: [SockJSService],
+        drainTimeout: TimeAmount,
         logger: Logger
     ) {
         self.gatekeeperSettings = gatekeeperSettings
         self.routers = routers
         self.running = Reloadable(running)
         self.managesAccess = running.accessPolicy != nil
+        self.connections = connections
+        self.sockJSServices = sockJSServices
+        self.drainTimeout = drainTimeout
         self.readiness = readiness
         self.group = group
         self.ownsGroup = ownsGroup
@@ -122,6 +133,7 @@ public final class GatewayServer: Sendable {
         let compressors = WebSocketCompressorPool(group: eventLoops, configuration: configuration.stompWebSocket.deflate)
         let router = GatewayRouter(configuration: configuration, hub: hub, compressors: compressors, gatekeeper: gatekeeper, logger: logger)
         let routers = Reloadable(router)
+        let connections = ConnectionTracker()
         let bootstrap = ServerBootstrap(group: eventLoops)
             .serverChannelOption(.backlog, value: 1024)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
@@ -130,8 +142,9 @@ public final class GatewayServer: Sendable {
             .childChannelOption(.recvAllocator, value: Self.receiveBuffers)
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
+                    connections.add(channel, speaksHTTP: true)
                     try tls?.addHandler(to: channel)
-                    try Self.configureHTTP(channel: channel, router: routers.current)
+                    try Self.configureHTTP(channel: channel, router: routers.current, connections: connections)
                 }
             }
         do {
@@ -140,10 +153,10 @@ public final class GatewayServer: Sendable {
             var stompTLSChannel: Channel?
             do {
                 if configuration.stompPort != 0 {
-                    stompChannel = try await bindStomp(host: configuration.host, port: configuration.stompPort, tls: nil, routers: routers, group: eventLoops)
+                    stompChannel = try await bindStomp(host: configuration.host, port: configuration.stompPort, tls: nil, routers: routers, group: eventLoops, connections: connections)
                 }
                 if let tls, configuration.stompTLSPort != 0 {
-                    stompTLSChannel = try await bindStomp(host: configuration.host, port: configuration.stompTLSPort, tls: tls, routers: routers, group: eventLoops)
+                    stompTLSChannel = try await bindStomp(host: configuration.host, port: configuration.stompTLSPort, tls: tls, routers: routers, group: eventLoops, connections: connections)
                 }
             } catch {
                 try? await channel.close()
@@ -164,6 +177,9 @@ public final class GatewayServer: Sendable {
                 running: configuration,
                 stats: SystemStatsPublisher(hub: hub, interval: configuration.statsInterval, on: eventLoops.next()),
                 readiness: router.readiness,
+                connections: connections,
+                sockJSServices: router.sockJSServices,
+                drainTimeout: configuration.drainTimeout,
                 logger: logger
             )
             router.readiness.set(.ready)
@@ -189,7 +205,8 @@ public final class GatewayServer: Sendable {
         port: Int,
         tls: TLSContextHolder?,
         routers: Reloadable<GatewayRouter>,
-        group: MultiThreadedEventLoopGroup
+        group: MultiThreadedEventLoopGroup,
+        connections: ConnectionTracker
     ) async throws -> Channel {
         try await ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 1024)
@@ -198,6 +215,7 @@ public final class GatewayServer: Sendable {
             .childChannelOption(.recvAllocator, value: Self.receiveBuffers)
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
+                    connections.add(channel, speaksHTTP: false)
                     try tls?.addHandler(to: channel)
                     // The settings of the moment: a reload changes them for later connections.
                     let router = routers.current
@@ -213,7 +231,7 @@ public final class GatewayServer: Sendable {
             .bind(host: host, port: max(port, 0)).get()
     }
 
-    private static func configureHTTP(channel: Channel, router: GatewayRouter) throws {
+    private static func configureHTTP(channel: Channel, router: GatewayRouter, connections: ConnectionTracker) throws {
         let upgrader = WebSocketUpgrader { head in router.webSocketEndpoint(for: head) }
         let http = GatewayHTTPHandler(router: router)
         let configuration = router.configuration
@@ -231,6 +249,7 @@ public final class GatewayServer: Sendable {
                 upgraders: [upgrader],
                 completionHandler: { context in
                     // The upgraded connection speaks frames, not HTTP: drop the HTTP handlers.
+                    connections.upgraded(context.channel)
                     context.pipeline.syncOperations.removeHandler(name: HTTPConnectionGuard.name, promise: nil)
                     context.pipeline.syncOperations.removeHandler(name: GatewayHTTPHandler.name, promise: nil)
                 }
@@ -365,10 +384,48 @@ public final class GatewayServer: Sendable {
         }
     }
 
+    /// Succeeds when the HTTP listener closes.
+    var listenerClosed: EventLoopFuture<Void> { channel.closeFuture }
+
     /// Resolves when the listener closes.
     public func waitUntilClosed() async throws {
         try await channel.closeFuture.get()
     }
+
+    // MARK: Draining (SIGTERM, SIGINT)
+
+    /// Drains the server gracefully, then shuts it down (see `GatewayDrain` for the steps):
+    /// `/readyz` answers 503 `{"status":"draining"}`, the listeners close, every client is
+    /// told to go away the way its transport says it (STOMP ERROR `server shutting down`,
+    /// WebSocket close 1001, SockJS `c[3000,"Go away!"]`) after what was queued for it, and
+    /// the drain waits up to `timeout` for the connections to close before closing the rest.
+    /// A publisher answered with HTTP 202 or a RECEIPT before the drain began lost nothing:
+    /// its message reached every subscriber's transport ahead of the goodbye.
+    /// - Parameter timeout: the longest wait for clients to leave (default `drainTimeout`,
+    ///   `drain.timeout_s`); 0 closes at once. Cancelling the calling task ends the wait early.
+    /// - Returns: how many sessions were told, how many connections were closed by force at
+    ///   the deadline, and the elapsed milliseconds.
+    @discardableResult
+    public func drain(timeout: TimeAmount? = nil) async -> GatewayDrainReport {
+        trimmer?.cancel()
+        let drain = GatewayDrain(
+            hub: hub,
+            readiness: readiness,
+            listeners: [channel, stompChannel, stompTLSChannel].compactMap { $0 },
+            sockJS: sockJSServices,
+            connections: connections,
+            loop: group.next(),
+            logger: logger
+        )
+        stats.cancel()
+        let report = await drain.run(timeout: timeout ?? drainTimeout)
+        readiness.set(.stopping)
+        try? await release()
+        return report
+    }
+
+    /// Open connections of every listener (for tests and metrics).
+    public var connectionCount: Int { connections.count }
 
     /// Stops listening and, when the server created its event loops, shuts them down.
     public func stop() async throws {
@@ -378,7 +435,12 @@ public final class GatewayServer: Sendable {
         try? await channel.close()
         try? await stompChannel?.close()
         try? await stompTLSChannel?.close()
-        // After any reload under way, so that no hook client it makes is left running.
+        try await release()
+    }
+
+    /// After the listeners closed: waits for a reload under way, shuts every hook client down
+    /// (so that none a reload made is left running), then the event loops the server made.
+    private func release() async throws {
         await reloads.run {
             self.stopped.withLockedValue { $0 = true }
         }

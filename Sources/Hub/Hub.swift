@@ -19,6 +19,8 @@ public final class Hub: Sendable {
     private let counter = NIOLockedValueBox<UInt64>(0)
     /// Queues in existence across all shards, against `configuration.maxQueues`.
     private let queueCount = NIOLockedValueBox<Int>(0)
+    /// Set once by `beginShutdown`; read by publishes that someone waits for.
+    private let shutdown = NIOLockedValueBox(false)
     private let prefix: String
 
     public init(group: EventLoopGroup, configuration: HubConfiguration = .init()) {
@@ -81,6 +83,21 @@ public final class Hub: Sendable {
         case queueFull(String)
         /// The message would create a queue beyond `maxQueues`.
         case tooManyQueues(limit: Int)
+        /// The server is draining (`beginShutdown`): the message may have reached some
+        /// subscribers, but not surely all of them before they were told to go away.
+        case shuttingDown
+    }
+
+    /// Whether `beginShutdown` was called.
+    public var isShuttingDown: Bool { shutdown.withLockedValue { $0 } }
+
+    /// From now on, publishes that someone waits for (a RECEIPT, an HTTP 202) fail with
+    /// `PublishError.shuttingDown`, both those that start and those that complete after this
+    /// call. Call it before `terminate` during a drain: a publish that succeeds then completed
+    /// every shard's delivery before any shard's session was told to go away, so an answered
+    /// publisher lost nothing. Publishes without an answer (`post`) still go out.
+    public func beginShutdown() {
+        shutdown.withLockedValue { $0 = true }
     }
 
     /// Takes a place for a new queue; false when `maxQueues` exist.
@@ -105,12 +122,25 @@ public final class Hub: Sendable {
     /// Queues in existence (for tests and metrics).
     public var queueTotal: Int { queueCount.withLockedValue { $0 } }
 
-    /// Publishes `message`; the future completes on `loop` once every shard has delivered it.
+    /// Publishes `message`; the future completes on `loop` once every shard has delivered it
+    /// (written to each subscriber's transport, ahead of anything written there later).
     ///
     /// A topic message goes only to the shards with subscribers for it (`HubInterest`): once
     /// to each, in publish order per publishing loop; the publisher's own shard delivers at
     /// once, without a hop. Must be called on `loop`.
+    /// - Fails: `PublishError.shuttingDown` once `beginShutdown` was called (checked at the
+    ///   start and again when every shard has delivered); `queueFull`, `tooManyQueues`.
     public func publish(_ message: HubMessage, on loop: EventLoop) -> EventLoopFuture<PublishResult> {
+        guard !isShuttingDown else { return loop.makeFailedFuture(PublishError.shuttingDown) }
+        return deliver(message, on: loop).flatMapThrowing { result in
+            // Read after every shard delivered: false means no session anywhere had been told
+            // to go away yet (`beginShutdown` precedes `terminate`).
+            guard !self.isShuttingDown else { throw PublishError.shuttingDown }
+            return result
+        }
+    }
+
+    private func deliver(_ message: HubMessage, on loop: EventLoop) -> EventLoopFuture<PublishResult> {
         switch message.destination.kind {
         case .topic:
             var futures: [EventLoopFuture<Int>] = []

@@ -353,6 +353,7 @@ public final class StompConnection {
                 let stompError: StompError
                 switch error as? Hub.PublishError {
                 case .tooManyQueues(let limit): stompError = .tooManyQueues(limit: limit)
+                case .shuttingDown: stompError = .serverShuttingDown
                 default: stompError = .queueFull(message.destination.description)
                 }
                 self.perform(self.session.fail(stompError, receipt: receipt))

@@ -113,6 +113,12 @@ public final class Hixie76Handler: ChannelInboundHandler, WebSocketConnection {
         flush()
     }
 
+    /// `ChannelShouldQuiesceEvent` (the server is draining) closes with 1001 (`goAway(on:)`);
+    /// other events pass on.
+    public func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        guard goAway(on: event) else { return context.fireUserInboundEventTriggered(event) }
+    }
+
     public func channelInactive(context: ChannelHandlerContext) {
         closeTimeoutTask?.cancel()
         closeTimeoutTask = nil

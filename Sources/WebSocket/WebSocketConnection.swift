@@ -23,3 +23,16 @@ public protocol WebSocketConnection: AnyObject {
 }
 
 extension WebSocketHandler: WebSocketConnection {}
+
+extension WebSocketConnection {
+    /// When `event` is `ChannelShouldQuiesceEvent` (the server is draining), closes with 1001
+    /// "going away" (RFC 6455 §7.4.1) unless a close is already under way, and returns true.
+    func goAway(on event: Any) -> Bool {
+        guard event is ChannelShouldQuiesceEvent else { return false }
+        if isOpen {
+            close(code: .goingAway, reason: "server shutting down")
+            flush()
+        }
+        return true
+    }
+}

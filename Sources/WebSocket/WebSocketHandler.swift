@@ -119,6 +119,12 @@ public final class WebSocketHandler: ChannelInboundHandler, RemovableChannelHand
         teardown()
     }
 
+    /// `ChannelShouldQuiesceEvent` (the server is draining) closes with 1001 (`goAway(on:)`);
+    /// other events pass on.
+    public func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        guard goAway(on: event) else { return context.fireUserInboundEventTriggered(event) }
+    }
+
     public func channelInactive(context: ChannelHandlerContext) {
         teardown()
         context.fireChannelInactive()

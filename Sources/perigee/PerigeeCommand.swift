@@ -2,6 +2,7 @@ import ArgumentParser
 import Dispatch
 import Gateway
 import Logging
+import ServiceLifecycle
 
 #if canImport(Glibc)
 import Glibc
@@ -43,6 +44,9 @@ struct PerigeeCommand: AsyncParsableCommand {
     @Option(name: .customLong("log-format"), help: "Log lines on standard error as text or json, one event per line (default text).")
     var logFormat: String?
 
+    @Option(name: .customLong("drain-timeout"), help: "Seconds a drain (SIGTERM, SIGINT) waits for clients to leave; 0 closes at once (default 10).")
+    var drainTimeout: Int?
+
     @Flag(help: "Mount the conformance test services (/echo/websocket).")
     var conformance = false
 
@@ -51,6 +55,9 @@ struct PerigeeCommand: AsyncParsableCommand {
             if let value, !(0...65535).contains(value) {
                 throw ValidationError("\(name) must be 0...65535, got \(value)")
             }
+        }
+        if let drainTimeout, !(0...3_600).contains(drainTimeout) {
+            throw ValidationError("--drain-timeout must be 0...3600 seconds, got \(drainTimeout)")
         }
     }
 
@@ -90,7 +97,14 @@ struct PerigeeCommand: AsyncParsableCommand {
         let stomp = server.stompPort != 0 ? " and stomp://\(configuration.host):\(server.stompPort)" : ""
         let stompTLS = server.stompTLSPort != 0 ? " and stomp+ssl://\(configuration.host):\(server.stompTLSPort)" : ""
         print("perigee listening on \(scheme)://\(configuration.host):\(server.httpPort)\(stomp)\(stompTLS)")
-        try await server.waitUntilClosed()
+        // SIGTERM or SIGINT drains (GatewayService) and the process exits 0; a second one
+        // during the drain exits at once with 1 (SecondSignalExit).
+        let services = ServiceGroup(
+            configuration: .init(services: [GatewayService(server: server)], gracefulShutdownSignals: [.sigterm, .sigint], logger: Logger(label: "perigee"))
+        )
+        let secondSignal = SecondSignalExit.arm()
+        try await services.run()
+        secondSignal.forEach { $0.cancel() }
         reloader.cancel()
     }
 
@@ -114,6 +128,7 @@ struct PerigeeCommand: AsyncParsableCommand {
         if let logFormat {
             configuration.logFormat = try ConfigurationLoader.logFormat(logFormat, file: "command line", line: nil, key: "--log-format")
         }
+        if let drainTimeout { configuration.drainTimeoutSeconds = drainTimeout }
         return configuration
     }
 

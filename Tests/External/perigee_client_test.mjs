@@ -391,3 +391,40 @@ test("client: an ERROR that answers no SUBSCRIBE refuses nothing: every subscrip
   assert.deepEqual(subscribesOf(servers[1]).map((f) => f.headers.id), [a.id]);
   await disconnectNow(client, clock);
 });
+
+// Issue 10: a drain. Each way a server says it is going away gets a prompt reconnect, without
+// onError, and every subscription is sent again under its id.
+for (const [how, goAway] of [
+  ["ERROR server shutting down", (s) => s.reply("ERROR\nmessage:server shutting down\n\nThe server is shutting down.\0")],
+  ["WebSocket close 1001", (s) => s.drop(1001)],
+  ["SockJS close 3000 Go away!", (s) => { s.closed = true; s.transport.onclose({ code: 3000, reason: "Go away!", opened: true }); }],
+]) {
+  test(`client: a drain (${how}) reconnects within initialDelay and resubscribes everything`, async () => {
+    const errors = [];
+    const { client, servers, clock } = fakeClient({ onError: (e) => errors.push(e) });
+    const a = client.subscribe("/topic/a", () => {});
+    const b = client.subscribe("/queue/b", () => {}, { ack: "client" });
+    client.connect();
+    // Back off first: two short-lived sessions that ended with an ERROR.
+    for (let i = 0; i < 2; i++) {
+      accept(servers[i]);
+      clock.advance(100);
+      servers[i].reply("ERROR\nmessage:slow consumer\n\n\0");
+      clock.fireNext();
+    }
+    accept(servers[2]);
+    clock.advance(100);
+    goAway(servers[2]);
+    assert.equal(client.state, "reconnecting");
+    const delay = clock.fireNext();
+    assert.ok(delay >= 0 && delay < 500, `a drain is not a refusal: ${delay} ms, not the grown backoff`);
+    assert.equal(servers.length, 4);
+    accept(servers[3]);
+    assert.equal(client.state, "connected");
+    const subscribes = subscribesOf(servers[3]);
+    assert.deepEqual(subscribes.map((f) => [f.headers.id, f.headers.destination]), [[a.id, "/topic/a"], [b.id, "/queue/b"]]);
+    assert.equal(subscribes[1].headers.ack, "client");
+    assert.equal(errors.filter((e) => /shutting down/.test(e.message)).length, 0, "no onError for a drain");
+    await disconnectNow(client, clock);
+  });
+}

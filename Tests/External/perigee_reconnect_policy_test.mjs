@@ -64,3 +64,25 @@ test("without reconnecting, a round still falls back, and then it is over", () =
   q.connected(0);
   assert.equal(q.lost({ now: 1 }), null, "a lost connection is not followed by another");
 });
+
+test("a server going away (a drain) resets the backoff: the next round starts within initialDelay", () => {
+  const p = new ReconnectPolicy(["a", "b"], RECONNECT, top);
+  p.lost({ now: 0 }); // a failed: b next
+  p.connected(10);
+  const next = p.lost({ now: 20, goingAway: true });
+  assert.deepEqual([next.transport, next.newRound], ["b", true], "with the transport that worked");
+  assert.ok(next.delay >= 0 && next.delay < RECONNECT.initialDelay, "within initialDelay: " + next.delay);
+
+  const grown = new ReconnectPolicy(["a"], RECONNECT, top);
+  for (let i = 0; i < 4; i++) {
+    grown.connected(i);
+    grown.lost({ now: i + 1 }); // short sessions: 100, 200, 400, 800
+  }
+  grown.connected(10);
+  assert.ok(grown.lost({ now: 20, goingAway: true }).delay < RECONNECT.initialDelay, "not the grown backoff");
+  assert.equal(Math.round(grown.lost({ now: 30 }).delay), 100, "and the backoff starts over");
+
+  const zero = new ReconnectPolicy(["a"], RECONNECT, () => 0);
+  assert.equal(zero.lost({ now: 0, goingAway: true }).delay, 0, "jitter in [0, initialDelay)");
+  assert.equal(new ReconnectPolicy(["a"], null).lost({ now: 0, goingAway: true }), null, "reconnect off: over");
+});

@@ -163,6 +163,64 @@ private final class Recorder: SockJSApplication {
         #expect(second.frames == [.goAway])
     }
 
+    /// Issue 10: a drain waits while a session owes its client the close frame.
+    @Test func owesAFarewellUntilAPollCarriesTheCloseFrame() {
+        let (session, _, loop, _) = makeSession()
+        session.attach(FakeReceiver(streaming: false))
+        #expect(session.awaitsFarewell, "open")
+        session.send("ERROR")
+        loop.run()
+        session.close(code: 3000, reason: "Go away!")
+        #expect(session.awaitsFarewell, "nobody polled since")
+        let first = FakeReceiver(streaming: false)
+        session.attach(first)
+        #expect(first.frames == [.messages([SockJSMessage("ERROR")])])
+        #expect(session.awaitsFarewell, "the poll carried the message, not the close frame")
+        let second = FakeReceiver(streaming: false)
+        session.attach(second)
+        #expect(second.frames == [.close(code: 3000, reason: "Go away!")])
+        #expect(!session.awaitsFarewell)
+
+        let (streamed, _, _, _) = makeSession()
+        let stream = FakeReceiver(streaming: true)
+        streamed.attach(stream)
+        streamed.close(code: 3000, reason: "Go away!")
+        #expect(!streamed.awaitsFarewell, "a stream carries the close frame at once")
+
+        let (dropped, _, _, _) = makeSession()
+        let lost = FakeReceiver(streaming: true)
+        dropped.attach(lost)
+        dropped.clientAborted(lost)
+        #expect(!dropped.awaitsFarewell, "a client that left is owed nothing")
+    }
+
+    @Test func theRegistryClosesEverySessionAndAdmitsNoMore() throws {
+        let loop = EmbeddedEventLoop()
+        let registry = SockJSSessionRegistry()
+        let configuration = SockJSConfiguration()
+        var sessions: [SockJSSession] = []
+        for id in ["a", "b"] {
+            guard case .here(let session, created: true) = registry.findOrCreate(id, on: loop, address: "x", configuration: configuration, makeApplication: { Recorder() }) else {
+                Issue.record("not created")
+                return
+            }
+            session.attach(FakeReceiver(streaming: false))
+            sessions.append(session)
+        }
+        sessions[0].close()
+        let closed = registry.goAway(on: loop)
+        loop.run()
+        #expect(try closed.wait() == 1, "b; a was closed already")
+        #expect(sessions.allSatisfy { $0.isClosed })
+        let owed = registry.awaitingFarewell(on: loop)
+        loop.run()
+        #expect(try owed.wait() == 2, "neither has polled since")
+        #expect(registry.admissionRefusal(address: "y", configuration: configuration)?.hasPrefix("server shutting down") == true)
+        if case .here = registry.findOrCreate("c", on: loop, address: "y", configuration: configuration, makeApplication: { Recorder() }) {
+            Issue.record("a session opened during a drain")
+        }
+    }
+
     @Test func anAbortedReceiverInterruptsTheSession() {
         let (session, recorder, _, _) = makeSession()
         let stream = FakeReceiver(streaming: true)

@@ -49,6 +49,17 @@ import Testing
         #expect(configuration.accessPolicy?.anonymous.subscribe == ["/topic/**"])
     }
 
+    /// Issue 10: `drain.timeout_s` (seconds, 0 closes at once) and its errors.
+    @Test func drainTimeout() throws {
+        #expect(GatewayConfiguration().drainTimeout == .seconds(10))
+        #expect(try ConfigurationLoader.load(file: "perigee.example.yaml").drainTimeout == .seconds(10))
+        #expect(try ConfigurationLoader.parse("drain: {timeout_s: 25}\n", file: "test.yaml").drainTimeout == .seconds(25))
+        #expect(try ConfigurationLoader.parse("drain: {timeout_s: 0}\n", file: "test.yaml").drainTimeout == .zero)
+        #expect(error("drain: {timeout_s: -1}\n")?.key == "drain.timeout_s")
+        #expect(error("drain: {timeout_s: soon}\n")?.key == "drain.timeout_s")
+        #expect(error("drain: {timeout_ms: 5}\n")?.key == "drain.timeout_ms")
+    }
+
     @Test func namesTheKeyTheLineAndWhatWasExpected() throws {
         let badValue = try #require(error("listen:\n  port: 9000\nlimits:\n  max_headers: lots\n"))
         #expect(badValue.key == "limits.max_headers")

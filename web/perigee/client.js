@@ -233,6 +233,7 @@ export class PerigeeClient {
       connected: false,
       token: null,                // the token this attempt's CONNECT carries, or null
       answeredWithError: false,   // the server sent an ERROR on this connection
+      goingAway: false,           // the server said it is shutting down (a drain)
       tokenFailed: false,         // the token function threw, rejected or did not settle
       subscribeReceipts: new Map(), // receipt id of a SUBSCRIBE sent on it -> its subscription
       lastReceived: this._clock.now(), lastSent: this._clock.now(), timers: [],
@@ -317,6 +318,8 @@ export class PerigeeClient {
     transport.onclose = (info) => {
       if (this._conn !== conn) return;
       this._log("transport closed: code " + info.code + (info.reason ? " " + info.reason : ""));
+      // RFC 6455 1001 "going away"; SockJS's server close c[3000,"Go away!"]: a drain.
+      if (info.code === 1001 || (info.code === 3000 && info.reason === "Go away!")) conn.goingAway = true;
       this._lost(conn, info.opened);
     };
     // No CONNECTED in time: give up on this attempt.
@@ -437,6 +440,14 @@ export class PerigeeClient {
     const text = summary && detail && detail !== summary ? summary + " (" + detail + ")" : summary || detail;
     const error = new Error("STOMP ERROR: " + (text || "unknown"));
     error.frame = frame;
+    if (summary === "server shutting down") {
+      // A drain (the server restarts or scales in), not a refusal: no onError, and the policy
+      // reconnects promptly (to another node behind the load balancer) and resubscribes.
+      conn.goingAway = true;
+      this._log("the server is shutting down; reconnecting");
+      if (this._conn === conn) this._lost(conn, true);
+      return;
+    }
     conn.answeredWithError = true;
     const id = frame.headers["receipt-id"];
     const refused = id !== undefined ? conn.subscribeReceipts.get(id) : undefined;
@@ -570,6 +581,7 @@ export class PerigeeClient {
     if (!this._wanted) { this._setState("disconnected"); return; }
     const next = this._policy.lost({
       now: this._clock.now(), answeredWithError: conn.answeredWithError, tokenFailed: conn.tokenFailed,
+      goingAway: conn.goingAway,
     });
     if (!next) { this._wanted = false; this._setState("disconnected"); return; }
     this._setState(this.state === "connecting" && !wasConnected ? "connecting" : "reconnecting");

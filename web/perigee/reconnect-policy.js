@@ -14,6 +14,10 @@
  *   CONNECTED is not enough: a server that accepts CONNECT and then ends the session (an
  *   ERROR for a refused SUBSCRIBE, say) would otherwise be retried every initialDelay forever.
  *   Nor is a RECEIPT or MESSAGE: it shows the path works, not that the session will last.
+ * - A server that said it is going away (a drain: ERROR "server shutting down", WebSocket close
+ *   1001, SockJS close 3000 "Go away!") did not refuse the client: the backoff resets and the
+ *   next round starts within [0, initialDelay) (jitter, so that the clients of a drained node
+ *   do not all reach the load balancer in the same millisecond), with the same transport.
  */
 export class ReconnectPolicy {
   /**
@@ -48,12 +52,18 @@ export class ReconnectPolicy {
    * The current attempt is over at time `now`; `answeredWithError` when the server sent an
    * ERROR before CONNECTED, `tokenFailed` when the attempt never opened a transport because
    * the token function failed (every transport needs the same token). Either ends the round.
+   * `goingAway` when the server said it is shutting down: a prompt new round, backoff reset.
    * Returns what to do next — `{transport, delay, newRound}`, open `transport` after `delay`
    * ms — or null when reconnecting is off and the round is over.
    */
-  lost({ now, answeredWithError = false, tokenFailed = false }) {
+  lost({ now, answeredWithError = false, tokenFailed = false, goingAway = false }) {
     const connectedAt = this.connectedAt;
     this.connectedAt = null;
+    if (goingAway && this.reconnect) {
+      this.attempt = 0;
+      this._newRound();
+      return { transport: this.current, delay: this.random() * this.reconnect.initialDelay, newRound: true };
+    }
     const endsRound = answeredWithError || tokenFailed;
     if (connectedAt === null && !endsRound && this.index + 1 < this.round.length) {
       this.index++;
