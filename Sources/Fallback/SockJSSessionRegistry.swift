@@ -88,14 +88,22 @@ public final class SockJSSessionRegistry: Sendable {
         state.withLockedValue { Self.refusal($0, address: address, configuration: configuration) }
     }
 
+    private static let addressLimitText = "too many SockJS sessions: your address holds its limit of "
+
     private static func refusal(_ state: State, address: String, configuration: SockJSConfiguration) -> String? {
         if state.entries.count >= configuration.maxSessions {
             return "too many SockJS sessions: the server holds its limit of \(configuration.maxSessions) SockJS sessions"
         }
         if (state.perAddress[address] ?? 0) >= configuration.maxSessionsPerAddress {
-            return "too many SockJS sessions: your address holds its limit of \(configuration.maxSessionsPerAddress) SockJS sessions"
+            return addressLimitText + "\(configuration.maxSessionsPerAddress) SockJS sessions"
         }
         return nil
+    }
+
+    /// The limit a refusal text of this registry names, as a fixed metric label:
+    /// `max_sessions_per_address` or `max_sessions`.
+    public static func reason(ofRefusal refusal: String) -> String {
+        refusal.hasPrefix(addressLimitText) ? "max_sessions_per_address" : "max_sessions"
     }
 
     private func remove(_ id: String, eventLoop: EventLoop) {
