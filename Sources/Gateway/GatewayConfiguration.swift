@@ -58,6 +58,8 @@ public struct GatewayConfiguration: Sendable {
     /// How often memory that the allocator holds freed is returned to the system
     /// (`MemoryTrimmer`); nil is never.
     public var memoryTrimInterval: TimeAmount? = .seconds(5)
+    /// `GET /metrics` (Prometheus text format): on or off, and who may read it.
+    public var metrics = MetricsSettings()
     /// Limits of the conformance echo endpoint: Autobahn|Testsuite sends messages of up to
     /// 16 MiB in frames of up to 16 MiB (its section 9).
     public var echoWebSocket: WebSocketConfiguration = {

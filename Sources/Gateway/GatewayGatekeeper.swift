@@ -101,7 +101,7 @@ struct GatewayGatekeeper: StompGatekeeper {
         }
         if let token { body.append(("token", token.claims)) }
         let policy = self.policy
-        return hooks.call(url, body: .object(body), address: context?.address?.ipAddress, on: request.eventLoop).map { reply in
+        return hooks.call("connect", url, body: .object(body), address: context?.address?.ipAddress, on: request.eventLoop).map { reply in
             switch reply {
             case .refused(let reason):
                 return .failure(.unauthorized(reason))
@@ -192,7 +192,7 @@ struct GatewayGatekeeper: StompGatekeeper {
             body.insert(("hook", "subscribe"), at: 0)
             body.append(("destination", .string(destination.description)))
             body.append(("pattern", .bool(destination.isPattern)))
-            return .pending(hooks.call(url, body: .object(body), address: identity.address, on: request.eventLoop).map { reply in
+            return .pending(hooks.call("subscribe", url, body: .object(body), address: identity.address, on: request.eventLoop).map { reply in
                 switch reply {
                 case .allowed: return .success(.allow)
                 case .busy(let detail): return .failure(.authorizationUnavailable("the subscribe hook \(detail)"))
@@ -207,7 +207,7 @@ struct GatewayGatekeeper: StompGatekeeper {
             body.append(("destination", .string(destination.description)))
             body.append(("headers", .object(headers.map { ($0.name, .string($0.value)) })))
             body.append(("body", .string(String(decoding: messageBody.readableBytesView, as: UTF8.self))))
-            return .pending(hooks.call(url, body: .object(body), address: identity.address, on: request.eventLoop).map { reply in
+            return .pending(hooks.call("send", url, body: .object(body), address: identity.address, on: request.eventLoop).map { reply in
                 switch reply {
                 case .allowed(let answer): return HookAnswers.sendOutcome(answer, headers: headers, body: messageBody)
                 case .busy(let detail): return .failure(.authorizationUnavailable("the send hook \(detail)"))

@@ -14,6 +14,8 @@ struct GatewayRouter: Sendable {
     let compressors: WebSocketCompressorPool
     /// Authentication and access for the HTTP API (sessions get theirs from the hub).
     let gatekeeper: GatewayGatekeeper
+    /// What `GET /metrics` reports; nil when `metrics.enabled` is off.
+    let metrics: GatewayMetrics?
     /// Answered by `GET /readyz`; the server moves it on.
     let readiness = Readiness()
     /// SockJS services by prefix: `/stomp`, and the protocol suite's services in conformance
@@ -23,8 +25,9 @@ struct GatewayRouter: Sendable {
     /// sends arbitrary origins to test CORS.
     private let anyOriginPrefixes: [String]
 
-    init(configuration: GatewayConfiguration, hub: Hub, compressors: WebSocketCompressorPool, gatekeeper: GatewayGatekeeper) {
+    init(configuration: GatewayConfiguration, hub: Hub, compressors: WebSocketCompressorPool, gatekeeper: GatewayGatekeeper, metrics: GatewayMetrics? = nil) {
         self.configuration = configuration
+        self.metrics = metrics
         self.hub = hub
         self.compressors = compressors
         self.gatekeeper = gatekeeper
@@ -32,7 +35,13 @@ struct GatewayRouter: Sendable {
         let forwarded = configuration.hooks.forwardHeaders
         let tls = configuration.tls != nil
         var services = [
-            SockJSService(prefix: "/stomp", configuration: configuration.sockJS) { opening in
+            SockJSService(
+                prefix: "/stomp",
+                configuration: configuration.sockJS,
+                onRefusal: { transport, reason in metrics?.handshakeFailed(transport, reason: reason) }
+            ) { opening in
+                // Called once per session opened, whatever its transport.
+                metrics?.handshake(opening.transport)
                 let label = StompConnectionLabel(transport: opening.transport, address: opening.remoteAddress.map(StompTCPHandler.describe))
                 guard describesClients else { return StompSockJSApplication(hub: hub, client: nil, label: label) }
                 let client = ClientContext(transport: opening.transport, tls: tls, address: opening.remoteAddress, request: opening.request, forwarding: forwarded)
@@ -123,6 +132,16 @@ struct GatewayRouter: Sendable {
         return endpoint
     }
 
+    /// The transport a WebSocket handshake at `head`'s path asks for, as metrics name it:
+    /// `sockjs-websocket` under a SockJS session, `websocket` otherwise.
+    func handshakeTransport(for head: HTTPRequestHead) -> String {
+        let path = Self.path(of: head.uri)
+        guard path != "/stomp/websocket", let service = sockJSService(owning: path),
+            case .session(_, _, .websocket)? = SockJSRoute(path: path, prefix: service.prefix)
+        else { return "websocket" }
+        return "sockjs-websocket"
+    }
+
     /// Whether sessions need a `ClientContext`: only JWT (a `?token=`) and the hooks read it,
     /// so without them a connection does not copy its handshake headers.
     static func describesClients(_ configuration: GatewayConfiguration) -> Bool {
@@ -132,6 +151,7 @@ struct GatewayRouter: Sendable {
     private func stompEndpoint() -> WebSocketEndpoint {
         let hub = self.hub
         let compressors = self.compressors
+        let metrics = self.metrics
         let describesClients = Self.describesClients(configuration)
         let forwarded = configuration.hooks.forwardHeaders
         let tls = configuration.tls != nil
@@ -146,6 +166,7 @@ struct GatewayRouter: Sendable {
                 return .none
             },
             makeApplication: { handshake, channel in
+                metrics?.handshake("websocket")
                 let client = describesClients
                     ? ClientContext(transport: "websocket", tls: tls, address: channel.remoteAddress, request: handshake.request, forwarding: forwarded)
                     : nil

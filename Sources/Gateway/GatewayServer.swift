@@ -19,6 +19,7 @@ public final class GatewayServer: Sendable {
     private let trimmer: MemoryTrimmer?
     private let hooks: HookClient?
     private let readiness: Readiness
+    private let lagProbe: EventLoopLagProbe?
     /// The topic hub every transport feeds.
     public let hub: Hub
 
@@ -42,8 +43,10 @@ public final class GatewayServer: Sendable {
         trimmer: MemoryTrimmer?,
         hooks: HookClient?,
         readiness: Readiness,
+        lagProbe: EventLoopLagProbe?,
         logger: Logger
     ) {
+        self.lagProbe = lagProbe
         self.hooks = hooks
         self.readiness = readiness
         self.group = group
@@ -71,6 +74,10 @@ public final class GatewayServer: Sendable {
         group: MultiThreadedEventLoopGroup? = nil,
         logger: Logger = Logger(label: "perigee")
     ) async throws -> GatewayServer {
+        // One registry per server (see `GatewayMetrics`); WebSocket compression counts into it.
+        let metrics = configuration.metrics.enabled ? GatewayMetrics() : nil
+        var configuration = configuration
+        configuration.stompWebSocket.deflateStatistics = metrics?.deflate
         // Before any thread starts: a bad certificate fails the start with its precise error.
         let tls = try configuration.tls.map { files throws(ConfigurationError) in try TLSContextHolder(files: files) }
         let eventLoops = group ?? MultiThreadedEventLoopGroup(numberOfThreads: System.coreCount)
@@ -78,19 +85,19 @@ public final class GatewayServer: Sendable {
         hubConfiguration.logger = logger
         let tokens: TokenVerifier?
         do {
-            tokens = configuration.jwt.isEnabled ? try await TokenVerifier.make(configuration.jwt) : nil
+            tokens = configuration.jwt.isEnabled ? try await TokenVerifier.make(configuration.jwt, metrics: metrics) : nil
         } catch {
             if group == nil { try? await eventLoops.shutdownGracefully() }
             throw error
         }
-        let hooks = configuration.hooks.isEnabled ? HookClient(settings: configuration.hooks, group: eventLoops) : nil
+        let hooks = configuration.hooks.isEnabled ? HookClient(settings: configuration.hooks, group: eventLoops, metrics: metrics) : nil
         let gatekeeper = GatewayGatekeeper(policy: configuration.accessPolicy ?? .open, apiKeys: configuration.apiKeys, tokens: tokens, hooks: hooks)
         if configuration.accessPolicy != nil {
             hubConfiguration.gatekeeper = gatekeeper
         }
         let hub = Hub(group: eventLoops, configuration: hubConfiguration)
-        let compressors = WebSocketCompressorPool(group: eventLoops, configuration: configuration.stompWebSocket.deflate)
-        let router = GatewayRouter(configuration: configuration, hub: hub, compressors: compressors, gatekeeper: gatekeeper)
+        let compressors = WebSocketCompressorPool(group: eventLoops, configuration: configuration.stompWebSocket.deflate, statistics: metrics?.deflate)
+        let router = GatewayRouter(configuration: configuration, hub: hub, compressors: compressors, gatekeeper: gatekeeper, metrics: metrics)
         let bootstrap = ServerBootstrap(group: eventLoops)
             .serverChannelOption(.backlog, value: 1024)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
@@ -99,7 +106,7 @@ public final class GatewayServer: Sendable {
             .childChannelOption(.recvAllocator, value: Self.receiveBuffers)
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    try tls?.addHandler(to: channel)
+                    try tls?.addHandler(to: channel, metrics: metrics, transport: "https")
                     try Self.configureHTTP(channel: channel, router: router)
                 }
             }
@@ -109,10 +116,10 @@ public final class GatewayServer: Sendable {
             var stompTLSChannel: Channel?
             do {
                 if configuration.stompPort != 0 {
-                    stompChannel = try await bindStomp(configuration, port: configuration.stompPort, tls: nil, hub: hub, group: eventLoops)
+                    stompChannel = try await bindStomp(configuration, port: configuration.stompPort, tls: nil, hub: hub, group: eventLoops, metrics: metrics)
                 }
                 if let tls, configuration.stompTLSPort != 0 {
-                    stompTLSChannel = try await bindStomp(configuration, port: configuration.stompTLSPort, tls: tls, hub: hub, group: eventLoops)
+                    stompTLSChannel = try await bindStomp(configuration, port: configuration.stompTLSPort, tls: tls, hub: hub, group: eventLoops, metrics: metrics)
                 }
             } catch {
                 try? await channel.close()
@@ -130,6 +137,7 @@ public final class GatewayServer: Sendable {
                 trimmer: configuration.memoryTrimInterval.map { MemoryTrimmer(interval: $0, on: eventLoops.next()) },
                 hooks: hooks,
                 readiness: router.readiness,
+                lagProbe: metrics.map { EventLoopLagProbe(group: eventLoops, metrics: $0) },
                 logger: logger
             )
             router.readiness.set(.ready)
@@ -155,7 +163,8 @@ public final class GatewayServer: Sendable {
         port: Int,
         tls: TLSContextHolder?,
         hub: Hub,
-        group: MultiThreadedEventLoopGroup
+        group: MultiThreadedEventLoopGroup,
+        metrics: GatewayMetrics?
     ) async throws -> Channel {
         try await ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 1024)
@@ -164,7 +173,7 @@ public final class GatewayServer: Sendable {
             .childChannelOption(.recvAllocator, value: Self.receiveBuffers)
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    try tls?.addHandler(to: channel)
+                    try tls?.addHandler(to: channel, metrics: metrics, transport: "tcp-tls")
                     let handler = StompTCPHandler(
                         hub: hub,
                         lingerTimeout: configuration.lingerTimeout,
@@ -253,6 +262,7 @@ public final class GatewayServer: Sendable {
     public func stop() async throws {
         readiness.set(.stopping)
         trimmer?.cancel()
+        lagProbe?.cancel()
         try? await channel.close()
         try? await stompChannel?.close()
         try? await stompTLSChannel?.close()

@@ -43,11 +43,14 @@ final class HookClient: Sendable {
 
     let settings: Settings
     private let client: HTTPClient
+    /// Counts each call by hook and outcome, with its duration.
+    private let metrics: GatewayMetrics?
     /// Pending calls by client address.
     private let pending = NIOLockedValueBox<[String: Int]>([:])
 
-    init(settings: Settings, group: any EventLoopGroup) {
+    init(settings: Settings, group: any EventLoopGroup, metrics: GatewayMetrics? = nil) {
         self.settings = settings
+        self.metrics = metrics
         let timeout = TimeAmount.milliseconds(Int64(settings.timeoutMilliseconds))
         var configuration = HTTPClient.Configuration(
             timeout: .init(connect: timeout, read: timeout),
@@ -59,8 +62,35 @@ final class HookClient: Sendable {
     }
 
     /// POSTs `body` to `url` for a client at `address`; the future always succeeds (failures
-    /// are `.failed` or `.busy`) within the timeout, on `loop`.
-    func call(_ url: String, body: JSONValue, address: String?, on loop: any EventLoop) -> EventLoopFuture<Reply> {
+    /// are `.failed` or `.busy`) within the timeout, on `loop`. `hook` (`connect`,
+    /// `subscribe`, `send`) names the call in metrics: `perigee_hook_calls_total{hook,
+    /// outcome}` and `perigee_hook_duration_seconds{hook}`.
+    func call(_ hook: String, _ url: String, body: JSONValue, address: String?, on loop: any EventLoop) -> EventLoopFuture<Reply> {
+        guard let metrics else { return call(url, body: body, address: address, on: loop).map { $0.reply } }
+        let started = NIODeadline.now()
+        return call(url, body: body, address: address, on: loop).map { outcome in
+            metrics.hookCall(hook, outcome: outcome.label, nanoseconds: (NIODeadline.now() - started).nanoseconds)
+            return outcome.reply
+        }
+    }
+
+    /// A reply and its metric label (`allow`, `deny`, `error`, `timeout`, `busy`).
+    private struct Outcome: Sendable {
+        var reply: Reply
+        var label: String
+
+        init(_ reply: Reply, timedOut: Bool = false) {
+            self.reply = reply
+            switch reply {
+            case .allowed: label = "allow"
+            case .refused: label = "deny"
+            case .busy: label = "busy"
+            case .failed: label = timedOut ? "timeout" : "error"
+            }
+        }
+    }
+
+    private func call(_ url: String, body: JSONValue, address: String?, on loop: any EventLoop) -> EventLoopFuture<Outcome> {
         guard let address else { return call(url, body: body, on: loop) }
         let limit = settings.maxPendingPerAddress
         let admitted = pending.withLockedValue { counts in
@@ -69,7 +99,7 @@ final class HookClient: Sendable {
             return true
         }
         guard admitted else {
-            return loop.makeSucceededFuture(.busy("was not asked: \(limit) calls are already pending for this client's address"))
+            return loop.makeSucceededFuture(Outcome(.busy("was not asked: \(limit) calls are already pending for this client's address")))
         }
         let pending = self.pending
         return call(url, body: body, on: loop).always { _ in
@@ -80,7 +110,7 @@ final class HookClient: Sendable {
         }
     }
 
-    private func call(_ url: String, body: JSONValue, on loop: any EventLoop) -> EventLoopFuture<Reply> {
+    private func call(_ url: String, body: JSONValue, on loop: any EventLoop) -> EventLoopFuture<Outcome> {
         let request: HTTPClient.Request
         do {
             var headers = HTTPHeaders()
@@ -88,7 +118,7 @@ final class HookClient: Sendable {
             headers.add(name: "User-Agent", value: "Perigee")
             request = try HTTPClient.Request(url: url, method: .POST, headers: headers, body: .string(body.encoded))
         } catch {
-            return loop.makeSucceededFuture(.failed("has an invalid URL"))
+            return loop.makeSucceededFuture(Outcome(.failed("has an invalid URL")))
         }
         let milliseconds = settings.timeoutMilliseconds
         let delegate = ResponseAccumulator(request: request, maxBodySize: Self.maxAnswerBytes)
@@ -98,17 +128,17 @@ final class HookClient: Sendable {
             eventLoop: .delegate(on: loop),
             deadline: .now() + .milliseconds(Int64(milliseconds))
         ).futureResult.map { response in
-            HookReply(status: response.status, body: response.body)
+            Outcome(HookReply(status: response.status, body: response.body))
         }.recover { error in
             if error is ResponseAccumulator.ResponseTooBigError {
-                return .failed("answered more than \(Self.maxAnswerBytes) bytes")
+                return Outcome(.failed("answered more than \(Self.maxAnswerBytes) bytes"))
             }
             if let error = error as? HTTPClientError,
                 error == .deadlineExceeded || error == .readTimeout || error == .connectTimeout
             {
-                return .failed("did not answer within \(milliseconds) ms")
+                return Outcome(.failed("did not answer within \(milliseconds) ms"), timedOut: true)
             }
-            return .failed("could not be reached")
+            return Outcome(.failed("could not be reached"))
         }.hop(to: loop)
     }
 
