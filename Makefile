@@ -11,7 +11,7 @@ TEST_BIN := .build/debug/perigee
 FUZZ_SECONDS ?= 20
 FUZZ_TARGETS := FuzzWebSocket FuzzHandshake FuzzStomp FuzzDestination FuzzSockJS FuzzAccess
 
-.PHONY: bench bench-smoke bench-build run test deps release unit-test fuzz external-test autobahn ws-cli stomp-py auth tls browser sockjs-client django-example clean
+.PHONY: bench bench-smoke bench-build run test deps release unit-test fuzz external-test autobahn ws-cli stomp-py auth metrics tls browser sockjs-client django-example clean
 
 ## run: install what is missing, build the release binary, serve on $(HOST):$(PORT)
 run: deps release
@@ -19,7 +19,8 @@ run: deps release
 
 ## test: install what is missing, then every test: Swift tests, a short run of each fuzz
 ## target, a 10-second perigee-bench fan-out against the release build (any lost or reordered
-## message fails), stomp.py, JWT/hooks/sender identity on every transport (auth), TLS and
+## message fails), stomp.py, JWT/hooks/sender identity on every transport (auth), /metrics
+## counters after a scripted session (metrics), TLS and
 ## origins (tls), the shoutbox in headless Chromium on every transport, Debian's sockjs-client
 ## in Chromium, the Django example beside Perigee (examples/django-shoutbox), a wscat-style CLI
 ## session, and Autobahn|Testsuite (the longest, last)
@@ -42,7 +43,7 @@ fuzz:
 	for target in $(FUZZ_TARGETS); do Fuzz/run.sh $$target $(FUZZ_SECONDS) || failed="$$failed $$target"; done; \
 	if [ -n "$$failed" ]; then echo "fuzz targets that failed:$$failed" >&2; exit 1; fi
 
-external-test: stomp-py auth tls browser sockjs-client django-example ws-cli autobahn
+external-test: stomp-py auth metrics tls browser sockjs-client django-example ws-cli autobahn
 
 autobahn:
 	PERIGEE_BIN=$(TEST_BIN) Tests/External/autobahn.sh
@@ -56,6 +57,11 @@ stomp-py:
 ## auth: JWT, authorization hooks and sender identity on every transport (issue 9)
 auth:
 	PERIGEE_BIN=$(TEST_BIN) Tests/External/auth_test.sh
+
+## metrics: GET /metrics parsed with prometheus_client after a scripted session; every counter
+## must have moved by what the script did (issue 10)
+metrics:
+	PERIGEE_BIN=$(TEST_BIN) Tests/External/metrics_test.sh
 
 ## tls: HTTPS, WSS and STOMP over TLS with requests, websockets and stomp.py; certificate
 ## reload on SIGHUP; the origin allow-list (certificates made with the openssl command)
