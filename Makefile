@@ -11,7 +11,7 @@ TEST_BIN := .build/debug/perigee
 FUZZ_SECONDS ?= 20
 FUZZ_TARGETS := FuzzWebSocket FuzzHandshake FuzzStomp FuzzDestination FuzzSockJS FuzzAccess
 
-.PHONY: bench bench-smoke bench-build run test deps release unit-test fuzz external-test autobahn ws-cli stomp-py auth admin logs drain tls reload browser status-page sockjs-client django-example deploy clean
+.PHONY: bench bench-smoke bench-build run test deps release unit-test fuzz external-test autobahn ws-cli stomp-py auth admin metrics logs drain tls reload browser status-page sockjs-client django-example deploy clean
 
 ## run: install what is missing, build the release binary, serve on $(HOST):$(PORT)
 run: deps release
@@ -20,7 +20,7 @@ run: deps release
 ## test: install what is missing, then every test: Swift tests, a short run of each fuzz
 ## target, a 10-second perigee-bench fan-out against the release build (any lost or reordered
 ## message fails), stomp.py, JWT/hooks/sender identity on every transport (auth), the admin
-## API on every transport (admin), logs free of secrets (logs), the graceful drain on SIGTERM
+## API on every transport (admin), /metrics counters after a scripted session (metrics), logs free of secrets (logs), the graceful drain on SIGTERM
 ## with clients on every transport (drain), TLS and origins (tls), configuration reload on
 ## SIGHUP (reload), the shoutbox in headless Chromium on every transport, the status page in
 ## Chromium (status-page), Debian's sockjs-client in Chromium, the Django example beside
@@ -45,7 +45,7 @@ fuzz:
 	for target in $(FUZZ_TARGETS); do Fuzz/run.sh $$target $(FUZZ_SECONDS) || failed="$$failed $$target"; done; \
 	if [ -n "$$failed" ]; then echo "fuzz targets that failed:$$failed" >&2; exit 1; fi
 
-external-test: stomp-py auth admin logs drain tls reload browser status-page sockjs-client django-example deploy ws-cli autobahn
+external-test: stomp-py auth admin metrics logs drain tls reload browser status-page sockjs-client django-example deploy ws-cli autobahn
 
 autobahn:
 	PERIGEE_BIN=$(TEST_BIN) Tests/External/autobahn.sh
@@ -80,6 +80,11 @@ admin:
 ## time (issue 10)
 drain:
 	PERIGEE_BIN=$(TEST_BIN) Tests/External/drain_test.sh
+
+## metrics: GET /metrics parsed with prometheus_client after a scripted session; every counter
+## must have moved by what the script did (issue 10)
+metrics:
+	PERIGEE_BIN=$(TEST_BIN) Tests/External/metrics_test.sh
 
 ## tls: HTTPS, WSS and STOMP over TLS with requests, websockets and stomp.py; certificate
 ## reload on SIGHUP; the origin allow-list (certificates made with the openssl command)

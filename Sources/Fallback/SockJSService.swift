@@ -9,6 +9,9 @@ public final class SockJSService: Sendable {
     public let configuration: SockJSConfiguration
     public let registry = SockJSSessionRegistry()
     private let makeApplication: @Sendable (SockJSOpening) -> any SockJSApplication
+    /// Told of every session that could not be opened: the transport (`xhr-polling`, ...) and
+    /// a fixed reason (`max_sessions`, `max_sessions_per_address`), for metrics.
+    private let onRefusal: @Sendable (_ transport: String, _ reason: String) -> Void
 
     /// Creates the application of a session (for the WebSocket transports).
     public var applicationFactory: @Sendable (SockJSOpening) -> any SockJSApplication { makeApplication }
@@ -16,9 +19,16 @@ public final class SockJSService: Sendable {
 
     /// - Parameter makeApplication: creates the application of a new session, on the
     ///   session's event loop, from the request that opened it.
-    public init(prefix: String, configuration: SockJSConfiguration, makeApplication: @escaping @Sendable (SockJSOpening) -> any SockJSApplication) {
+    ///   - onRefusal: told of each session refused for a limit (transport, reason).
+    public init(
+        prefix: String,
+        configuration: SockJSConfiguration,
+        onRefusal: @escaping @Sendable (_ transport: String, _ reason: String) -> Void = { _, _ in },
+        makeApplication: @escaping @Sendable (SockJSOpening) -> any SockJSApplication
+    ) {
         self.prefix = prefix
         self.configuration = configuration
+        self.onRefusal = onRefusal
         self.makeApplication = makeApplication
         self.iframeETag = "\"" + String(Self.fnv1a(Self.iframePage(configuration.sockjsURL)), radix: 16) + "\""
     }
@@ -133,6 +143,7 @@ public final class SockJSService: Sendable {
     private func receive(_ id: String, kind: SockJSReceiverKind, responder: SockJSResponder) {
         let address = responder.channel.remoteAddress?.ipAddress ?? ""
         if registry.entry(id) == nil, let refusal = registry.admissionRefusal(address: address, configuration: configuration) {
+            onRefusal(kind.transportName, SockJSSessionRegistry.reason(ofRefusal: refusal))
             return responder.respond(.serviceUnavailable, contentType: "text/plain; charset=UTF-8", body: refusal + "\n", cors: true, noCache: true)
         }
         responder.startStream(kind: kind)
@@ -165,7 +176,8 @@ public final class SockJSService: Sendable {
             } else {
                 responder.endStream()
             }
-        case .refused:
+        case .refused(let refusal):
+            onRefusal(kind.transportName, SockJSSessionRegistry.reason(ofRefusal: refusal))
             // The head already went out; the body says why and the response ends.
             responder.endStream()
         }

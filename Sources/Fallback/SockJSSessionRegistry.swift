@@ -90,6 +90,8 @@ public final class SockJSSessionRegistry: Sendable {
         state.withLockedValue { Self.refusal($0, address: address, configuration: configuration) }
     }
 
+    private static let addressLimitText = "too many SockJS sessions: your address holds its limit of "
+
     private static func refusal(_ state: State, address: String, configuration: SockJSConfiguration) -> String? {
         if !state.admitting {
             return "server shutting down: connect again (to another node)"
@@ -98,7 +100,7 @@ public final class SockJSSessionRegistry: Sendable {
             return "too many SockJS sessions: the server holds its limit of \(configuration.maxSessions) SockJS sessions"
         }
         if (state.perAddress[address] ?? 0) >= configuration.maxSessionsPerAddress {
-            return "too many SockJS sessions: your address holds its limit of \(configuration.maxSessionsPerAddress) SockJS sessions"
+            return addressLimitText + "\(configuration.maxSessionsPerAddress) SockJS sessions"
         }
         return nil
     }
@@ -134,6 +136,12 @@ public final class SockJSSessionRegistry: Sendable {
             entry.eventLoop.submit { entry.session.value.awaitsFarewell ? 1 : 0 }
         }
         return EventLoopFuture.whenAllSucceed(waiting, on: loop).map { $0.reduce(0, +) }
+    }
+
+    /// The limit a refusal text of this registry names, as a fixed metric label:
+    /// `max_sessions_per_address` or `max_sessions`.
+    public static func reason(ofRefusal refusal: String) -> String {
+        refusal.hasPrefix(addressLimitText) ? "max_sessions_per_address" : "max_sessions"
     }
 
     private func remove(_ id: String, eventLoop: EventLoop) {

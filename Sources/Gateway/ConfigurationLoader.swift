@@ -242,8 +242,9 @@ private struct Reader {
         var tlsPort: (value: Int, node: Node)?
         let sections: Set<String> = [
             "listen", "static", "limits", "timeouts", "heartbeat", "websocket", "sockjs", "api_keys", "access", "conformance", "performance",
-            "tls", "origins", "auth", "hooks", "log", "drain",
+            "tls", "origins", "auth", "hooks", "log", "drain", "metrics",
         ]
+        var metricsAccessNode: Node?
         for (name, node) in try entries(root, "", allowed: sections) {
             switch name {
             case "listen":
@@ -402,6 +403,20 @@ private struct Reader {
                         configuration.logFormat = try ConfigurationLoader.logFormat(text, file: file, line: value.mark?.line, key: path)
                     }
                 }
+            case "metrics":
+                for (key, value) in try entries(node, "metrics", allowed: ["enabled", "access"]) {
+                    let path = "metrics.\(key)"
+                    if key == "enabled" {
+                        configuration.metrics.enabled = try bool(value, path)
+                        continue
+                    }
+                    let text = try string(value, path)
+                    guard let access = MetricsSettings.Access(rawValue: text) else {
+                        throw fail(value, path, "expected loopback, api_key or open, got \"\(text)\"")
+                    }
+                    configuration.metrics.access = access
+                    metricsAccessNode = value
+                }
             case "tls":
                 configuration.tls = try tlsFiles(node)
             case "origins":
@@ -412,6 +427,9 @@ private struct Reader {
         }
         configuration.accessPolicy = policy
         try applyTLSPort(tlsPort, to: &configuration)
+        if configuration.metrics.enabled, configuration.metrics.access == .apiKey, configuration.apiKeys.isEmpty {
+            throw fail(metricsAccessNode, "metrics.access", "api_key needs at least one key under api_keys")
+        }
     }
 }
 

@@ -73,6 +73,8 @@ public struct GatewayConfiguration: Sendable {
         get { Int(drainTimeout.nanoseconds / 1_000_000_000) }
         set { drainTimeout = .seconds(Int64(max(newValue, 0))) }
     }
+    /// `GET /metrics` (Prometheus text format): on or off, and who may read it.
+    public var metrics = MetricsSettings()
     /// Limits of the conformance echo endpoint: Autobahn|Testsuite sends messages of up to
     /// 16 MiB in frames of up to 16 MiB (its section 9).
     /// The least severe log level written (`log.level`, `PERIGEE_LOG_LEVEL`, `--log-level`).

@@ -153,7 +153,7 @@ struct GatewayGatekeeper: StompGatekeeper {
         }
         if let token { body.append(("token", token.claims)) }
         let policy = settings.policy
-        return hooks.call(url, body: .object(body), address: context?.address?.ipAddress, on: request.eventLoop).map { reply in
+        return hooks.call("connect", url, body: .object(body), address: context?.address?.ipAddress, on: request.eventLoop).map { reply in
             switch reply {
             case .refused(let reason):
                 self.logRefusal("connect hook refused", reason: reason, request: request, context: context)
@@ -252,7 +252,7 @@ struct GatewayGatekeeper: StompGatekeeper {
             body.insert(("hook", "subscribe"), at: 0)
             body.append(("destination", .string(destination.description)))
             body.append(("pattern", .bool(destination.isPattern)))
-            return .pending(hooks.call(url, body: .object(body), address: identity.address, on: request.eventLoop).map { reply in
+            return .pending(hooks.call("subscribe", url, body: .object(body), address: identity.address, on: request.eventLoop).map { reply in
                 switch reply {
                 case .allowed: return .success(.allow)
                 case .busy(let detail): return .failure(.authorizationUnavailable("the subscribe hook \(detail)"))
@@ -267,7 +267,7 @@ struct GatewayGatekeeper: StompGatekeeper {
             body.append(("destination", .string(destination.description)))
             body.append(("headers", .object(headers.map { ($0.name, .string($0.value)) })))
             body.append(("body", .string(String(decoding: messageBody.readableBytesView, as: UTF8.self))))
-            return .pending(hooks.call(url, body: .object(body), address: identity.address, on: request.eventLoop).map { reply in
+            return .pending(hooks.call("send", url, body: .object(body), address: identity.address, on: request.eventLoop).map { reply in
                 switch reply {
                 case .allowed(let answer): return HookAnswers.sendOutcome(answer, headers: headers, body: messageBody)
                 case .busy(let detail): return .failure(.authorizationUnavailable("the send hook \(detail)"))

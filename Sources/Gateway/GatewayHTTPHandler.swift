@@ -139,6 +139,10 @@ final class GatewayHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
             }
             return
         }
+        if path == "/metrics", let metrics = router.metrics {
+            serveMetrics(metrics, head: head, context: context)
+            return
+        }
         guard head.method == .GET || head.method == .HEAD else {
             send(.methodNotAllowed, body: "method \(head.method.rawValue) not allowed\n", head: head, context: context)
             return
@@ -236,7 +240,7 @@ final class GatewayHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
             case .success(.success(.replace(let headers, let body))):
                 var replaced = HubMessage.passThroughHeaders(headers)
                 if let user = principal.user { replaced.add(HubMessage.senderHeader, user) }
-                self.deliver(HubMessage(id: message.id, destination: message.destination, headers: replaced, body: body), head: head, context: context)
+                self.deliver(HubMessage(id: message.id, destination: message.destination, headers: replaced, body: body, publishedAt: message.publishedAt), head: head, context: context)
             case .success(.failure(let error)):
                 let status: HTTPResponseStatus = error.message == "authorization unavailable" ? .serviceUnavailable : .forbidden
                 self.sendJSON(status, ["error": .string("\(error.message): \(error.detail)")], head: head, context: context)
@@ -250,6 +254,7 @@ final class GatewayHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
         router.hub.publish(message, on: context.eventLoop).assumeIsolated().whenComplete { result in
             switch result {
             case .success(let outcome):
+                self.router.metrics?.apiPublish()
                 self.sendJSON(
                     .accepted,
                     ["message-id": .string(message.id), "delivered": .number(outcome.delivered), "queued": .bool(outcome.queued)],
@@ -264,6 +269,37 @@ final class GatewayHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
                 default: text = "\(message.destination) is full"
                 }
                 self.sendJSON(.serviceUnavailable, ["error": .string(text)], head: head, context: context)
+            }
+        }
+    }
+
+    // MARK: Metrics
+
+    /// `GET /metrics`: the Prometheus text exposition, to the clients `metrics.access` allows.
+    /// The hub's counters are read on every loop (`Hub.statistics`) and rendered once all
+    /// have answered; the delivery path never waits for a scrape.
+    private func serveMetrics(_ metrics: GatewayMetrics, head: HTTPRequestHead, context: ChannelHandlerContext) {
+        guard head.method == .GET || head.method == .HEAD else {
+            sendJSON(.methodNotAllowed, ["error": .string("use GET")], head: head, extraHeaders: ["Allow": "GET, HEAD"], context: context)
+            return
+        }
+        if let refusal = MetricsAccess.refusal(
+            router.configuration.metrics.access,
+            isLoopback: Self.isLoopback(context.channel.remoteAddress),
+            authorization: head.headers.first(name: "authorization"),
+            apiKeys: router.gatekeeper.settings.current.apiKeys
+        ) {
+            sendJSON(refusal.status, ["error": .string(refusal.message)], head: head, context: context)
+            return
+        }
+        router.hub.statistics(on: context.eventLoop).assumeIsolated().whenComplete { result in
+            switch result {
+            case .success(let statistics):
+                let headers: HTTPHeaders = ["Content-Type": "text/plain; version=0.0.4; charset=utf-8", "Cache-Control": "no-store"]
+                let body = context.channel.allocator.buffer(string: metrics.render(statistics))
+                self.sendBytes(.ok, headers: headers, body: body, head: head, context: context)
+            case .failure:
+                self.sendJSON(.serviceUnavailable, ["error": .string("the hub did not answer")], head: head, context: context)
             }
         }
     }
@@ -353,6 +389,7 @@ final class GatewayHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
         if let endpoint = router.webSocketEndpoint(for: head) {
             do {
                 _ = try WebSocketHandshake.negotiate(head, endpoint: endpoint)
+                router.metrics?.handshakeFailed(router.handshakeTransport(for: head), reason: "not_first_request")
                 // Valid, yet not upgraded: NIO upgrades only the first request of a connection.
                 send(
                     .badRequest,
@@ -368,6 +405,7 @@ final class GatewayHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
         } else {
             error = .noSuchEndpoint(GatewayRouter.path(of: head.uri))
         }
+        router.metrics?.handshakeFailed(router.handshakeTransport(for: head), reason: error.reason)
         send(error.status, extraHeaders: error.headers, body: error.message + "\n", head: head, keepAlive: false, context: context)
     }
 
@@ -417,6 +455,7 @@ final class GatewayHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
         lingering: Bool = false,
         context: ChannelHandlerContext
     ) {
+        router.metrics?.httpResponse(status: Int(status.code))
         let keepAlive = keepAlive ?? head.isKeepAlive
         var headers = extra
         headers.add(name: "Content-Length", value: String(body.readableBytes))

@@ -19,6 +19,8 @@ struct GatewayRouter: Sendable {
     let gatekeeper: GatewayGatekeeper
     /// Logs the requests that are refused (`notice`), without query strings or headers.
     let requests: RequestLogger
+    /// What `GET /metrics` reports; nil when `metrics.enabled` is off.
+    let metrics: GatewayMetrics?
     /// Answered by `GET /readyz`; the server moves it on.
     let readiness: Readiness
     /// SockJS services by prefix: `/stomp`, and the protocol suite's services in conformance
@@ -33,10 +35,12 @@ struct GatewayRouter: Sendable {
         hub: Hub,
         compressors: WebSocketCompressorPool,
         gatekeeper: GatewayGatekeeper,
-        logger: Logger = Logger(label: "perigee")
+        logger: Logger = Logger(label: "perigee"),
+        metrics: GatewayMetrics? = nil
     ) {
         self.requests = RequestLogger(logger: logger)
         self.configuration = configuration
+        self.metrics = metrics
         self.hub = hub
         self.compressors = compressors
         self.gatekeeper = gatekeeper
@@ -44,7 +48,13 @@ struct GatewayRouter: Sendable {
         let settings = gatekeeper.settings
         let tls = configuration.tls != nil
         var services = [
-            SockJSService(prefix: "/stomp", configuration: configuration.sockJS) { opening in
+            SockJSService(
+                prefix: "/stomp",
+                configuration: configuration.sockJS,
+                onRefusal: { transport, reason in metrics?.handshakeFailed(transport, reason: reason) }
+            ) { opening in
+                // Called once per session opened, whatever its transport.
+                metrics?.handshake(opening.transport)
                 let label = StompConnectionLabel(transport: opening.transport, address: opening.remoteAddress.map(StompTCPHandler.describe))
                 // The settings of the moment: a reload may turn JWT or the hooks on or off.
                 let current = settings.current
@@ -81,6 +91,7 @@ struct GatewayRouter: Sendable {
 
     private init(copying other: GatewayRouter, configuration: GatewayConfiguration) {
         self.requests = other.requests
+        self.metrics = other.metrics
         self.configuration = configuration
         self.hub = other.hub
         self.compressors = other.compressors
@@ -157,10 +168,21 @@ struct GatewayRouter: Sendable {
         return endpoint
     }
 
+    /// The transport a WebSocket handshake at `head`'s path asks for, as metrics name it:
+    /// `sockjs-websocket` under a SockJS session, `websocket` otherwise.
+    func handshakeTransport(for head: HTTPRequestHead) -> String {
+        let path = Self.path(of: head.uri)
+        guard path != "/stomp/websocket", let service = sockJSService(owning: path),
+            case .session(_, _, .websocket)? = SockJSRoute(path: path, prefix: service.prefix)
+        else { return "websocket" }
+        return "sockjs-websocket"
+    }
+
     private func stompEndpoint() -> WebSocketEndpoint {
         let hub = self.hub
         let compressors = self.compressors
         let settings = gatekeeper.settings
+        let metrics = self.metrics
         let tls = configuration.tls != nil
         return WebSocketEndpoint(
             configuration: configuration.stompWebSocket,
@@ -173,6 +195,7 @@ struct GatewayRouter: Sendable {
                 return .none
             },
             makeApplication: { handshake, channel in
+                metrics?.handshake("websocket")
                 let current = settings.current
                 let client = current.describesClients
                     ? ClientContext(transport: "websocket", tls: tls, address: channel.remoteAddress, request: handshake.request, forwarding: current.forwardedHeaders)

@@ -40,6 +40,9 @@ public final class GatewayServer: Sendable {
     private let sockJSServices: [SockJSService]
     /// The drain's wait for clients to leave (`drain.timeout_s`).
     public let drainTimeout: TimeAmount
+    private let lagProbe: EventLoopLagProbe?
+    /// What `GET /metrics` reports; nil when `metrics.enabled` is off (reloads hand it on).
+    private let metrics: GatewayMetrics?
     /// The topic hub every transport feeds.
     public let hub: Hub
 
@@ -69,8 +72,12 @@ public final class GatewayServer: Sendable {
         connections: ConnectionTracker,
         sockJSServices: [SockJSService],
         drainTimeout: TimeAmount,
+        lagProbe: EventLoopLagProbe?,
+        metrics: GatewayMetrics?,
         logger: Logger
     ) {
+        self.lagProbe = lagProbe
+        self.metrics = metrics
         self.gatekeeperSettings = gatekeeperSettings
         self.routers = routers
         self.running = Reloadable(running)
@@ -105,6 +112,10 @@ public final class GatewayServer: Sendable {
         group: MultiThreadedEventLoopGroup? = nil,
         logger: Logger = Logger(label: "perigee")
     ) async throws -> GatewayServer {
+        // One registry per server (see `GatewayMetrics`); WebSocket compression counts into it.
+        let metrics = configuration.metrics.enabled ? GatewayMetrics() : nil
+        var configuration = configuration
+        configuration.stompWebSocket.deflateStatistics = metrics?.deflate
         // Before any thread starts: a bad certificate fails the start with its precise error.
         let tls = try configuration.tls.map { files throws(ConfigurationError) in try TLSContextHolder(files: files) }
         let eventLoops = group ?? MultiThreadedEventLoopGroup(numberOfThreads: System.coreCount)
@@ -112,12 +123,12 @@ public final class GatewayServer: Sendable {
         hubConfiguration.logger = logger
         let tokens: TokenVerifier?
         do {
-            tokens = configuration.jwt.isEnabled ? try await TokenVerifier.make(configuration.jwt) : nil
+            tokens = configuration.jwt.isEnabled ? try await TokenVerifier.make(configuration.jwt, metrics: metrics) : nil
         } catch {
             if group == nil { try? await eventLoops.shutdownGracefully() }
             throw error
         }
-        let hooks = configuration.hooks.isEnabled ? HookClient(settings: configuration.hooks, group: eventLoops, logger: logger) : nil
+        let hooks = configuration.hooks.isEnabled ? HookClient(settings: configuration.hooks, group: eventLoops, logger: logger, metrics: metrics) : nil
         let gatekeeper = GatewayGatekeeper(
             policy: configuration.accessPolicy ?? .open,
             apiKeys: configuration.apiKeys,
@@ -130,8 +141,8 @@ public final class GatewayServer: Sendable {
             hubConfiguration.gatekeeper = gatekeeper
         }
         let hub = Hub(group: eventLoops, configuration: hubConfiguration)
-        let compressors = WebSocketCompressorPool(group: eventLoops, configuration: configuration.stompWebSocket.deflate)
-        let router = GatewayRouter(configuration: configuration, hub: hub, compressors: compressors, gatekeeper: gatekeeper, logger: logger)
+        let compressors = WebSocketCompressorPool(group: eventLoops, configuration: configuration.stompWebSocket.deflate, statistics: metrics?.deflate)
+        let router = GatewayRouter(configuration: configuration, hub: hub, compressors: compressors, gatekeeper: gatekeeper, logger: logger, metrics: metrics)
         let routers = Reloadable(router)
         let connections = ConnectionTracker()
         let bootstrap = ServerBootstrap(group: eventLoops)
@@ -143,7 +154,7 @@ public final class GatewayServer: Sendable {
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     connections.add(channel, speaksHTTP: true)
-                    try tls?.addHandler(to: channel)
+                    try tls?.addHandler(to: channel, metrics: metrics, transport: "https")
                     try Self.configureHTTP(channel: channel, router: routers.current, connections: connections)
                 }
             }
@@ -153,10 +164,10 @@ public final class GatewayServer: Sendable {
             var stompTLSChannel: Channel?
             do {
                 if configuration.stompPort != 0 {
-                    stompChannel = try await bindStomp(host: configuration.host, port: configuration.stompPort, tls: nil, routers: routers, group: eventLoops, connections: connections)
+                    stompChannel = try await bindStomp(host: configuration.host, port: configuration.stompPort, tls: nil, routers: routers, group: eventLoops, connections: connections, metrics: metrics)
                 }
                 if let tls, configuration.stompTLSPort != 0 {
-                    stompTLSChannel = try await bindStomp(host: configuration.host, port: configuration.stompTLSPort, tls: tls, routers: routers, group: eventLoops, connections: connections)
+                    stompTLSChannel = try await bindStomp(host: configuration.host, port: configuration.stompTLSPort, tls: tls, routers: routers, group: eventLoops, connections: connections, metrics: metrics)
                 }
             } catch {
                 try? await channel.close()
@@ -180,6 +191,8 @@ public final class GatewayServer: Sendable {
                 connections: connections,
                 sockJSServices: router.sockJSServices,
                 drainTimeout: configuration.drainTimeout,
+                lagProbe: metrics.map { EventLoopLagProbe(group: eventLoops, metrics: $0) },
+                metrics: metrics,
                 logger: logger
             )
             router.readiness.set(.ready)
@@ -206,7 +219,8 @@ public final class GatewayServer: Sendable {
         tls: TLSContextHolder?,
         routers: Reloadable<GatewayRouter>,
         group: MultiThreadedEventLoopGroup,
-        connections: ConnectionTracker
+        connections: ConnectionTracker,
+        metrics: GatewayMetrics?
     ) async throws -> Channel {
         try await ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 1024)
@@ -216,7 +230,7 @@ public final class GatewayServer: Sendable {
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     connections.add(channel, speaksHTTP: false)
-                    try tls?.addHandler(to: channel)
+                    try tls?.addHandler(to: channel, metrics: metrics, transport: "tcp-tls")
                     // The settings of the moment: a reload changes them for later connections.
                     let router = routers.current
                     let handler = StompTCPHandler(
@@ -303,6 +317,9 @@ public final class GatewayServer: Sendable {
 
     private func apply(_ reloaded: GatewayConfiguration) async -> Result<Void, ConfigurationError> {
         guard !stopped.withLockedValue({ $0 }) else { return .success(()) }
+        // Compression keeps counting into this server's metrics after the reload.
+        var reloaded = reloaded
+        reloaded.stompWebSocket.deflateStatistics = metrics?.deflate
         let running = self.running.current
         let changes = ConfigurationChanges(from: running, to: reloaded)
         let configuration = changes.effective
@@ -320,7 +337,7 @@ public final class GatewayServer: Sendable {
         var tokens = previous.tokens
         if configuration.jwt != running.jwt {
             do {
-                tokens = configuration.jwt.isEnabled ? try await TokenVerifier.make(configuration.jwt) : nil
+                tokens = configuration.jwt.isEnabled ? try await TokenVerifier.make(configuration.jwt, metrics: metrics) : nil
             } catch {
                 // The loader has checked the key already; this is the last line of defence.
                 return refuse(ConfigurationError(file: "configuration", line: nil, key: "auth.jwt.public_key_file", problem: "expected an RSA or P-256 public key in PEM, but it does not load"))
@@ -330,7 +347,7 @@ public final class GatewayServer: Sendable {
         // Apply all of it.
         var hooks = previous.hooks
         if configuration.hooks != running.hooks {
-            hooks = configuration.hooks.isEnabled ? HookClient(settings: configuration.hooks, group: group, logger: logger) : nil
+            hooks = configuration.hooks.isEnabled ? HookClient(settings: configuration.hooks, group: group, logger: logger, metrics: metrics) : nil
         }
         if let tls, let certificate {
             tls.install(certificate.context, from: certificate.files)
@@ -418,6 +435,7 @@ public final class GatewayServer: Sendable {
             logger: logger
         )
         stats.cancel()
+        lagProbe?.cancel()
         let report = await drain.run(timeout: timeout ?? drainTimeout)
         readiness.set(.stopping)
         try? await release()
@@ -432,6 +450,7 @@ public final class GatewayServer: Sendable {
         readiness.set(.stopping)
         trimmer?.cancel()
         stats.cancel()
+        lagProbe?.cancel()
         try? await channel.close()
         try? await stompChannel?.close()
         try? await stompTLSChannel?.close()

@@ -50,6 +50,8 @@ final class HookClient: Sendable {
 
     let settings: Settings
     private let client: HTTPClient
+    /// Counts each call by hook and outcome, with its duration.
+    private let metrics: GatewayMetrics?
     /// Pending calls by client address.
     private let pending = NIOLockedValueBox<[String: Int]>([:])
     private let logger: Logger
@@ -63,9 +65,10 @@ final class HookClient: Sendable {
         var shutdown: Task<Void, Never>?
     }
 
-    init(settings: Settings, group: any EventLoopGroup, logger: Logger = Logger(label: "perigee")) {
+    init(settings: Settings, group: any EventLoopGroup, logger: Logger = Logger(label: "perigee"), metrics: GatewayMetrics? = nil) {
         self.settings = settings
         self.logger = logger
+        self.metrics = metrics
         let timeout = TimeAmount.milliseconds(Int64(settings.timeoutMilliseconds))
         var configuration = HTTPClient.Configuration(
             timeout: .init(connect: timeout, read: timeout),
@@ -77,24 +80,45 @@ final class HookClient: Sendable {
     }
 
     /// POSTs `body` to `url` for a client at `address`; the future always succeeds (failures
-    /// are `.failed` or `.busy`) within the timeout, on `loop`.
-    func call(_ url: String, body: JSONValue, address: String?, on loop: any EventLoop) -> EventLoopFuture<Reply> {
+    /// are `.failed` or `.busy`) within the timeout, on `loop`. `hook` (`connect`,
+    /// `subscribe`, `send`) names the call in metrics: `perigee_hook_calls_total{hook,
+    /// outcome}` and `perigee_hook_duration_seconds{hook}`. A failed call is logged at `notice`.
+    func call(_ hook: String, _ url: String, body: JSONValue, address: String?, on loop: any EventLoop) -> EventLoopFuture<Reply> {
         let logger = self.logger
-        return admitted(url, body: body, address: address, on: loop).map { reply in
-            switch reply {
+        let metrics = self.metrics
+        let started = NIODeadline.now()
+        return admitted(url, body: body, address: address, on: loop).map { outcome in
+            metrics?.hookCall(hook, outcome: outcome.label, nanoseconds: (NIODeadline.now() - started).nanoseconds)
+            switch outcome.reply {
             case .failed(let detail), .busy(let detail):
-                var metadata: Logger.Metadata = ["hook": .string(LogRedaction.url(url)), "reason": .string(detail)]
+                var metadata: Logger.Metadata = ["hook": .string(hook), "url": .string(LogRedaction.url(url)), "reason": .string(detail)]
                 if let address { metadata["address"] = .string(address) }
                 logger.notice("hook call failed", metadata: metadata)
             case .allowed, .refused:
                 break
             }
-            return reply
+            return outcome.reply
+        }
+    }
+
+    /// A reply and its metric label (`allow`, `deny`, `error`, `timeout`, `busy`).
+    private struct Outcome: Sendable {
+        var reply: Reply
+        var label: String
+
+        init(_ reply: Reply, timedOut: Bool = false) {
+            self.reply = reply
+            switch reply {
+            case .allowed: label = "allow"
+            case .refused: label = "deny"
+            case .busy: label = "busy"
+            case .failed: label = timedOut ? "timeout" : "error"
+            }
         }
     }
 
     /// `call` within the per-address limit.
-    private func admitted(_ url: String, body: JSONValue, address: String?, on loop: any EventLoop) -> EventLoopFuture<Reply> {
+    private func admitted(_ url: String, body: JSONValue, address: String?, on loop: any EventLoop) -> EventLoopFuture<Outcome> {
         guard let address else { return call(url, body: body, on: loop) }
         let limit = settings.maxPendingPerAddress
         let admitted = pending.withLockedValue { counts in
@@ -103,7 +127,7 @@ final class HookClient: Sendable {
             return true
         }
         guard admitted else {
-            return loop.makeSucceededFuture(.busy("was not asked: \(limit) calls are already pending for this client's address"))
+            return loop.makeSucceededFuture(Outcome(.busy("was not asked: \(limit) calls are already pending for this client's address")))
         }
         let pending = self.pending
         return call(url, body: body, on: loop).always { _ in
@@ -114,14 +138,14 @@ final class HookClient: Sendable {
         }
     }
 
-    private func call(_ url: String, body: JSONValue, on loop: any EventLoop) -> EventLoopFuture<Reply> {
+    private func call(_ url: String, body: JSONValue, on loop: any EventLoop) -> EventLoopFuture<Outcome> {
         let admitted = lifecycle.withLockedValue { state in
             guard state.shutdown == nil else { return false }
             state.calls += 1
             return true
         }
         // A decision that read the settings just before a reload replaced them.
-        guard admitted else { return loop.makeSucceededFuture(.failed("was replaced by a configuration reload")) }
+        guard admitted else { return loop.makeSucceededFuture(Outcome(.failed("was replaced by a configuration reload"))) }
         return execute(url, body: body, on: loop).always { _ in
             let idle = self.lifecycle.withLockedValue { state in
                 state.calls -= 1
@@ -131,7 +155,7 @@ final class HookClient: Sendable {
         }
     }
 
-    private func execute(_ url: String, body: JSONValue, on loop: any EventLoop) -> EventLoopFuture<Reply> {
+    private func execute(_ url: String, body: JSONValue, on loop: any EventLoop) -> EventLoopFuture<Outcome> {
         let request: HTTPClient.Request
         do {
             var headers = HTTPHeaders()
@@ -139,7 +163,7 @@ final class HookClient: Sendable {
             headers.add(name: "User-Agent", value: "Perigee")
             request = try HTTPClient.Request(url: url, method: .POST, headers: headers, body: .string(body.encoded))
         } catch {
-            return loop.makeSucceededFuture(.failed("has an invalid URL"))
+            return loop.makeSucceededFuture(Outcome(.failed("has an invalid URL")))
         }
         let milliseconds = settings.timeoutMilliseconds
         let delegate = ResponseAccumulator(request: request, maxBodySize: Self.maxAnswerBytes)
@@ -149,17 +173,17 @@ final class HookClient: Sendable {
             eventLoop: .delegate(on: loop),
             deadline: .now() + .milliseconds(Int64(milliseconds))
         ).futureResult.map { response in
-            HookReply(status: response.status, body: response.body)
+            Outcome(HookReply(status: response.status, body: response.body))
         }.recover { error in
             if error is ResponseAccumulator.ResponseTooBigError {
-                return .failed("answered more than \(Self.maxAnswerBytes) bytes")
+                return Outcome(.failed("answered more than \(Self.maxAnswerBytes) bytes"))
             }
             if let error = error as? HTTPClientError,
                 error == .deadlineExceeded || error == .readTimeout || error == .connectTimeout
             {
-                return .failed("did not answer within \(milliseconds) ms")
+                return Outcome(.failed("did not answer within \(milliseconds) ms"), timedOut: true)
             }
-            return .failed("could not be reached")
+            return Outcome(.failed("could not be reached"))
         }.hop(to: loop)
     }
 

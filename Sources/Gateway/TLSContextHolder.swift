@@ -40,8 +40,12 @@ final class TLSContextHolder: Sendable {
         state.withLockedValue { $0 = State(files: files, context: context) }
     }
 
-    /// Puts a TLS server handler first in `channel`'s pipeline, with the current context.
-    func addHandler(to channel: Channel) throws {
+    /// Puts a TLS server handler first in `channel`'s pipeline, with the current context, and
+    /// after it a `TLSHandshakeObserver` counting the handshake as `transport` in `metrics`.
+    func addHandler(to channel: Channel, metrics: GatewayMetrics?, transport: String) throws {
         try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: current))
+        if let metrics {
+            try channel.pipeline.syncOperations.addHandler(TLSHandshakeObserver(metrics: metrics, transport: transport))
+        }
     }
 }

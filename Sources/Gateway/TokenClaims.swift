@@ -39,19 +39,24 @@ extension VerifiedToken {
 
     /// The checks of a verified token's claims (`exp`, `nbf`, `iss`, `aud`, `sub`, `perigee`).
     static func check(_ claims: JSONValue, settings: TokenSettings, now: Double) -> Result<VerifiedToken, StompError> {
+        checked(claims, settings: settings, now: now).mapError(\.error)
+    }
+
+    /// `check`, with the refusal's metric reason.
+    static func checked(_ claims: JSONValue, settings: TokenSettings, now: Double) -> Result<VerifiedToken, TokenRejection> {
         let leeway = Double(settings.leewaySeconds)
         var expiry: Double?
         if let exp = claims["exp"] {
-            guard let value = exp.numberValue, value.isFinite else { return .failure(.unauthorized("the token's exp is not a number")) }
-            guard value + leeway > now else { return .failure(.unauthorized("the token has expired")) }
+            guard let value = exp.numberValue, value.isFinite else { return .failure(TokenRejection("bad_claims", .unauthorized("the token's exp is not a number"))) }
+            guard value + leeway > now else { return .failure(TokenRejection("expired", .unauthorized("the token has expired"))) }
             expiry = value + leeway
         }
         if let nbf = claims["nbf"] {
-            guard let value = nbf.numberValue, value.isFinite else { return .failure(.unauthorized("the token's nbf is not a number")) }
-            guard value - leeway <= now else { return .failure(.unauthorized("the token is not valid yet (nbf)")) }
+            guard let value = nbf.numberValue, value.isFinite else { return .failure(TokenRejection("bad_claims", .unauthorized("the token's nbf is not a number"))) }
+            guard value - leeway <= now else { return .failure(TokenRejection("not_yet_valid", .unauthorized("the token is not valid yet (nbf)"))) }
         }
         if let issuer = settings.issuer, claims["iss"]?.stringValue != issuer {
-            return .failure(.unauthorized("the token's issuer is not the configured one"))
+            return .failure(TokenRejection("bad_issuer", .unauthorized("the token's issuer is not the configured one")))
         }
         if let audience = settings.audience {
             let matches: Bool
@@ -60,24 +65,37 @@ extension VerifiedToken {
             case .array(let list)?: matches = list.contains(.string(audience))
             default: matches = false
             }
-            guard matches else { return .failure(.unauthorized("the token is not meant for this audience")) }
+            guard matches else { return .failure(TokenRejection("bad_audience", .unauthorized("the token is not meant for this audience"))) }
         }
         guard let subject = claims["sub"]?.stringValue, Identity.isValidUser(subject) else {
-            return .failure(.unauthorized("the token's sub must be 1 to \(Identity.maxUserLength) bytes without control characters"))
+            return .failure(TokenRejection("bad_subject", .unauthorized("the token's sub must be 1 to \(Identity.maxUserLength) bytes without control characters")))
         }
         var narrowing: AccessPolicy.Rules?
         if let claim = claims["perigee"], !claim.isNull {
-            guard case .object = claim else { return .failure(.unauthorized("the token's perigee claim must be an object")) }
+            guard case .object = claim else { return .failure(TokenRejection("bad_claims", .unauthorized("the token's perigee claim must be an object"))) }
             guard let subscribe = AccessPolicy.globs(in: claim["subscribe"], limit: maxClaimGlobs),
                 let send = AccessPolicy.globs(in: claim["send"], limit: maxClaimGlobs)
             else {
-                return .failure(.unauthorized(
+                return .failure(TokenRejection("bad_claims", .unauthorized(
                     "the token's perigee claim must list at most \(maxClaimGlobs) destination globs like \"/topic/**\" per action"
-                ))
+                )))
             }
             // A missing list leaves that action as the configured rules say.
             narrowing = AccessPolicy.Rules(subscribe: subscribe ?? ["/**"], send: send ?? ["/**"])
         }
         return .success(VerifiedToken(subject: subject, expiry: expiry, claims: claims, narrowing: narrowing))
+    }
+}
+
+/// Why a token was refused: the ERROR (or HTTP 401) text, and a fixed reason for
+/// `perigee_jwt_failures_total{reason}` (`expired`, `bad_signature`, ...; see
+/// `GatewayMetrics.jwtReasons`).
+struct TokenRejection: Error, Sendable {
+    var reason: String
+    var error: StompError
+
+    init(_ reason: String, _ error: StompError) {
+        self.reason = reason
+        self.error = error
     }
 }

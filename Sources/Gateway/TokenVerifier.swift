@@ -22,9 +22,12 @@ final class TokenVerifier: Sendable {
     private let hmac: JWTKeyCollection?
     private let rsa: JWTKeyCollection?
     private let ecdsa: JWTKeyCollection?
+    /// Counts refusals by reason.
+    private let metrics: GatewayMetrics?
 
-    private init(settings: Settings, hmac: JWTKeyCollection?, rsa: JWTKeyCollection?, ecdsa: JWTKeyCollection?) {
+    private init(settings: Settings, hmac: JWTKeyCollection?, rsa: JWTKeyCollection?, ecdsa: JWTKeyCollection?, metrics: GatewayMetrics?) {
         self.settings = settings
+        self.metrics = metrics
         self.hmac = hmac
         self.rsa = rsa
         self.ecdsa = ecdsa
@@ -40,7 +43,7 @@ final class TokenVerifier: Sendable {
 
     /// - Throws: when the public key is neither RSA nor P-256 (the configuration loader has
     ///   checked it already).
-    static func make(_ settings: Settings) async throws -> TokenVerifier {
+    static func make(_ settings: Settings, metrics: GatewayMetrics? = nil) async throws -> TokenVerifier {
         var hmac: JWTKeyCollection?
         var rsa: JWTKeyCollection?
         var ecdsa: JWTKeyCollection?
@@ -60,35 +63,46 @@ final class TokenVerifier: Sendable {
                 ecdsa = keys
             }
         }
-        return TokenVerifier(settings: settings, hmac: hmac, rsa: rsa, ecdsa: ecdsa)
+        return TokenVerifier(settings: settings, hmac: hmac, rsa: rsa, ecdsa: ecdsa, metrics: metrics)
     }
 
     /// Verifies `token` at `now` (seconds since 1970). Fails with `StompError.unauthorized(_:)`
     /// saying why (never echoing the token).
+    /// Each refusal is counted in `perigee_jwt_failures_total{reason}`.
     func verify(_ token: String, now: Double) async -> Result<Verified, StompError> {
-        guard token.utf8.count <= Self.maxTokenLength else { return .failure(.unauthorized("the token is longer than \(Self.maxTokenLength) bytes")) }
+        let result = await evaluate(token, now: now)
+        if case .failure(let rejection) = result { metrics?.jwtFailure(rejection.reason) }
+        return result.mapError(\.error)
+    }
+
+    private func evaluate(_ token: String, now: Double) async -> Result<Verified, TokenRejection> {
+        guard token.utf8.count <= Self.maxTokenLength else {
+            return .failure(TokenRejection("too_long", .unauthorized("the token is longer than \(Self.maxTokenLength) bytes")))
+        }
         let parts = token.utf8.split(separator: UInt8(ascii: "."), omittingEmptySubsequences: false)
         guard parts.count == 3, let header = Self.decodeSegment(parts[0]), let alg = header["alg"]?.stringValue else {
-            return .failure(.unauthorized("the token is not a JWT (header.payload.signature with an alg)"))
+            return .failure(TokenRejection("malformed", .unauthorized("the token is not a JWT (header.payload.signature with an alg)")))
         }
         let keys: JWTKeyCollection?
         switch alg {
         case "HS256": keys = hmac
         case "RS256": keys = rsa
         case "ES256": keys = ecdsa
-        case "none", "None", "NONE": return .failure(.unauthorized("unsigned tokens (alg none) are not accepted"))
-        default: return .failure(.unauthorized("tokens signed with \(alg.prefix(16)) are not accepted"))
+        case "none", "None", "NONE":
+            return .failure(TokenRejection("unsupported_algorithm", .unauthorized("unsigned tokens (alg none) are not accepted")))
+        default:
+            return .failure(TokenRejection("unsupported_algorithm", .unauthorized("tokens signed with \(alg.prefix(16)) are not accepted")))
         }
-        guard let keys else { return .failure(.unauthorized("no key is configured for \(alg) tokens")) }
+        guard let keys else { return .failure(TokenRejection("unknown_key", .unauthorized("no key is configured for \(alg) tokens"))) }
         let payload: TokenPayload
         do {
             payload = try await keys.verify(token, as: TokenPayload.self)
         } catch let error as JWTError where error.errorType == .signatureVerificationFailed {
-            return .failure(.unauthorized("the token's signature does not verify"))
+            return .failure(TokenRejection("bad_signature", .unauthorized("the token's signature does not verify")))
         } catch {
-            return .failure(.unauthorized("the token could not be verified (malformed)"))
+            return .failure(TokenRejection("malformed", .unauthorized("the token could not be verified (malformed)")))
         }
-        return VerifiedToken.check(payload.claims, settings: settings, now: now)
+        return VerifiedToken.checked(payload.claims, settings: settings, now: now)
     }
 
     /// A base64url JSON segment (the header), decoded without trusting its size.

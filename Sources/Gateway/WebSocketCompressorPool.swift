@@ -7,10 +7,11 @@ final class WebSocketCompressorPool: Sendable {
     private let loops: [EventLoop]
     private let compressors: [NIOLoopBoundBox<WebSocketMessageCompressor>]
 
-    init(group: EventLoopGroup, configuration: PerMessageDeflateConfiguration) {
+    /// - Parameter statistics: counts the bytes each compressor compresses (metrics).
+    init(group: EventLoopGroup, configuration: PerMessageDeflateConfiguration, statistics: DeflateStatistics? = nil) {
         loops = Array(group.makeIterator())
         compressors = loops.map { loop in
-            .makeBoxSendingValue(WebSocketMessageCompressor(configuration: configuration), eventLoop: loop)
+            .makeBoxSendingValue(WebSocketMessageCompressor(configuration: configuration, statistics: statistics), eventLoop: loop)
         }
     }
 

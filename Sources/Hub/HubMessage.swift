@@ -12,13 +12,20 @@ public struct HubMessage: Sendable {
     /// frame made from the message can travel as WebSocket text; checked once per publish
     /// rather than once per encoded frame.
     public let bodyIsText: Bool
+    /// When the message was published (the monotonic clock `EventLoop.now` reads): each
+    /// shard records how long its local fan-out came after it
+    /// (`HubStatistics.publishToWrite`).
+    public let publishedAt: NIODeadline
 
-    public init(id: String, destination: Destination, headers: StompHeaders, body: ByteBuffer) {
+    /// - Parameter publishedAt: defaults to now; a message rebuilt from another (a send hook
+    ///   replaced its body) passes the original's, so that the hook's time counts.
+    public init(id: String, destination: Destination, headers: StompHeaders, body: ByteBuffer, publishedAt: NIODeadline = .now()) {
         self.id = id
         self.destination = destination
         self.headers = headers
         self.body = Self.compacted(body)
         self.bodyIsText = UTF8Checker().isValid(body)
+        self.publishedAt = publishedAt
     }
 
     /// A body that is a small slice of a large read buffer would keep the whole buffer alive

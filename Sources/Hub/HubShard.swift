@@ -47,6 +47,8 @@ public final class HubShard {
     private var limitCounts: [String: UInt64] = [:]
     private var slowConsumerDrops: UInt64 = 0
     private var deliveries: UInt64 = 0
+    /// Publish-to-fan-out latency of the messages this shard delivered, one sample each.
+    private var publishToWrite = LatencyHistogram()
 
     init(index: Int, loop: EventLoop, interest: HubInterest, messageIDPrefix: String, configuration: HubConfiguration) {
         self.index = index
@@ -142,6 +144,7 @@ public final class HubShard {
         result.limits = limitCounts
         result.slowConsumerDrops = slowConsumerDrops
         result.deliveries = deliveries
+        result.publishToWrite = publishToWrite
         return result
     }
 
@@ -215,6 +218,10 @@ public final class HubShard {
             if connection.deliver(message, subscription: key.subscription, cache: &encoded, permissions: &permissions) { delivered += 1 }
         }
         deliveries &+= UInt64(delivered)
+        // One sample per message and shard, never per subscriber: one clock read.
+        if delivered > 0 {
+            publishToWrite.record(nanoseconds: (loop.now - message.publishedAt).nanoseconds)
+        }
         return delivered
     }
 

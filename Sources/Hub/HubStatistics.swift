@@ -25,6 +25,10 @@ public struct HubStatistics: Sendable, Hashable {
     public var slowConsumerDrops: UInt64 = 0
     /// Topic deliveries: a message handed to one subscription.
     public var deliveries: UInt64 = 0
+    /// From a message's publication (`HubMessage.publishedAt`) to the moment a shard has
+    /// handed it to its subscribers' connections (written, to be flushed within the tick):
+    /// one sample per message and shard that delivered it.
+    public var publishToWrite = LatencyHistogram()
 
     public init() {}
 
@@ -42,5 +46,6 @@ public struct HubStatistics: Sendable, Hashable {
         limits.merge(other.limits, uniquingKeysWith: &+)
         slowConsumerDrops &+= other.slowConsumerDrops
         deliveries &+= other.deliveries
+        publishToWrite.add(other.publishToWrite)
     }
 }

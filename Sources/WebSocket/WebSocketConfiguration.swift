@@ -16,6 +16,8 @@ public struct WebSocketConfiguration: Sendable {
     public var closeTimeout: TimeAmount = .seconds(3)
     /// permessage-deflate (RFC 7692) settings.
     public var deflate = PerMessageDeflateConfiguration()
+    /// Where compressed messages are counted (metrics); nil counts nothing.
+    public var deflateStatistics: DeflateStatistics?
 
     public init() {}
 }

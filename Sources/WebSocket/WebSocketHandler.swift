@@ -257,7 +257,9 @@ public final class WebSocketHandler: ChannelInboundHandler, RemovableChannelHand
                 memoryLevel: configuration.deflate.memoryLevel
             )
         }
-        return deflater?.compress(data, allocator: allocator)
+        guard let compressed = deflater?.compress(data, allocator: allocator) else { return nil }
+        configuration.deflateStatistics?.record(input: data.readableBytes, output: compressed.readableBytes)
+        return compressed
     }
 
     // MARK: Timers

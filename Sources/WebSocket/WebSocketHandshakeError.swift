@@ -51,6 +51,23 @@ public struct WebSocketHandshakeError: Error, Hashable, Sendable, CustomStringCo
         }
     }
 
+    /// A short fixed label for metrics (`perigee_handshake_failures_total{reason}`): never
+    /// client text.
+    public var reason: String {
+        switch base {
+        case .methodNotGet: return "method"
+        case .httpVersionTooOld: return "http_version"
+        case .missingHost: return "host"
+        case .missingUpgrade: return "upgrade_header"
+        case .missingConnectionUpgrade: return "connection_header"
+        case .unsupportedVersion: return "version"
+        case .missingKey, .malformedKey: return "key"
+        case .originRejected: return "origin"
+        case .noSuchEndpoint: return "no_endpoint"
+        case .subprotocolRequired: return "subprotocol"
+        }
+    }
+
     /// A one-line explanation for the response body.
     public var message: String {
         switch base {

@@ -61,10 +61,13 @@ public final class WebSocketMessageCompressor {
     private let configuration: PerMessageDeflateConfiguration
     private var deflaters: [Int: PerMessageDeflater] = [:]
     private let allocator: ByteBufferAllocator
+    private let statistics: DeflateStatistics?
 
-    public init(configuration: PerMessageDeflateConfiguration, allocator: ByteBufferAllocator = .init()) {
+    /// - Parameter statistics: counts the bytes of each message compressed (metrics).
+    public init(configuration: PerMessageDeflateConfiguration, allocator: ByteBufferAllocator = .init(), statistics: DeflateStatistics? = nil) {
         self.configuration = configuration
         self.allocator = allocator
+        self.statistics = statistics
     }
 
     /// Adds a compressed payload for connections that share `windowBits` (see the type's doc).
@@ -87,7 +90,9 @@ public final class WebSocketMessageCompressor {
         } else {
             return  // zlib could not allocate: connections compress for themselves
         }
-        outbound.setCompressed(deflater.compress(outbound.message.data, allocator: allocator), windowBits: windowBits, allocator: allocator)
+        let compressed = deflater.compress(outbound.message.data, allocator: allocator)
+        statistics?.record(input: outbound.message.data.readableBytes, output: compressed.readableBytes)
+        outbound.setCompressed(compressed, windowBits: windowBits, allocator: allocator)
     }
 }
 

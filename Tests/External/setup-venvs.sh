@@ -2,7 +2,8 @@
 # Create the Python environments used by the external conformance tests.
 #
 #   .venv    Python 3: websockets (CLI + stand-in server), stomp-py, selenium,
-#            requests, pexpect, pyjwt + cryptography (auth_test.py makes its own keys and tokens)
+#            requests, pexpect, pyjwt + cryptography (auth_test.py makes its own keys and tokens),
+#            prometheus-client (metrics_test.py parses /metrics with its text parser)
 #   .venv27  Python 2.7: autobahntestsuite==25.10.1 (provides `wstest`;
 #            the Autobahn|Testsuite only runs on Python 2.7)
 #
@@ -25,9 +26,9 @@ VENV27_DIR="${VENV27_DIR:-$REPO_ROOT/.venv27}"
 PYTHON3="${PYTHON3:-python3}"
 
 # Bump a spec (or edit the package list) to make every machine rebuild.
-PY3_PACKAGES=(websockets stomp-py selenium requests pexpect pyjwt cryptography)
+PY3_PACKAGES=(websockets stomp-py selenium requests pexpect pyjwt cryptography prometheus-client)
 PY27_PACKAGES=("autobahntestsuite==25.10.1")
-PY3_SPEC="v2 ${PY3_PACKAGES[*]}"
+PY3_SPEC="v3 ${PY3_PACKAGES[*]}"
 PY27_SPEC="v1 ${PY27_PACKAGES[*]}"
 STAMP_NAME=".perigee-setup-stamp"
 

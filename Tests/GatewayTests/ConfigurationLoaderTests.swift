@@ -60,6 +60,27 @@ import Testing
         #expect(error("drain: {timeout_ms: 5}\n")?.key == "drain.timeout_ms")
     }
 
+    @Test func readsTheMetricsSection() throws {
+        let defaults = try ConfigurationLoader.parse("listen: {port: 9100}\n", file: "test.yaml")
+        #expect(defaults.metrics == MetricsSettings())
+        #expect(defaults.metrics.enabled && defaults.metrics.access == .loopback)
+
+        let keyed = try ConfigurationLoader.parse("api_keys: {ops: \"0123456789\"}\nmetrics: {enabled: true, access: api_key}\n", file: "test.yaml")
+        #expect(keyed.metrics.access == .apiKey)
+        let off = try ConfigurationLoader.parse("metrics: {enabled: false, access: open}\n", file: "test.yaml")
+        #expect(!off.metrics.enabled && off.metrics.access == .open)
+
+        let badAccess = try #require(error("metrics:\n  access: everyone\n"))
+        #expect(badAccess.key == "metrics.access")
+        #expect(badAccess.line == 2)
+        #expect(badAccess.problem == "expected loopback, api_key or open, got \"everyone\"")
+        let keyless = try #require(error("metrics:\n  access: api_key\n"))
+        #expect(keyless.key == "metrics.access")
+        #expect(keyless.problem.contains("api_keys"))
+        let unknown = try #require(error("metrics: {path: /m}\n"))
+        #expect(unknown.key == "metrics.path")
+    }
+
     @Test func namesTheKeyTheLineAndWhatWasExpected() throws {
         let badValue = try #require(error("listen:\n  port: 9000\nlimits:\n  max_headers: lots\n"))
         #expect(badValue.key == "limits.max_headers")
