@@ -37,6 +37,10 @@ final class StompWebSocketApplication: WebSocketApplication, StompTransport {
         connection?.writabilityChanged()
     }
 
+    func webSocket(_ socket: any WebSocketConnection, didFail error: WebSocketError) {
+        connection?.transportFailed("websocket close \(error.closeCode.rawValue): \(error.reason)", limit: error.limit)
+    }
+
     func webSocketDidClose(_ socket: any WebSocketConnection, code: WebSocketCloseCode?) {
         connection?.transportClosed()
         connection = nil

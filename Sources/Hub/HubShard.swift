@@ -126,6 +126,11 @@ public final class HubShard {
         if error == .slowConsumer { slowConsumerDrops &+= 1 }
     }
 
+    /// Counts a limit a transport enforced (`StompConnection.transportFailed`).
+    func recordTransportFailure(limit: String?) {
+        if let limit { limitCounts[limit, default: 0] &+= 1 }
+    }
+
     /// This shard's part of `Hub.statistics`.
     func statistics() -> HubStatistics {
         var result = HubStatistics()

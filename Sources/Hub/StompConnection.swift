@@ -139,6 +139,18 @@ public final class StompConnection {
         finish()
     }
 
+    /// The transport broke off because the client broke its protocol or a limit (a WebSocket
+    /// frame too large, invalid UTF-8): counted (with `limit`, a metric label) and logged at
+    /// `notice` like an ERROR, and named as the close reason. `transportClosed` follows.
+    public func transportFailed(_ reason: String, limit: String?) {
+        guard !finished else { return }
+        if closeReason == nil { closeReason = reason }
+        shard.recordTransportFailure(limit: limit)
+        var metadata: Logger.Metadata = ["connection": "\(session.sessionName)", "transport": "\(label.transport)", "error": "\(reason)"]
+        if let limit { metadata["limit"] = "\(limit)" }
+        session.configuration.logger.notice("protocol error", metadata: metadata)
+    }
+
     // MARK: Operators
 
     /// Ends the session with ERROR `error` (`serverShuttingDown` closes the transport the way

@@ -76,6 +76,16 @@ public struct WebSocketError: Error, Hashable, Sendable, CustomStringConvertible
         }
     }
 
+    /// The configured limit this error reports reaching, as a metric label
+    /// (`websocket_frame_size`, `websocket_message_size`); nil for protocol violations.
+    public var limit: String? {
+        switch base {
+        case .frameTooLarge: return "websocket_frame_size"
+        case .messageTooLarge: return "websocket_message_size"
+        default: return nil
+        }
+    }
+
     /// The reason sent in that close frame; short enough for a control frame (≤ 123 bytes).
     public var reason: String {
         switch base {

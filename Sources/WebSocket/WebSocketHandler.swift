@@ -197,6 +197,7 @@ public final class WebSocketHandler: ChannelInboundHandler, RemovableChannelHand
             flush()
             context.close(promise: nil)
         case .fail(let error):
+            application.webSocket(self, didFail: error)
             sendCloseAndAwaitReply(code: error.closeCode, reason: error.reason, context: context)
         }
     }

@@ -94,6 +94,17 @@ import Testing
         #expect(fixture.transports[0].closed == "error")
     }
 
+    @Test func aTransportFailureIsCountedAsItsLimitAndNamedOnClose() throws {
+        var fixture = Fixture()
+        try fixture.connect("websocket", topics: ["/topic/a"])
+        fixture.connections[0].transportFailed("websocket close 1009: message too big", limit: "websocket_message_size")
+        fixture.connections[0].transportClosed()
+        let statistics = try fixture.statistics()
+        #expect(statistics.limits == ["websocket_message_size": 1])
+        #expect(statistics.transports["websocket"]?.open == 0)
+        #expect(statistics.subscriptions == 0)
+    }
+
     @Test func listsSessionsWithTheirSubscriptionsAndTraffic() throws {
         var fixture = Fixture()
         try fixture.connect("tcp", address: "192.0.2.7:41000", topics: ["/topic/b", "/topic/a"])
