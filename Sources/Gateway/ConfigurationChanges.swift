@@ -5,7 +5,8 @@ import NIOCore
 /// that no secret reaches the log).
 ///
 /// Settings a running server cannot take (listeners, TLS on or off, SockJS, compression,
-/// conformance services, memory trimming) are listed in `needRestart`, and `effective`
+/// conformance services, memory trimming, turning metrics on or off, the log level and
+/// format, the drain timeout) are listed in `needRestart`, and `effective`
 /// keeps the running values for them; everything else is applied.
 struct ConfigurationChanges {
     /// Changed settings that the reload applies.
@@ -29,6 +30,10 @@ struct ConfigurationChanges {
         keep(\.conformance, "--conformance", running)
         keep(\.memoryTrimInterval, "performance.memory_trim_interval_s", running)
         keep(\.stompWebSocket.deflate, "websocket.permessage_deflate", running)
+        keep(\.metrics.enabled, "metrics.enabled", running)
+        keep(\.logLevel, "log.level", running)
+        keep(\.logFormat, "log.format", running)
+        keep(\.drainTimeout, "drain.timeout_s", running)
         if Self.differ(running.sockJS, reloaded.sockJS) {
             needRestart.append("sockjs")
             effective.sockJS = running.sockJS
@@ -39,6 +44,7 @@ struct ConfigurationChanges {
         note(running.jwt != effective.jwt, "auth.jwt")
         note(running.hooks != effective.hooks, "hooks")
         note(running.origins != effective.origins, "origins")
+        note(running.metrics.access != effective.metrics.access, "metrics.access (new HTTP connections)")
         note(running.webRoot != effective.webRoot, "static.root")
         note(Self.differ(running.hub, effective.hub, ignoring: ["gatekeeper"]), "limits, timeouts, heartbeat, performance (new STOMP sessions)")
         note(Self.differ(running.stompWebSocket, effective.stompWebSocket), "websocket, limits.max_message_size (new WebSocket connections)")

@@ -16,10 +16,14 @@ public enum ConfigurationLoader {
         } catch {
             throw ConfigurationError(file: path, line: nil, key: "", problem: "cannot read the file")
         }
-        return try parse(text, file: path, into: base)
+        return try parse(text, file: path, into: base, allowsEmpty: false)
     }
 
-    public static func parse(_ text: String, file: String, into base: GatewayConfiguration = .init()) throws(ConfigurationError) -> GatewayConfiguration {
+    /// - Parameter allowsEmpty: whether a text without any setting (empty, or comments only)
+    ///   yields `base`. A configuration *file* without settings is refused: a file truncated
+    ///   by an editor or a deployment tool at the moment of a SIGHUP would otherwise reset
+    ///   access rules, API keys and JWT keys to their open defaults.
+    public static func parse(_ text: String, file: String, into base: GatewayConfiguration = .init(), allowsEmpty: Bool = true) throws(ConfigurationError) -> GatewayConfiguration {
         let root: Node?
         do {
             root = try Yams.compose(yaml: text)
@@ -29,7 +33,12 @@ public enum ConfigurationLoader {
             throw ConfigurationError(file: file, line: nil, key: "", problem: "not valid YAML")
         }
         var configuration = base
-        guard let root else { return configuration }
+        guard let root else {
+            guard allowsEmpty else {
+                throw ConfigurationError(file: file, line: nil, key: "", problem: "the file holds no settings (empty, or comments only); write {} for all defaults")
+            }
+            return configuration
+        }
         var reader = Reader(file: file)
         try reader.apply(root, to: &configuration)
         return configuration

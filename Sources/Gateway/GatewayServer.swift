@@ -373,6 +373,7 @@ public final class GatewayServer: Sendable {
         hub.reconfigure(hubConfiguration)
         routers.replace(with: routers.current.reconfigured(configuration))
         self.running.replace(with: configuration)
+        await endSessions(ofRevokedKeys: Self.revokedKeys(from: running, to: configuration))
 
         if !changes.needRestart.isEmpty {
             logger.warning(
@@ -407,6 +408,27 @@ public final class GatewayServer: Sendable {
     /// Resolves when the listener closes.
     public func waitUntilClosed() async throws {
         try await channel.closeFuture.get()
+    }
+
+    /// API keys a reload removed, gave a new secret, or took the admin role from, by name.
+    static func revokedKeys(from running: GatewayConfiguration, to reloaded: GatewayConfiguration) -> Set<String> {
+        Set(running.apiKeys.keys.filter { name in
+            let lostAdmin = (running.apiKeyRoles[name]?.contains("admin") ?? false) && !(reloaded.apiKeyRoles[name]?.contains("admin") ?? false)
+            return reloaded.apiKeys[name] != running.apiKeys[name] || lostAdmin
+        })
+    }
+
+    /// Rotating a leaked key must cut off whoever holds it: sessions that connected with a
+    /// revoked key end with ERROR `unauthorized` (the key was revoked). Sessions of other
+    /// principals keep theirs; their next SUBSCRIBE and SEND follow the new rules.
+    private func endSessions(ofRevokedKeys names: Set<String>) async {
+        guard !names.isEmpty else { return }
+        let ended = try? await hub.terminate(
+            matching: { $0.kind == "api_key" && $0.user.map(names.contains) == true },
+            with: .unauthorized("the API key was revoked by a configuration reload"),
+            on: group.next()
+        ).get()
+        logger.info("reload: ended the sessions of revoked API keys", metadata: ["keys": .stringConvertible(names.count), "sessions": .stringConvertible(ended ?? 0)])
     }
 
     // MARK: Draining (SIGTERM, SIGINT)

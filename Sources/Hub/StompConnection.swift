@@ -554,9 +554,9 @@ public final class StompConnection {
             metadata: [
                 "connection": "\(session.sessionName)", "transport": "\(label.transport)", "address": "\(label.address ?? "-")",
                 "user": "\(session.principal.user ?? "-")", "kind": "\(session.principal.kind)",
-                "duration_ms": "\((loop.now - openedAt).nanoseconds / 1_000_000)",
-                "messages_in": "\(traffic.messagesIn)", "messages_out": "\(traffic.messagesOut)",
-                "bytes_in": "\(traffic.bytesIn)", "bytes_out": "\(traffic.bytesOut)",
+                "duration_ms": .stringConvertible((loop.now - openedAt).nanoseconds / 1_000_000),
+                "messages_in": .stringConvertible(traffic.messagesIn), "messages_out": .stringConvertible(traffic.messagesOut),
+                "bytes_in": .stringConvertible(traffic.bytesIn), "bytes_out": .stringConvertible(traffic.bytesOut),
                 "reason": "\(closeReason ?? "closed")",
             ]
         )

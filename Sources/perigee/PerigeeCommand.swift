@@ -97,6 +97,8 @@ struct PerigeeCommand: AsyncParsableCommand {
         let stomp = server.stompPort != 0 ? " and stomp://\(configuration.host):\(server.stompPort)" : ""
         let stompTLS = server.stompTLSPort != 0 ? " and stomp+ssl://\(configuration.host):\(server.stompTLSPort)" : ""
         print("perigee listening on \(scheme)://\(configuration.host):\(server.httpPort)\(stomp)\(stompTLS)")
+        // A supervisor reading a pipe learns the ports now, not when the buffer fills or at exit.
+        fflush(nil)  // every output stream; naming `stdout` is not concurrency-safe in Swift 6
         // SIGTERM or SIGINT drains (GatewayService) and the process exits 0; a second one
         // during the drain exits at once with 1 (SecondSignalExit).
         let services = ServiceGroup(

@@ -100,6 +100,8 @@ def check_nginx(results, server, out):
                       f"{ready.status_code} {ready.text}")
         metrics = requests.get(f"{origin}/metrics", timeout=TIMEOUT)
         results.check("GET /metrics is not exposed through the proxy (404)", metrics.status_code == 404, metrics.status_code)
+        destinations = requests.get(f"{origin}/api/destinations", timeout=TIMEOUT)
+        results.check("/api/destinations is not exposed through the proxy (404)", destinations.status_code == 404, destinations.status_code)
         sessions = requests.get(f"{origin}/api/sessions", timeout=TIMEOUT)
         results.check("the admin API is not exposed through the proxy (404)", sessions.status_code == 404, sessions.status_code)
 
@@ -147,6 +149,7 @@ def check_systemd(results, out):
     text = open(os.path.join(REPO_ROOT, "deploy", "systemd", "perigee.service")).read()
     text = text.replace("/usr/local/bin/perigee", binary).replace("/etc/perigee/perigee.yaml",
                                                                   os.path.join(REPO_ROOT, "perigee.example.yaml"))
+    text = text.replace("WorkingDirectory=/usr/local/share/perigee", f"WorkingDirectory={REPO_ROOT}")
     folder = tempfile.mkdtemp(prefix="perigee-systemd-")
     unit = os.path.join(folder, "perigee.service")
     open(unit, "w").write(text)
@@ -157,6 +160,7 @@ def check_systemd(results, out):
     results.check("the unit stops with SIGTERM (the drain) and waits longer than the default drain timeout",
                   "KillSignal=SIGTERM" in text and stop is not None and int(stop.group(1)) > 10, text)
     results.check("the unit reloads with SIGHUP", "ExecReload=/bin/kill -HUP $MAINPID" in text, text)
+    results.check("the unit runs where static.root (web/) resolves", f"WorkingDirectory={REPO_ROOT}" in text, text)
     shutil.rmtree(folder, ignore_errors=True)
 
 

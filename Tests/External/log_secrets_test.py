@@ -238,7 +238,8 @@ def check_log(r, tag, path, fmt):
     notice("the forged JWT on HTTP (401, path without query)", lambda e: e["msg"].startswith("request refused")
            and str(e.get("status")) == "401" and e.get("path") == "/api/publish/topic/logs")
     notice("the failed hook call (URL without its query)", lambda e: e["msg"].startswith("hook call failed")
-           and "hook_key" not in str(e.get("hook", "x")) and str(e.get("hook", "")).startswith("http://127.0.0.1:"))
+           and e.get("hook") == "connect" and "hook_key" not in str(e.get("url", "x"))
+           and str(e.get("url", "")).startswith("http://127.0.0.1:"))
 
 
 def run(r, out, hooks, fmt, extra_args, extra_env):

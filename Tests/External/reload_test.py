@@ -84,6 +84,11 @@ def ws_subscriber(server, destination):
     return client
 
 
+def logged_form(text):
+    """`text` as a text-format log line carries a quoted value: backslashes and quotes escaped."""
+    return text.replace("\\", "\\\\").replace('"', '\\"')
+
+
 def check_config_output(path):
     """What `perigee --check-config` prints for `path`, without its `perigee: ` prefix."""
     binary = os.environ.get("PERIGEE_BIN", ".build/debug/perigee")
@@ -169,7 +174,7 @@ def main():
         os.kill(server.proc.pid, signal.SIGHUP)
         refusal = wait_for(lambda: [line for line in log_since(server, offset).splitlines() if "reload refused" in line])
         res.check("the refusal is logged with the text --check-config prints",
-                  bool(refusal) and expected in refusal[0], f"expected {expected!r} in {refusal}\n{log_since(server, offset)}")
+                  bool(refusal) and logged_form(expected) in refusal[0], f"expected {expected!r} in {refusal}\n{log_since(server, offset)}")
         res.check("the process is alive after the refused reload", server.alive())
         res.check("key B still works after the refused reload", publish(server, KEY_B, "after refusal") == 202)
         res.check("key A is still refused after the refused reload", publish(server, KEY_A, "x") == 403)

@@ -1,3 +1,4 @@
+import Foundation
 @testable import Gateway
 import Hub
 import Testing
@@ -47,6 +48,23 @@ import Testing
         #expect(configuration.apiKeys == ["backend": "0123456789"])
         #expect(configuration.accessPolicy?.anonymous.send == [])
         #expect(configuration.accessPolicy?.anonymous.subscribe == ["/topic/**"])
+    }
+
+    /// A configuration file without settings is refused (a file truncated at the moment of a
+    /// SIGHUP must not reset access rules and keys); `{}` asks for the defaults.
+    @Test func aFileWithoutSettingsIsRefused() throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("perigee-empty-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        for text in ["", "# only a comment\n", "\n\n"] {
+            let path = folder.appendingPathComponent("perigee.yaml").path
+            try text.write(toFile: path, atomically: true, encoding: .utf8)
+            let error = #expect(throws: ConfigurationError.self) { try ConfigurationLoader.load(file: path) }
+            #expect(error?.problem.contains("no settings") == true)
+        }
+        let path = folder.appendingPathComponent("defaults.yaml").path
+        try "{}\n".write(toFile: path, atomically: true, encoding: .utf8)
+        #expect(try ConfigurationLoader.load(file: path).accessPolicy == GatewayConfiguration().accessPolicy)
     }
 
     /// Issue 10: `drain.timeout_s` (seconds, 0 closes at once) and its errors.

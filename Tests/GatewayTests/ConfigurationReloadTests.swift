@@ -79,19 +79,28 @@ struct ConfigurationReloadTests {
         }
     }
 
-    @Test func anAPIKeySessionConnectedBeforeTheKeyWasRemovedKeepsItsPrincipal() async throws {
-        try await withTestServer(Self.configure) { server in
+    /// Rotating a leaked key cuts off its open sessions; a session of another key stays.
+    @Test func aRevokedAPIKeyEndsTheSessionsThatConnectedWithIt() async throws {
+        try await withTestServer({
+            Self.configure(&$0)
+            $0.apiKeys["other"] = "key-other"
+        }) { server in
             let handle = GatewayServerHandle(httpPort: server.httpPort, stompPort: server.stompPort)
             let credentials: StompHeaders = ["accept-version": "1.2", "host": "h", "login": "backend", "passcode": "key-a"]
             var backend = try await StompTestClient.connect(handle, over: .tcp, headers: credentials)
+            var other = try await StompTestClient.connect(handle, over: .tcp, headers: ["accept-version": "1.2", "host": "h", "passcode": "key-other"])
 
-            try await server.reload(Self.reloaded(from: server) { $0.apiKeys = [:] })
+            try await server.reload(Self.reloaded(from: server) { $0.apiKeys = ["other": "key-other"] })
 
-            try await backend.send(.subscribe, ["destination": "/queue/jobs", "id": "1", "receipt": "r1"])
-            #expect(try await backend.next()?.command == .receipt)
+            let farewell = try #require(try await backend.drainUntilClosed().last)
+            #expect(farewell.command == StompCommand.error)
+            #expect(farewell.headers["message"] == "unauthorized")
+            #expect(String(buffer: farewell.body).contains("revoked"))
+            try await other.send(.subscribe, ["destination": "/queue/jobs", "id": "1", "receipt": "r1"])
+            #expect(try await other.next()?.command == .receipt)
             var late = try await StompTestClient.connect(handle, over: .tcp, headers: credentials, expectConnected: false)
             #expect(try await late.drainUntilClosed().last?.headers["message"] == "unauthorized")
-            await backend.close()
+            await other.close()
         }
     }
 
