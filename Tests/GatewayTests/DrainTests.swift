@@ -113,8 +113,20 @@ struct DrainTests {
         #expect(report.forced == 1)
         #expect(report.elapsedMilliseconds >= 500 && report.elapsedMilliseconds < 5_000, "\(report)")
         _ = try await stuck.readToEnd()  // EOF: closed by force
-        #expect(server.connectionCount == 0)
+        // The client can read the EOF before the server's loop has run the channel's close
+        // callbacks: wait for the count, with a deadline.
+        #expect(await Self.eventually { server.connectionCount == 0 })
         try await server.stop()
+    }
+
+    /// Polls `condition` every 10 ms until it holds (true) or 5 s pass (false).
+    private static func eventually(_ condition: () -> Bool) async -> Bool {
+        let deadline = ContinuousClock.now + .seconds(5)
+        while !condition() {
+            guard ContinuousClock.now < deadline else { return false }
+            try? await Task.sleep(for: .milliseconds(10))
+        }
+        return true
     }
 
     @Test func endsAtOnceWhenNobodyIsConnected() async throws {
