@@ -1445,7 +1445,7 @@ def main():
     s = server("hooks-allow", hooks_config(hooks, on_failure="allow", all_hooks=False))
     ctx_a = Ctx(res, s, keys, hooks)
     groups.append(("hooks-allow", s, [("on_failure allow", lambda: test_on_failure_allow(ctx_a))], ctx_a))
-    s = server("open", "# no keys, no JWT\n")
+    s = server("open", "# no keys, no JWT (an empty file is refused: {} asks for the defaults)\n{}\n")
     ctx_open = Ctx(res, s, keys, hooks)
     groups.append(("open", s, [("keyless publish", lambda: test_open_gateway(ctx_open))], ctx_open))
     s = server("origin", f'origins:\n  allowed: ["{ORIGIN}"]\napi_keys:\n  backend: "{API_KEY}"\n')
