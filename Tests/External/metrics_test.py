@@ -138,6 +138,9 @@ def run(res, server, hooks):
     denied_dest = "/topic/metrics-denied-" + uuid.uuid4().hex[:8]
     hooks.reset(subscribe=lambda r: deny("not here") if (r.json or {}).get("destination") == denied_dest else allow())
 
+    # The baseline once the connections of the server's start-up probe (perigee_server.py
+    # checks that the ports accept) have closed: the server may not have seen their close yet.
+    poll(server, lambda s: all(s.get("perigee_connections_open", transport=t) == 0 for t in ("tcp", "websocket", "xhr-polling")))
     response, before = scrape(server)
     res.check("content type is text/plain; version=0.0.4",
               response.headers.get("Content-Type") == "text/plain; version=0.0.4; charset=utf-8",
