@@ -46,7 +46,7 @@ private let apiKeys = ["k": "secret-key-1"]
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzz(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
     var input = FuzzInput(data, size)
-    switch input.byte() % 5 {
+    switch input.byte() % 6 {
     case 0:
         let globText = String(decoding: input.bytes(upTo: UInt8(ascii: "\n")).prefix(300), as: UTF8.self)
         let path = String(decoding: input.rest().prefix(2_000), as: UTF8.self)
@@ -74,6 +74,23 @@ public func fuzz(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
         if case .success(let verified) = VerifiedToken.check(claims, settings: settings, now: 1_000_000) {
             fuzzCheck(Identity.isValidUser(verified.subject), "an invalid subject accepted")
             fuzzCheck(verified.narrowing.map { ($0.subscribe + $0.send).allSatisfy(AccessPolicy.isValidGlob) } ?? true, "an invalid glob accepted")
+        }
+    case 4:
+        // The admin API's percent-decoding: bounded, and exact (what it decodes, encoded
+        // again byte by byte, decodes to the same text).
+        let mode = input.byte()
+        let maxBytes = Int(input.byte()) * 8
+        let encoded = String(decoding: input.rest().prefix(4_000), as: UTF8.self)
+        if let decoded = PercentEncoding.decode(encoded[...], plusIsSpace: mode & 1 == 1, maxBytes: maxBytes) {
+            fuzzCheck(decoded.utf8.count <= maxBytes, "decoded past maxBytes")
+            let again = decoded.utf8.map { byte -> String in
+                let hex = String(byte, radix: 16, uppercase: true)
+                return "%" + (hex.count == 1 ? "0" + hex : hex)
+            }.joined()
+            fuzzCheck(PercentEncoding.decode(again[...], plusIsSpace: false, maxBytes: maxBytes) == decoded, "decoding is not exact for \(encoded)")
+        }
+        if let query = PercentEncoding.query(encoded[...], maxBytes: maxBytes) {
+            fuzzCheck(query.values.allSatisfy { $0.utf8.count <= maxBytes }, "a query value past maxBytes")
         }
     default:
         var headers = StompHeaders()
