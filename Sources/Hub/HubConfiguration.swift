@@ -52,6 +52,14 @@ public struct HubConfiguration: Sendable {
     /// (id, transport, address, principal, duration, messages and bytes, the reason), and a
     /// `notice` per ERROR sent. Discards everything by default (tests).
     public var logger = Logger(label: "perigee.hub", factory: { _ in SwiftLogNoOpLogHandler() })
+    /// History and presence per topic (the gateway's `channels:` globs); `.none` for every
+    /// topic by default. Asked once when a topic's state is created at its owner shard and
+    /// again on `Hub.reconfigure`, never per message.
+    public var channelPolicy: @Sendable (Destination) -> ChannelPolicy = { _ in .none }
+    /// Bytes of retained history (bodies, headers and a fixed overhead per message and per
+    /// topic) across the hub: each shard owns an equal share, and past it drops its oldest
+    /// retained messages first.
+    public var maxHistoryBytes: Int = 64 << 20
 
     public init() {}
 }

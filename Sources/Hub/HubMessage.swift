@@ -16,6 +16,18 @@ public struct HubMessage: Sendable {
     /// shard records how long its local fan-out came after it
     /// (`HubStatistics.publishToWrite`).
     public let publishedAt: NIODeadline
+    /// The message's place in its topic (`perigee-epoch`, `perigee-offset`), given by the
+    /// topic's owner shard when it is published; nil for queue messages and before that.
+    public internal(set) var position: TopicPosition?
+    /// A presence join or leave (`perigee-event`): delivered only to subscriptions that asked
+    /// for presence events, never retained, without a position.
+    public internal(set) var presenceEvent: PresenceEvent?
+
+    /// The two presence events (`PerigeeHeader.event`).
+    public enum PresenceEvent: String, Sendable {
+        case join
+        case leave
+    }
 
     /// - Parameter publishedAt: defaults to now; a message rebuilt from another (a send hook
     ///   replaced its body) passes the original's, so that the hook's time counts.

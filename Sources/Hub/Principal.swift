@@ -19,13 +19,18 @@ public final class Principal: Sendable, Hashable, CustomStringConvertible {
     /// (`anonymous`, `jwt`, `hook`, `api_key`, ...): a small fixed set chosen by the
     /// authenticator, never client text.
     public let kind: String
+    /// What other subscribers may see of this principal in presence (the presence API and
+    /// join/leave bodies): JSON text (an object, at most a few KiB) the authenticator vouches
+    /// for; nil for none. Ignored without a `user`.
+    public let presence: String?
 
     /// - Parameter kind: defaults to `anonymous` without a user, `authenticated` with one.
-    public init(user: String?, expiry: NIODeadline? = nil, details: (any Sendable)? = nil, kind: String? = nil) {
+    public init(user: String?, expiry: NIODeadline? = nil, details: (any Sendable)? = nil, kind: String? = nil, presence: String? = nil) {
         self.user = user
         self.expiry = expiry
         self.details = details
         self.kind = kind ?? (user == nil ? "anonymous" : "authenticated")
+        self.presence = presence
     }
 
     /// The one anonymous principal of the default gatekeeper.
