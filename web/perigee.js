@@ -23,6 +23,7 @@
  *                                      // for a refused subscription, also error.subscription
  *                                      // (its id) and error.destination
  *     onConnect: (connectedFrame) => {},
+ *     onRecovery: (subscription, recovered, receiptFrame) => {}, // a resume's answer: Positions
  *     debug: (text) => {},             // optional trace of frames and decisions
  *     clock: {now, setTimeout, clearTimeout, setInterval, clearInterval}, // default: real time
  *   });
@@ -35,6 +36,14 @@
  *     message.ack(); message.nack();   // for ack: "client" / "client-individual"
  *   }, {ack: "auto"}, {onError: (error) => {}});  // headers; options: onError if refused
  *   sub.id; sub.unsubscribe(); sub.refused;  // the error that refused it, or null
+ *   sub.destination; sub.position;           // {epoch, offset} last seen, or null: Positions
+ *
+ *   client.subscribe("/topic/shouts", onShout, {}, {
+ *     history: 50,        // perigee-history:50 — the last 50 kept messages come first
+ *     presence: true,     // perigee-presence:true — join/leave events reach onShout too
+ *     onRecovery: (subscription, recovered, receiptFrame) => {}, // as the client's, first
+ *     onSubscribed: (subscription, receiptFrame) => {},          // each RECEIPT of its SUBSCRIBE
+ *   });
  *
  *   await client.send("/topic/shouts", "hello", {"content-type": "text/plain"});
  *   await client.send("/topic/shouts", "hello", {receipt: true}); // resolves on RECEIPT
@@ -111,6 +120,34 @@
  * - send() while not connected queues the frame (bounded by `maxQueuedFrames`, default 1000).
  *   A send with a receipt whose connection is lost before the RECEIPT rejects: the server may
  *   or may not have it.
+ * - Positions and resuming (Perigee's channels with history): every MESSAGE on a /topic/
+ *   destination carries `perigee-epoch` and `perigee-offset`, and the RECEIPT of a SUBSCRIBE
+ *   carries the topic's head (the same two headers). Each subscription remembers the last
+ *   position it saw (`sub.position`, `{epoch, offset}`): the head of its RECEIPT when nothing
+ *   is replayed, else each MESSAGE as it is delivered. Presence events (a `perigee-event`
+ *   header) carry none and leave it alone. When the client subscribes again — after any
+ *   reconnect, and after falling back to another transport — a subscription with a position
+ *   sends `perigee-since:<epoch>:<offset>`: the server replays, after the RECEIPT and before
+ *   live messages, every kept message after that position, exactly once, and the callback
+ *   gets them like live ones. The RECEIPT then says whether that worked: the subscription's
+ *   `onRecovery(sub, recovered, receiptFrame)`, then the client's, are called with
+ *   `recovered` true (nothing was missed) or false: the server could not say what was missed
+ *   (it restarted, so the epoch changed; the position fell out of its history; the topic keeps
+ *   no history; a pattern subscription; a server without positions), and the application
+ *   must reload its state (an HTTP request, say: Perigee's `GET /api/history/...`). The
+ *   subscription is live in either case. `receiptFrame.headers["perigee-replayed"]` is the
+ *   number of messages replayed. Nothing is called for a SUBSCRIBE without `perigee-since`.
+ *   Queue messages have no position, so queue subscriptions never resume.
+ * - History: the `history: k` option (or a `perigee-history` header) is sent on every
+ *   SUBSCRIBE of that subscription: the first one delivers the last k kept messages before
+ *   live ones; on a resume `perigee-since` wins, and if the resume fails the server sends
+ *   the last k instead (so a page that shows recent messages shows them again after a
+ *   restart that lost what it missed). Do not use it if you reload everything on
+ *   `recovered` false and would count those k twice.
+ * - Positions across page loads: a `perigee-since` header given to subscribe() is sent on
+ *   the first SUBSCRIBE (and reported through onRecovery like any resume); after that the
+ *   client sends the position it remembers. Store `sub.position` (sessionStorage, say) as
+ *   `epoch + ":" + offset` and pass it on the next page load to miss nothing in between.
  * - Custom transports: `PerigeeClient.transports` maps a name to a factory
  *   `(url, protocols, client) => transport`. A transport has `send(data)`, `close()`, and calls
  *   its `onopen()`, `onmessage(data: string | ArrayBuffer | Uint8Array)`, `onclose({code,

@@ -7,6 +7,7 @@ import { STOMP_SUBPROTOCOLS, StompFrameParser, encodeFrame, toBytes, toText } fr
 import { webSocketTransport } from "./websocket-transport.js";
 import { sockJSTransport } from "./sockjs-transports.js";
 import { ReconnectPolicy } from "./reconnect-policy.js";
+import { HEADERS, formatPosition, isAhead, parsePosition, positionOf } from "./positions.js";
 
 /** Real time: the timers of the page (or of node). `options.clock` replaces it (tests). */
 const systemClock = {
@@ -67,6 +68,7 @@ export class PerigeeClient {
     this.onStateChange = options.onStateChange || null;
     this.onError = options.onError || null;
     this.onConnect = options.onConnect || null;
+    this.onRecovery = options.onRecovery || null;
     this.debug = options.debug || null;
 
     this.state = "disconnected";
@@ -76,7 +78,7 @@ export class PerigeeClient {
     this.server = null;
 
     this._conn = null;          // the current attempt: {transport, parser, connected, timers...}
-    this._subscriptions = new Map(); // id -> {id, destination, callback, headers, onError, refused}
+    this._subscriptions = new Map(); // id -> {id, destination, callback, headers, position, ...}: see subscribe
     this._queue = [];           // frames waiting for a connection: {command, headers, body, pending}
     this._receipts = new Map(); // receipt id -> {resolve, reject}
     this._nextSubscription = 1;
@@ -106,21 +108,42 @@ export class PerigeeClient {
   /**
    * Subscribe to `destination`; `callback(message)` is called for each MESSAGE. Extra headers
    * (e.g. `ack`, `selector`) are sent with the SUBSCRIBE, on every (re)connection; the client
-   * sets the SUBSCRIBE's `receipt` itself. `options.onError(error)` is called if the server
-   * refuses the subscription (see _serverError); a refused subscription is not sent again.
-   * Returns `{id, unsubscribe(extraHeaders), refused}`, `refused` being that error or null.
+   * sets the SUBSCRIBE's `receipt` itself. Options:
+   * - `onError(error)`: the server refused the subscription (see _serverError); a refused
+   *   subscription is not sent again;
+   * - `history: k` (or a `perigee-history` header): `perigee-history:k` on every SUBSCRIBE;
+   * - `presence: true`: `perigee-presence:true` (join/leave events reach `callback`);
+   * - `onRecovery(subscription, recovered, receipt)`: the answer to a resume;
+   * - `onSubscribed(subscription, receipt)`: the server confirmed a SUBSCRIBE (each time).
+   * A `perigee-since` header is the position to resume from on the first SUBSCRIBE; after
+   * that the client sends the position it remembers (see the positions in ../perigee.js).
+   * Returns `{id, destination, position, refused, unsubscribe(extraHeaders)}`: `position` is
+   * the last `{epoch, offset}` the subscription saw, or null; `refused` the error that refused
+   * it, or null.
    */
   subscribe(destination, callback, headers = {}, options = {}) {
     const id = headers.id !== undefined ? String(headers.id) : "sub-" + this._nextSubscription++;
     const sub = {
       id, destination, callback, headers: { ...headers }, onError: options.onError || null, refused: null,
+      onRecovery: options.onRecovery || null, onSubscribed: options.onSubscribed || null,
+      position: null, // the last {epoch, offset} seen (MESSAGE, or a RECEIPT's head)
+      since: null,    // a perigee-since given by the application, until the server answered it
+      history: null,
+      handle: null,
     };
-    delete sub.headers.id;
-    delete sub.headers.receipt;
+    for (const name of ["id", "receipt", HEADERS.since, HEADERS.history]) delete sub.headers[name];
+    const history = options.history !== undefined ? options.history : headers[HEADERS.history];
+    if (history !== undefined && history !== null && history !== false) sub.history = String(history);
+    if (options.presence) sub.headers[HEADERS.presence] = "true";
+    if (headers[HEADERS.since] !== undefined && headers[HEADERS.since] !== null) {
+      sub.since = String(headers[HEADERS.since]);
+      sub.position = parsePosition(sub.since);
+    }
     this._subscriptions.set(id, sub);
-    if (this.state === "connected") this._sendSubscribe(sub);
-    return {
+    sub.handle = {
       id,
+      destination,
+      get position() { return sub.position && { ...sub.position }; },
       get refused() { return sub.refused; },
       unsubscribe: (extra = {}) => {
         if (this._subscriptions.get(id) !== sub) return;
@@ -128,6 +151,8 @@ export class PerigeeClient {
         if (this.state === "connected") this._transmit("UNSUBSCRIBE", { ...extra, id }, null);
       },
     };
+    if (this.state === "connected") this._sendSubscribe(sub);
+    return sub.handle;
   }
 
   /**
@@ -235,7 +260,9 @@ export class PerigeeClient {
       answeredWithError: false,   // the server sent an ERROR on this connection
       goingAway: false,           // the server said it is shutting down (a drain)
       tokenFailed: false,         // the token function threw, rejected or did not settle
-      subscribeReceipts: new Map(), // receipt id of a SUBSCRIBE sent on it -> its subscription
+      // receipt id of a SUBSCRIBE sent on it -> {sub, since}: its subscription, and the
+      // perigee-since it carried (or null)
+      subscribeReceipts: new Map(),
       lastReceived: this._clock.now(), lastSent: this._clock.now(), timers: [],
     };
     this._conn = conn;
@@ -377,11 +404,40 @@ export class PerigeeClient {
   /**
    * SUBSCRIBE with a receipt of its own, so that an ERROR answering it names it by
    * `receipt-id`: that is how the client knows exactly which subscription the server refused.
+   * A subscription that knows a position resumes from it (`perigee-since`); one given a
+   * `perigee-since` by the application that the server has not answered yet sends that.
    */
   _sendSubscribe(sub) {
     const receipt = "subscribe-" + this._nextReceipt++;
-    this._transmit("SUBSCRIBE", { ...sub.headers, id: sub.id, destination: sub.destination, receipt }, null);
-    this._conn.subscribeReceipts.set(receipt, sub);
+    const headers = { ...sub.headers, id: sub.id, destination: sub.destination, receipt };
+    const since = sub.position ? formatPosition(sub.position) : sub.since;
+    if (since !== null) headers[HEADERS.since] = since;
+    if (sub.history !== null) headers[HEADERS.history] = sub.history;
+    this._transmit("SUBSCRIBE", headers, null);
+    this._conn.subscribeReceipts.set(receipt, { sub, since });
+  }
+
+  /**
+   * The RECEIPT of a SUBSCRIBE: the subscription is live. With positions, the RECEIPT carries
+   * the topic's head at the seam (`perigee-epoch`, `perigee-offset`) and `perigee-replayed`,
+   * the number of retained messages that follow it before live ones. The head becomes the
+   * position only when nothing is replayed: replayed messages move it one by one, so a
+   * connection lost in the middle of a replay resumes after the last one that arrived.
+   */
+  _subscribed({ sub, since }, frame) {
+    if (this._subscriptions.get(sub.id) !== sub) return; // unsubscribed meanwhile
+    sub.since = null;
+    const head = positionOf(frame.headers);
+    const replayed = parseInt(frame.headers[HEADERS.replayed], 10) || 0;
+    if (head && replayed === 0 && isAhead(head, sub.position)) sub.position = head;
+    if (sub.onSubscribed) this._callBack(sub.onSubscribed, sub.handle, frame);
+    if (since === null) return;
+    // Only `true` is a resume: a server that does not know perigee-since replays nothing.
+    const recovered = frame.headers[HEADERS.recovered] === "true";
+    this._log("subscription " + sub.id + " resumed from " + since + ": " + (recovered ? "recovered" : "not recovered") +
+      ", " + replayed + " replayed");
+    if (sub.onRecovery) this._callBack(sub.onRecovery, sub.handle, recovered, frame);
+    if (this.onRecovery) this._callBack(this.onRecovery, sub.handle, recovered, frame);
   }
 
   _receive(conn, data) {
@@ -409,7 +465,8 @@ export class PerigeeClient {
       case "MESSAGE": return this._message(frame);
       case "RECEIPT": {
         const id = frame.headers["receipt-id"];
-        if (conn.subscribeReceipts.delete(id)) return; // the subscription is in place
+        const subscribing = conn.subscribeReceipts.get(id);
+        if (subscribing) { conn.subscribeReceipts.delete(id); this._subscribed(subscribing, frame); return; }
         const pending = this._receipts.get(id);
         if (pending) { this._receipts.delete(id); pending.resolve(frame); }
         return;
@@ -450,7 +507,7 @@ export class PerigeeClient {
     }
     conn.answeredWithError = true;
     const id = frame.headers["receipt-id"];
-    const refused = id !== undefined ? conn.subscribeReceipts.get(id) : undefined;
+    const refused = id !== undefined ? conn.subscribeReceipts.get(id)?.sub : undefined;
     if (refused) {
       this._refuse(refused, error);
     } else {
@@ -522,6 +579,11 @@ export class PerigeeClient {
   _message(frame) {
     const sub = this._subscriptions.get(frame.headers.subscription);
     if (!sub) return; // a late MESSAGE for a subscription already cancelled
+    // A presence event (perigee-event) has no place in the topic's order and carries no position.
+    if (frame.headers[HEADERS.event] === undefined) {
+      const position = positionOf(frame.headers);
+      if (position) sub.position = position;
+    }
     const version = this.version;
     const ackHeaders = () => {
       if (version === "1.2") return { id: frame.headers.ack };
@@ -540,9 +602,9 @@ export class PerigeeClient {
   }
 
   /** Call a user's callback; what it throws goes to onError instead of into the client. */
-  _callBack(callback, argument) {
+  _callBack(callback, ...args) {
     try {
-      callback(argument);
+      callback(...args);
     } catch (error) {
       this._error(error);
     }
