@@ -48,6 +48,7 @@
  *   await client.send("/topic/shouts", "hello", {"content-type": "text/plain"});
  *   await client.send("/topic/shouts", "hello", {receipt: true}); // resolves on RECEIPT
  *   await client.disconnect();  // DISCONNECT (waits briefly for its receipt), then closes
+ *   client.disconnect({timeout: 0}); // DISCONNECT and close at once (in a pagehide handler)
  *
  * Properties: client.state ("connecting" | "connected" | "reconnecting" | "disconnected"),
  * client.transport (name of the transport in use while connected, else null), client.version

@@ -305,3 +305,21 @@ test("positions: after falling back from WebSocket to xhr-polling, the SUBSCRIBE
   assert.deepEqual(sub.position, { epoch: EPOCH, offset: 22 });
   await client.disconnect({ timeout: 1 });
 });
+
+test("positions: disconnect({timeout: 0}) closes at once; connect() again resumes the subscriptions", () => {
+  const t = connected();
+  const sub = t.client.subscribe("/topic/a", () => {});
+  t.server().reply(receipt(t.subscribes()[0].headers.receipt));
+  t.server().reply(message(sub, "one", EPOCH, 5));
+  const first = t.server();
+  t.client.disconnect({ timeout: 0 }); // as from a pagehide handler: no timer may run after it
+  assert.equal(t.client.state, "disconnected");
+  assert.ok(first.closed, "the transport is closed before disconnect() returns");
+  assert.deepEqual(first.frames().map((f) => f.command).slice(-1), ["DISCONNECT"]);
+  t.client.connect(); // pageshow from the back/forward cache
+  t.server().open();
+  t.server().reply("CONNECTED\nversion:1.2\n\n\0");
+  assert.notEqual(t.server(), first);
+  assert.equal(t.subscribes()[0].headers["perigee-since"], `${EPOCH}:5`);
+  return disconnectNow(t.client, t.clock);
+});

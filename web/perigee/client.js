@@ -172,7 +172,10 @@ export class PerigeeClient {
 
   /**
    * Close for good: DISCONNECT with a receipt (waits up to `timeout` ms for it), then close
-   * the transport. No reconnection follows. Resolves when done.
+   * the transport. No reconnection follows. Resolves when done. With `timeout: 0` the
+   * transport is closed before disconnect() returns (a `pagehide` handler: the page may be
+   * frozen before any timer runs). Subscriptions and their positions are kept: connect()
+   * subscribes again and resumes.
    */
   disconnect({ timeout = 1000 } = {}) {
     this._wanted = false;
@@ -193,6 +196,7 @@ export class PerigeeClient {
         reject: () => { this._clock.clearTimeout(timer); finish(); resolve(); },
       });
       this._write(conn, "DISCONNECT", { receipt: id }, null);
+      if (timeout <= 0) { this._receipts.delete(id); this._clock.clearTimeout(timer); finish(); resolve(); }
     });
   }
 
