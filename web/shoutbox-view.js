@@ -65,3 +65,72 @@ export function shoutItem(document, message, { mine = false, now = new Date() } 
   item.append(time, author, body);
   return item;
 }
+
+/** The notice shown when a resume failed (the page keeps working live). */
+export const RECOVERY_NOTICE =
+  "Some shouts may be missing (the server lost its history); reload to see the latest.";
+
+/**
+ * Who is subscribed to the shoutbox: the users of `GET /api/presence/<destination>` (one entry
+ * a user, however many tabs), kept current by `perigee-event: join|leave` MESSAGEs, and how
+ * many anonymous sessions the snapshot counted (they cause no events). Everything in it comes
+ * from other people and is only shown as text.
+ */
+export class PresenceList {
+  constructor() {
+    this.users = new Map(); // user id -> {user, data}
+    this.anonymous = 0;
+  }
+
+  /** Replace everything with a snapshot `{users: [{user, data, sessions}], anonymous}`. */
+  reset(snapshot) {
+    this.users.clear();
+    const users = snapshot && Array.isArray(snapshot.users) ? snapshot.users : [];
+    for (const entry of users) {
+      if (entry && typeof entry.user === "string") this.users.set(entry.user, { user: entry.user, data: entry.data ?? null });
+    }
+    const anonymous = snapshot ? Number(snapshot.anonymous) : 0;
+    this.anonymous = Number.isInteger(anonymous) && anonymous > 0 ? anonymous : 0;
+  }
+
+  /**
+   * A join or leave event, its body `{"user": ..., "data": ...}` parsed. Each event says what
+   * is now true of its user, so applying again events that a snapshot already counted is
+   * harmless as long as they are applied in order.
+   */
+  apply(kind, body) {
+    if (!body || typeof body.user !== "string") return;
+    if (kind === "join") this.users.set(body.user, { user: body.user, data: body.data ?? null });
+    else if (kind === "leave") this.users.delete(body.user);
+  }
+
+  /** The users, sorted by id. */
+  list() {
+    return [...this.users.values()].sort((a, b) => (a.user < b.user ? -1 : a.user > b.user ? 1 : 0));
+  }
+}
+
+/**
+ * The name to show for a user: its presence data's `name` when that is a non-empty string
+ * (a JWT's `presence` claim, a connect hook's `presence`), else its id.
+ */
+export function displayName(entry) {
+  const name = entry.data && typeof entry.data === "object" ? entry.data.name : undefined;
+  return typeof name === "string" && name.trim() !== "" ? name : entry.user;
+}
+
+/** The list item for one user who is here, as text; `me` marks this window's own user. */
+export function presenceItem(document, entry, { me = null } = {}) {
+  const item = document.createElement("li");
+  item.className = entry.user === me ? "user me" : "user";
+  item.dataset.user = entry.user;
+  item.textContent = displayName(entry);
+  if (displayName(entry) !== entry.user) item.title = entry.user;
+  return item;
+}
+
+/** "" without anonymous viewers, else "1 anonymous viewer" / "N anonymous viewers". */
+export function anonymousText(count) {
+  if (!count) return "";
+  return count === 1 ? "1 anonymous viewer" : count + " anonymous viewers";
+}

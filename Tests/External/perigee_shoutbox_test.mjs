@@ -3,7 +3,9 @@
 //   node --test Tests/External/perigee_shoutbox_test.mjs
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { ANONYMOUS, authorOf, pageOptions, shoutItem } from "../../web/shoutbox-view.js";
+import {
+  ANONYMOUS, PresenceList, RECOVERY_NOTICE, anonymousText, authorOf, displayName, pageOptions, presenceItem, shoutItem,
+} from "../../web/shoutbox-view.js";
 
 /** Just enough of a DOM element for shoutItem; the HTML-parsing entry points throw. */
 class StandInElement {
@@ -73,4 +75,50 @@ test("shoutbox: ?token= becomes the token option; ?transports= the transports", 
   assert.deepEqual(pageOptions("?transports=xhr-polling,%20nope,&token=t", known),
     { transports: ["xhr-polling", "nope"], unknownTransports: ["nope"], token: "t" });
   assert.deepEqual(pageOptions("?transports=", known).transports, undefined);
+});
+
+test("shoutbox: who is here — a snapshot, then join/leave events, one entry a user", () => {
+  const list = new PresenceList();
+  list.reset({
+    destination: "/topic/shouts", anonymous: 2,
+    users: [{ user: "carol", sessions: 2, data: null }, { user: "alice", sessions: 1, data: { name: "Alice A." } }, { nope: 1 }],
+  });
+  assert.deepEqual(list.list().map((e) => e.user), ["alice", "carol"]);
+  assert.equal(list.anonymous, 2);
+  list.apply("join", { user: "bob", data: null });
+  list.apply("join", { user: "alice", data: { name: "Alice A." } }); // already counted: no change
+  assert.deepEqual(list.list().map((e) => e.user), ["alice", "bob", "carol"]);
+  list.apply("leave", { user: "carol", data: null });
+  list.apply("leave", { user: "nobody", data: null });
+  list.apply("join", { data: null }); // no user: ignored
+  list.apply("wave", { user: "dave" });
+  assert.deepEqual(list.list().map((e) => e.user), ["alice", "bob"]);
+  // Events seen while a snapshot was being read, applied again on it, in order.
+  list.reset({ users: [{ user: "bob", sessions: 1, data: null }], anonymous: 0 });
+  for (const [kind, body] of [["leave", { user: "bob" }], ["join", { user: "bob" }], ["join", { user: "erin" }]]) list.apply(kind, body);
+  assert.deepEqual(list.list().map((e) => e.user), ["bob", "erin"]);
+  list.reset({ users: "not a list", anonymous: -3 });
+  assert.deepEqual([list.list(), list.anonymous], [[], 0]);
+  list.reset(null);
+  assert.equal(list.anonymous, 0);
+});
+
+test("shoutbox: a user who is here is shown as text (presence data's name, else the id)", () => {
+  const markup = "<img src=x onerror=alert(1)>";
+  standInDocument.created = [];
+  const item = presenceItem(standInDocument, { user: markup, data: null }, { me: markup });
+  assert.equal(item.tagName, "LI");
+  assert.equal(item.textContent, markup);
+  assert.equal(item.dataset.user, markup);
+  assert.equal(item.className, "user me");
+  const named = presenceItem(standInDocument, { user: "u-1", data: { name: "<b>Bo</b>" } });
+  assert.equal(named.textContent, "<b>Bo</b>");
+  assert.equal(named.title, "u-1");
+  assert.equal(named.className, "user");
+  assert.deepEqual(standInDocument.created.map((e) => e.tagName), ["LI", "LI"]);
+  assert.equal(displayName({ user: "u", data: { name: "  " } }), "u");
+  assert.equal(displayName({ user: "u", data: { name: 5 } }), "u");
+  assert.equal(displayName({ user: "u", data: "text" }), "u");
+  assert.deepEqual([0, 1, 3].map(anonymousText), ["", "1 anonymous viewer", "3 anonymous viewers"]);
+  assert.match(RECOVERY_NOTICE, /may be missing/);
 });
