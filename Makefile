@@ -96,6 +96,8 @@ tls:
 reload:
 	PERIGEE_BIN=$(TEST_BIN) Tests/External/reload_test.sh
 
+## browser: the perigee.js node tests, the shoutbox in Chromium on every transport, then
+## history, resume after a restart or a fallback, and who is here (issue 11)
 browser:
 	PERIGEE_BIN=$(TEST_BIN) Tests/External/browser_test.sh
 
