@@ -9,7 +9,7 @@ import NIOHTTP1
 ///
 /// | Request | Answer |
 /// |---|---|
-/// | `GET /api/history/topic/NAME[?since=EPOCH:OFFSET][&limit=N]` | 200 (see `historyJSON`) |
+/// | `GET /api/history/topic/NAME[?since=EPOCH:OFFSET][&limit=N]` | 200 (see `historyJSON`): the kept messages after `since`, or the newest `limit` without it |
 /// | `GET /api/presence/topic/NAME` | 200 (see `presenceJSON`); 404 without presence |
 ///
 /// The destination follows the prefix as a path (`/api/history/topic/shouts`) or as one

@@ -300,9 +300,15 @@ struct TopicAPITests {
             let after = try Self.json(try await Self.get(server, "/api/history/topic/shouts?since=\(epoch):1"))
             #expect((after["messages"] as? [[String: Any]])?.map { $0["offset"] as? Int } == [2, 3])
             #expect(after["recovered"] as? Bool == true)
-            let limited = try Self.json(try await Self.get(server, "/api/history/topic/shouts?limit=2"))
-            #expect((limited["messages"] as? [[String: Any]])?.count == 2)
-            #expect(limited["truncated"] as? Bool == true)
+            // Without since: the newest `limit`, oldest first.
+            let newest = try Self.json(try await Self.get(server, "/api/history/topic/shouts?limit=2"))
+            #expect((newest["messages"] as? [[String: Any]])?.map { $0["offset"] as? Int } == [2, 3])
+            #expect(newest["truncated"] as? Bool == false)
+            // With since: from there on, `limit` at a time.
+            let paged = try Self.json(try await Self.get(server, "/api/history/topic/shouts?since=\(epoch):0&limit=2"))
+            #expect((paged["messages"] as? [[String: Any]])?.map { $0["offset"] as? Int } == [1, 2])
+            #expect(paged["truncated"] as? Bool == true)
+            #expect(paged["recovered"] as? Bool == true)
             let head = try Self.json(try await Self.get(server, "/api/history/topic/shouts?limit=0"))
             #expect((head["messages"] as? [Any])?.isEmpty == true)
             #expect(head["offset"] as? Int == 3)
