@@ -271,6 +271,20 @@ struct TopicAPITests {
         }
     }
 
+    @Test func malformedRequestsAreRefusedOverTheWire() async throws {
+        try await withGateway { server in
+            for (path, status) in [
+                ("/api/history/topic/sh%ZZ", 400), ("/api/presence/topic/%FF", 400), ("/api/history/queue/jobs", 400),
+                ("/api/history/topic/a?since=nope", 400), ("/api/history/topic/a?limit=5000", 400), ("/api/presence", 404),
+            ] {
+                let answer = try await Self.get(server, path)
+                #expect(answer.status == status, "\(path)")
+                #expect(answer.header("Content-Type") == "application/json", "\(path)")
+                #expect(try Self.error(answer)?.isEmpty == false, "\(path)")
+            }
+        }
+    }
+
     // MARK: Content (needs the hub core of issue 11)
 
     @Test func historyReturnsWhatWasPublished() async throws {
