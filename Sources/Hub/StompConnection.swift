@@ -121,11 +121,17 @@ public final class StompConnection {
         drainParser()
     }
 
-    /// While a frame waits for the gatekeeper, later input stays unparsed in the parser: at
-    /// most `maxInputAwaitingDecision` bytes of it.
+    /// Whether later frames must wait: one is held for the gatekeeper, or a subscription waits
+    /// for its replay. One replay at a time per session keeps a client that subscribes in a
+    /// loop from keeping the topic owners' loops busy: each replay costs what it sends, and the
+    /// client must take it before asking for the next.
+    private var isWaiting: Bool { session.isAwaitingDecision || !replays.isEmpty }
+
+    /// While a frame waits for the gatekeeper or a replay, later input stays unparsed in the
+    /// parser: at most `maxInputAwaitingDecision` bytes of it.
     private func boundInputAwaitingDecision() {
         let limit = session.configuration.maxInputAwaitingDecision
-        guard session.isAwaitingDecision, parser.bufferedBytes > limit else { return }
+        guard isWaiting, parser.bufferedBytes > limit else { return }
         perform(session.fail(.inputAwaitingAuthorization(limit: limit), receipt: nil))
     }
 
@@ -218,8 +224,9 @@ public final class StompConnection {
 
     private func drainParser() {
         while !finished {
-            if session.isAwaitingDecision {
-                // The held frame's answer resumes parsing; what was written so far goes now.
+            if isWaiting {
+                // The held frame's answer (or the replay) resumes parsing; what was written so
+                // far goes now.
                 transport.flush()
                 return
             }
@@ -413,7 +420,11 @@ public final class StompConnection {
         let maxBytes = session.configuration.maxOutboundBytes / 2
         hub.replay(destination, request, limit: ChannelPolicy.maxHistory, maxBytes: maxBytes, on: loop).assumeIsolated().whenComplete {
             [weak self] result in
-            guard let self, !self.finished, let pending = self.replays[subscription], pending.generation == generation else { return }
+            guard let self, !self.finished else { return }
+            // Parsing resumes once no replay is pending, in a task of its own: the answer may
+            // come at once (this loop owns the topic), inside the SUBSCRIBE's own handling.
+            defer { self.resumeParsing() }
+            guard let pending = self.replays[subscription], pending.generation == generation else { return }
             self.replays[subscription] = nil
             guard case .success(let page) = result else {
                 self.answer(request, page: nil)
@@ -423,6 +434,13 @@ public final class StompConnection {
             self.answer(request, page: page)
             self.deliverHeld(page.messages, subscription: subscription, after: nil)
             self.deliverHeld(pending.buffered, subscription: subscription, after: page.head)
+        }
+    }
+
+    private func resumeParsing() {
+        loop.assumeIsolated().execute { [weak self] in
+            guard let self, !self.finished, !self.isWaiting else { return }
+            self.drainParser()
         }
     }
 

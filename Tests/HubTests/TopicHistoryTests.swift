@@ -1,9 +1,28 @@
+import Dispatch
 import NIOConcurrencyHelpers
 import NIOCore
 import NIOEmbedded
 import NIOPosix
 import Testing
 @testable import Hub
+
+/// Collects frames written on any loop.
+final class Collector: StompTransport, @unchecked Sendable {
+    let frames = NIOLockedValueBox<[StompFrame]>([])
+    func write(_ bytes: ByteBuffer, isText: Bool, shared: SharedFrame?) {
+        var parser = StompParser()
+        parser.append(bytes)
+        while case .frame(let frame)? = try? parser.parseStep() { frames.withLockedValue { $0.append(frame) } }
+    }
+    func flush() {}
+    var isWritable: Bool { true }
+    var carriesTextOnly: Bool { false }
+    func close(afterError: Bool) {}
+    func abort(farewell: ByteBuffer) {}
+    var offsets: [UInt64] {
+        frames.withLockedValue { $0.filter { $0.command == .message }.compactMap { $0.headers[PerigeeHeader.offset].flatMap { UInt64($0) } } }
+    }
+}
 
 /// Issue 11: positions at each topic's ordering point, bounded history, resume with an explicit
 /// answer, `perigee-history`, and presence.
@@ -109,6 +128,49 @@ import Testing
         let counted = try statistics.wait()
         #expect(counted.resumesRecovered == 1 && counted.resumesNotRecovered == 0)
         #expect(counted.topics == 1 && counted.historyBytes > 6 * 160)
+    }
+
+    /// Frames after a resuming SUBSCRIBE wait for its replay: a SEND pipelined behind it is
+    /// delivered after the missed messages, never among them.
+    @Test func framesBehindAResumeWaitForItsReplay() throws {
+        let fixture = Fixture()
+        let (_, first) = try fixture.connect(Self.subscribe("/topic/kept"))
+        fixture.publish(["1", "2", "3"], to: "/topic/kept")
+        let epoch = try #require(first.messages.last?.headers[PerigeeHeader.epoch])
+        let send = "SEND\ndestination:/topic/kept\nreceipt:sent\n\n4\0"
+        let (_, resumed) = try fixture.connect(Self.subscribe("/topic/kept", [PerigeeHeader.since: "\(epoch):1"]) + send)
+        fixture.loop.run()
+        #expect(resumed.bodies == ["2", "3", "4"])
+        #expect(resumed.receipts.map { $0.headers["receipt-id"] } == ["r-s", "sent"])
+    }
+
+    /// While a replay is pending at another loop (here held up on purpose), the session's
+    /// later frames stay unparsed: one replay at a time per session.
+    @Test func aPendingReplayHoldsTheFramesBehindIt() throws {
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 2)
+        defer { try? group.syncShutdownGracefully() }
+        let hub = Hub(group: group)
+        let loops = Array(group.makeIterator())
+        let owner = hub.topicOwner(Destination("/topic/held")!)
+        let subscriberLoop = loops[1 - owner]
+        let release = DispatchSemaphore(value: 0)
+        loops[owner].execute { release.wait() }
+        let collector = Collector()
+        try subscriberLoop.submit {
+            let connection = StompConnection(hub: hub, eventLoop: subscriberLoop, transport: collector)
+            connection?.receive(ByteBuffer(string: "CONNECT\naccept-version:1.2\nhost:h\n\n\0"
+                + Self.subscribe("/topic/held", id: "a", [PerigeeHeader.since: "zzzz:0"]) + Self.subscribe("/topic/plain", id: "b")))
+        }.wait()
+        try subscriberLoop.submit {}.wait()
+        #expect(collector.frames.withLockedValue { $0.filter { $0.command == .receipt } }.isEmpty)
+        release.signal()
+        let deadline = NIODeadline.now() + .seconds(10)
+        var receipts: [String] = []
+        while receipts.count < 2, NIODeadline.now() < deadline {
+            try subscriberLoop.submit {}.wait()
+            receipts = collector.frames.withLockedValue { $0.filter { $0.command == .receipt }.compactMap { $0.headers["receipt-id"] } }
+        }
+        #expect(receipts == ["r-a", "r-b"])
     }
 
     @Test func resumeAtTheHeadReplaysNothingAndIsRecovered() throws {
@@ -293,22 +355,6 @@ import Testing
         let loops = Array(group.makeIterator())
         let destination = Destination("/topic/seam")!
 
-        final class Collector: StompTransport, @unchecked Sendable {
-            let frames = NIOLockedValueBox<[StompFrame]>([])
-            func write(_ bytes: ByteBuffer, isText: Bool, shared: SharedFrame?) {
-                var parser = StompParser()
-                parser.append(bytes)
-                while case .frame(let frame)? = try? parser.parseStep() { frames.withLockedValue { $0.append(frame) } }
-            }
-            func flush() {}
-            var isWritable: Bool { true }
-            var carriesTextOnly: Bool { false }
-            func close(afterError: Bool) {}
-            func abort(farewell: ByteBuffer) {}
-            var offsets: [UInt64] {
-                frames.withLockedValue { $0.filter { $0.command == .message }.compactMap { $0.headers[PerigeeHeader.offset].flatMap { UInt64($0) } } }
-            }
-        }
         let total = 4_000
         // Publishers on both loops, 2,000 each, interleaved by the loops themselves.
         let published = loops.enumerated().map { index, loop in
