@@ -121,6 +121,11 @@ METRICS = {
           ("connections/s", lambda r: r.get("connections_per_s"), True, "{:,.0f}"),
           ("connect errors", lambda r: r.get("connect_errors"), False, "{:,.0f}")],
     "f": [("publishes/s accepted", lambda r: r.get("publishes_accepted_per_s"), True, "{:,.0f}")],
+    "h": [("deliveries/s sustained", sustained, True, "{:,.0f}"),
+          ("p99 ms at that rate", p99_at_top, False, "{:.1f}")],
+    "hl": [("p50 ms", lambda r: first_step_latency(r, "p50"), False, "{:.2f}"),
+           ("p99 ms", lambda r: first_step_latency(r, "p99"), False, "{:.2f}"),
+           ("lost", lost_total, False, "{:,.0f}")],
     "p99": [("p50 ms", lambda r: first_step_latency(r, "p50"), False, "{:.2f}"),
             ("p99 ms", lambda r: first_step_latency(r, "p99"), False, "{:.2f}"),
             ("lost", lost_total, False, "{:,.0f}")],
@@ -192,6 +197,22 @@ def scenario_table(scenario: dict, by, lines: list[str]) -> None:
                 row += [ratio(cells["perigee"].median, cells[p].median) for p in peers]
             lines.append("| " + " | ".join(row) + " |")
         lines.append("")
+
+
+def history_ratios(scenario: dict, by, lines: list[str]) -> None:
+    """One line per metric: history on ÷ history off, of the medians."""
+    key = scenario["key"]
+    off, on = scenario["variants"][0], scenario["variants"][1] if len(scenario["variants"]) > 1 else None
+    if on is None:
+        return
+    parts = []
+    for title, metric, _, _ in METRICS.get(key, []):
+        if title == "lost":
+            continue
+        a = Cell(by.get((key, on, "perigee"), []), metric).median
+        b = Cell(by.get((key, off, "perigee"), []), metric).median
+        parts.append(f"{title}: {ratio(a, b)}")
+    lines += [f"History on ÷ off: {'; '.join(parts)}.", ""]
 
 
 def find_median_run(records: list[dict], metric) -> dict | None:
@@ -454,7 +475,13 @@ def render(path: Path, meta: dict, summary: dict, records: list[dict], made: lis
                       "the run are used (peak − before). The peers run for the whole benchmark, so their \"before\" "
                       "includes memory kept from earlier scenarios and their per-connection figure can read low; "
                       "Perigee starts afresh for every run.", ""]
+        if scenario["key"] in ("h", "hl"):
+            lines += ["Perigee alone, the same load with the topic's history off (`bench/perigee.yaml`) and on "
+                      "(`bench/perigee-history.yaml`: `channels: \"/topic/**\": {history: 1000, history_ttl_s: 300}`, "
+                      "so every published message is also retained at the topic's owner shard).", ""]
         scenario_table(scenario, by, lines)
+        if scenario["key"] in ("h", "hl"):
+            history_ratios(scenario, by, lines)
         pics = [(n, c) for n, c in made if n.startswith(f"latency-{scenario['key']}-")
                 or (scenario["key"] == "c" and n.startswith("rss-"))]
         for name, caption in pics:

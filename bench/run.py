@@ -51,6 +51,8 @@ class Variant:
     per_server: dict[str, list[str]] = field(default_factory=dict)
     # run.py's own limit; the tool gets --timeout 20 s less, so that it reports what it has.
     timeout_s: float = 300
+    # Perigee's configuration for this variant (default: --config, bench/perigee.yaml).
+    perigee_config: str | None = None
 
 
 @dataclass
@@ -167,6 +169,23 @@ def scenarios(quick: bool) -> list[Scenario]:
         Variant("1000 subs x 100 msg/s", "fanout",
                 ["--subscribers", "1000", "--rate", "100", "--duration", "5" if quick else "10",
                  "--body-size", "64", "--transport", "websocket"]),
+    ]))
+
+    # Issue 11: what keeping history costs. The same fan-out and latency runs on Perigee alone,
+    # with the topic's history off (bench/perigee.yaml) and on (bench/perigee-history.yaml:
+    # 1,000 messages per topic kept for 300 s, every published message retained).
+    history_config = str(BENCH_DIR / "perigee-history.yaml")
+    fanout_1000 = ["--subscribers", "1000", "--body-size", "64", "--ramp", ramp_for(1000, quick), *step,
+                   "--transport", "websocket"]
+    latency_1000 = ["--subscribers", "1000", "--rate", "100", "--duration", "5" if quick else "10",
+                    "--body-size", "64", "--transport", "websocket"]
+    result.append(Scenario("h", "(h) History kept vs not: fan-out, 1,000 subscribers, one topic, 64 B", [
+        Variant("history off", "fanout", fanout_1000, servers=("perigee",)),
+        Variant("history on (1,000 kept)", "fanout", fanout_1000, servers=("perigee",), perigee_config=history_config),
+    ]))
+    result.append(Scenario("hl", "(h) History kept vs not: latency, 1,000 subscribers x 100 msg/s, 64 B", [
+        Variant("history off", "fanout", latency_1000, servers=("perigee",)),
+        Variant("history on (1,000 kept)", "fanout", latency_1000, servers=("perigee",), perigee_config=history_config),
     ]))
     return result
 
@@ -379,7 +398,7 @@ def main() -> int:
     parser.add_argument("--bench", required=True, help="the perigee-bench release binary")
     parser.add_argument("--quick", action="store_true", help="fewer sizes, 1 repeat, short steps")
     parser.add_argument("--repeats", type=int, help="runs of each variant per server (default 3, quick 1)")
-    parser.add_argument("--only", help="comma-separated scenario keys (a,b,c,d,e,f,p99)")
+    parser.add_argument("--only", help="comma-separated scenario keys (a,b,c,d,e,f,p99,h,hl)")
     parser.add_argument("--config", default=str(BENCH_DIR / "perigee.yaml"))
     parser.add_argument("--out", help="JSONL path (default bench/results/<timestamp>.jsonl)")
     args = parser.parse_args()
@@ -460,7 +479,7 @@ def run_one(args, scenario: Scenario, variant: Variant, server: str, repeat: int
     slug = f"{scenario.key}-{''.join(c if c.isalnum() else '_' for c in variant.name)}-{server}-{repeat}"
     try:
         if server == "perigee":
-            perigee = Perigee(args.perigee, Path(args.config), log_dir / f"{slug}.perigee.log")
+            perigee = Perigee(args.perigee, Path(variant.perigee_config or args.config), log_dir / f"{slug}.perigee.log")
         command = [args.bench, variant.mode, *server_args(server, perigee),
                    *variant.args, *variant.per_server.get(server, []),
                    "--timeout", str(int(variant.timeout_s - 20)), "--json"]

@@ -303,6 +303,8 @@ public final class GatewayServer: Sendable {
     /// - limits, heart-beats, timeouts, WebSocket limits, origins, `static.root`: for
     ///   connections (and STOMP sessions) opened from now on; open ones keep theirs. Queue
     ///   limits apply hub-wide at once.
+    /// - `channels` and `limits.max_history_bytes`: at once, hub-wide (`Hub.reconfigure` asks
+    ///   every topic its policy again).
     /// - listeners (`listen.*`), TLS on or off, `sockjs`, `websocket.permessage_deflate`,
     ///   conformance mode and memory trimming need a restart: a warning names those that
     ///   changed, and their running values stay.

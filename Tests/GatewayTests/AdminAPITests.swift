@@ -344,7 +344,13 @@ struct AdminAPITests {
             try await admin.send(.subscribe, ["destination": "/topic/$sys.stats", "id": "1", "receipt": "r"])
             #expect(try await admin.next()?.command == .receipt)
             var snapshots: [[String: Any]] = []
-            while snapshots.count < 2 {
+            // A snapshot counts the deliveries made before it was taken: under load the next
+            // may be taken before the previous one reached the admin, so read on (bounded)
+            // until one counts a delivered snapshot.
+            func messagesOut(_ snapshot: [String: Any]?) -> Int {
+                ((snapshot?["transports"] as? [String: Any])?["websocket"] as? [String: Any])?["messages_out"] as? Int ?? 0
+            }
+            while snapshots.count < 2 || (messagesOut(snapshots.last) < 1 && snapshots.count < 100) {
                 let message = try #require(try await admin.next())
                 #expect(message.headers["destination"] == "/topic/$sys.stats")
                 #expect(message.headers["content-type"] == "application/json")
