@@ -4,7 +4,8 @@ import NIOCore
 /// The topic hub: one shard per event loop, each owning the subscriptions of the connections
 /// that loop serves, so that delivery takes no lock.
 ///
-/// A topic publish hops once to each shard's loop and fans out there. A queue lives on one
+/// A topic publish hops to the topic's owner shard, which numbers it (`TopicTable`), then once
+/// to each shard with subscribers, which fans out there. A queue lives on one
 /// owner shard (chosen by hashing its name); the owner holds its messages while nobody
 /// subscribes and hands each message to exactly one consumer, round-robin.
 public final class Hub: Sendable {
@@ -33,7 +34,7 @@ public final class Hub: Sendable {
         self.interest = interest
         var shards: [NIOLoopBoundBox<HubShard>] = []
         for (index, loop) in loops.enumerated() {
-            let shard = HubShard(index: index, loop: loop, interest: interest, messageIDPrefix: prefix, configuration: configuration)
+            let shard = HubShard(index: index, loop: loop, interest: interest, messageIDPrefix: prefix, configuration: configuration, shardCount: loops.count)
             shards.append(.makeBoxSendingValue(shard, eventLoop: loop))
         }
         self.shards = shards
@@ -125,9 +126,11 @@ public final class Hub: Sendable {
     /// Publishes `message`; the future completes on `loop` once every shard has delivered it
     /// (written to each subscriber's transport, ahead of anything written there later).
     ///
-    /// A topic message goes only to the shards with subscribers for it (`HubInterest`): once
-    /// to each, in publish order per publishing loop; the publisher's own shard delivers at
-    /// once, without a hop. Must be called on `loop`.
+    /// A topic message first goes to its owner shard (`topicOwner`, the topic's ordering point:
+    /// `TopicTable`), which gives it the topic's next `position`, retains it when the topic keeps
+    /// history, and hands it to the shards with subscribers for it (`HubInterest`), once to
+    /// each, in offset order; the owner's own subscribers get it at once. A publisher on the
+    /// owner's loop takes no hop. Must be called on `loop`.
     /// - Fails: `PublishError.shuttingDown` once `beginShutdown` was called (checked at the
     ///   start and again when every shard has delivered); `queueFull`, `tooManyQueues`.
     public func publish(_ message: HubMessage, on loop: EventLoop) -> EventLoopFuture<PublishResult> {
@@ -143,19 +146,17 @@ public final class Hub: Sendable {
     private func deliver(_ message: HubMessage, on loop: EventLoop) -> EventLoopFuture<PublishResult> {
         switch message.destination.kind {
         case .topic:
-            var futures: [EventLoopFuture<Int>] = []
-            forEachInterestedShard(of: message.destination) { index in
-                if loops[index] === loop, loop.inEventLoop {
-                    futures.append(loop.makeSucceededFuture(shards[index].value.deliverTopic(message)))
-                } else {
-                    let shard = shards[index]
-                    futures.append(loops[index].submit { shard.value.deliverTopic(message) })
-                }
+            let owner = topicOwner(message.destination)
+            let hub = self
+            let delivered: EventLoopFuture<Int>
+            if loops[owner] === loop, loop.inEventLoop {
+                delivered = shards[owner].value.sequence(message, hub: hub, wait: true) ?? loop.makeSucceededFuture(0)
+            } else {
+                delivered = loops[owner].flatSubmit {
+                    hub.shards[owner].value.sequence(message, hub: hub, wait: true) ?? hub.loops[owner].makeSucceededFuture(0)
+                }.hop(to: loop)
             }
-            guard !futures.isEmpty else { return loop.makeSucceededFuture(PublishResult(delivered: 0, queued: false)) }
-            return EventLoopFuture.whenAllSucceed(futures, on: loop).map { counts in
-                PublishResult(delivered: counts.reduce(0, +), queued: false)
-            }
+            return delivered.map { PublishResult(delivered: $0, queued: false) }
         case .queue:
             let owner = queueOwner(message.destination.name)
             let hub = self
@@ -168,14 +169,44 @@ public final class Hub: Sendable {
     /// Publishes a topic message whose outcome nobody waits for (a SEND without a receipt):
     /// like `publish`, without futures. Must be called on `loop`, a loop of the hub.
     public func post(topicMessage message: HubMessage, on loop: EventLoop) {
-        forEachInterestedShard(of: message.destination) { index in
-            if loops[index] === loop, loop.inEventLoop {
-                _ = shards[index].value.deliverTopic(message)
+        let owner = topicOwner(message.destination)
+        if loops[owner] === loop, loop.inEventLoop {
+            _ = shards[owner].value.sequence(message, hub: self, wait: false)
+        } else {
+            loops[owner].execute { _ = self.shards[owner].value.sequence(message, hub: self, wait: false) }
+        }
+    }
+
+    /// Hands a topic message, already numbered by its owner shard `owner`, to every shard with
+    /// interest in it (`mask`, read by the owner when it numbered it); the owner's own share is
+    /// delivered at once. Called on the owner's loop; with `wait`, the future (on that loop)
+    /// gives how many subscriptions received it.
+    func fanOut(_ message: HubMessage, from owner: Int, mask: UInt64, wait: Bool) -> EventLoopFuture<Int>? {
+        var futures: [EventLoopFuture<Int>] = []
+        forEachShard(in: mask) { index in
+            let shard = shards[index]
+            if index == owner {
+                let count = shard.value.deliverTopic(message)
+                if wait { futures.append(loops[owner].makeSucceededFuture(count)) }
+            } else if wait {
+                futures.append(loops[index].submit { shard.value.deliverTopic(message) })
             } else {
-                let shard = shards[index]
                 loops[index].execute { _ = shard.value.deliverTopic(message) }
             }
         }
+        guard wait else { return nil }
+        guard !futures.isEmpty else { return loops[owner].makeSucceededFuture(0) }
+        return EventLoopFuture.whenAllSucceed(futures, on: loops[owner]).map { $0.reduce(0, +) }
+    }
+
+    /// The shards a topic publish to `destination` must reach now (bit i: shard i).
+    func interestMask(for destination: Destination) -> UInt64 {
+        interest.shards(for: destination)
+    }
+
+    /// Whether some shard has an exact subscription to `destination`.
+    func hasExactSubscribers(_ destination: Destination) -> Bool {
+        interest.hasExactSubscribers(destination)
     }
 
     /// Whether a topic publish to `destination` would reach any shard now: one holds a
@@ -191,13 +222,13 @@ public final class Hub: Sendable {
         interest.shards(for: destination)
     }
 
-    private func forEachInterestedShard(of destination: Destination, _ body: (Int) -> Void) {
+    private func forEachShard(in mask: UInt64, _ body: (Int) -> Void) {
         guard interest.tracks else {
             // More shards than a mask has bits: every shard sees every topic publish.
             for index in shards.indices { body(index) }
             return
         }
-        var mask = interest.shards(for: destination)
+        var mask = mask
         while mask != 0 {
             let index = mask.trailingZeroBitCount
             mask &= mask - 1
@@ -326,19 +357,52 @@ public final class Hub: Sendable {
 
     // MARK: History and presence
 
-    /// The retained messages of topic `destination` after `since` (all retained when nil),
-    /// oldest first, at most `limit` of them; read at the topic's owner shard (its ordering
-    /// point). The future completes on `loop`. A topic without history gives its head and no
-    /// messages (`recovered` false when `since` was asked).
+    /// The retained messages of topic `destination` after `since` (the newest `limit` when
+    /// nil), oldest first, at most `limit` (≥ 0) of them; read at the topic's owner shard, its
+    /// ordering point. The future completes on `loop`. A topic without history gives its head
+    /// and no messages (`recovered` false when `since` was asked, unless nothing came since).
+    /// Must be given an exact (wildcard-free) topic.
     public func history(of destination: Destination, since: TopicPosition?, limit: Int, on loop: EventLoop) -> EventLoopFuture<HistoryPage> {
-        loop.makeSucceededFuture(HistoryPage(head: TopicPosition(epoch: "0", offset: 0), recovered: since == nil, messages: [], truncated: false))
+        let request = ReplayRequest(since: since.map { .position($0) } ?? .none, last: since == nil ? limit : 0, receipt: nil)
+        return replay(destination, request, limit: limit, maxBytes: .max, on: loop)
+    }
+
+    /// A replay for a new subscription (`ReplayRequest`), or a history read; the future
+    /// completes on `loop`.
+    func replay(_ destination: Destination, _ request: ReplayRequest, limit: Int, maxBytes: Int, on loop: EventLoop) -> EventLoopFuture<HistoryPage> {
+        let owner = topicOwner(destination)
+        let shard = shards[owner]
+        if loops[owner] === loop, loop.inEventLoop {
+            return loop.makeSucceededFuture(shard.value.replay(destination, request, limit: limit, maxBytes: maxBytes, hub: self))
+        }
+        return loops[owner].submit { shard.value.replay(destination, request, limit: limit, maxBytes: maxBytes, hub: self) }.hop(to: loop)
     }
 
     /// Who is subscribed to `destination`, read at its owner shard; nil when the destination
     /// has no presence (`ChannelPolicy.presence`). The future completes on `loop`.
     public func presence(of destination: Destination, on loop: EventLoop) -> EventLoopFuture<PresenceSnapshot?> {
-        loop.makeSucceededFuture(nil)
+        let owner = topicOwner(destination)
+        let shard = shards[owner]
+        return loops[owner].submit { shard.value.presenceSnapshot(of: destination) }.hop(to: loop)
     }
+
+    /// A subscription to a presence destination began (`joined`) or ended: applied at the
+    /// destination's owner, in the order each shard sends them.
+    func presenceChanged(_ destination: Destination, user: String?, data: String?, joined: Bool, on loop: EventLoop) {
+        let owner = topicOwner(destination)
+        if loops[owner] === loop, loop.inEventLoop {
+            shards[owner].value.presenceChanged(destination, user: user, data: data, joined: joined, hub: self)
+        } else {
+            loops[owner].execute { self.shards[owner].value.presenceChanged(destination, user: user, data: data, joined: joined, hub: self) }
+        }
+    }
+
+    /// The shard that orders topic `destination` and keeps its history and presence.
+    func topicOwner(_ destination: Destination) -> Int {
+        queueOwner(destination.name)
+    }
+
+    var shardCount: Int { loops.count }
 
     func queueOwner(_ name: String) -> Int {
         // FNV-1a: stable across runs, unlike Hasher.

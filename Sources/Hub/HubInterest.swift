@@ -35,6 +35,13 @@ final class HubInterest: Sendable {
         return table.withLockedValue { ($0.exact[destination] ?? 0) | $0.patterns }
     }
 
+    /// Whether any shard has a subscription to exactly `destination` (pattern subscriptions
+    /// aside). True when interest is not tracked.
+    func hasExactSubscribers(_ destination: Destination) -> Bool {
+        guard tracks else { return true }
+        return table.withLockedValue { $0.exact[destination] != nil }
+    }
+
     /// Records whether `shard` has subscriptions to the exact destination `destination`.
     func set(shard: Int, exact destination: Destination, interested: Bool) {
         guard tracks else { return }

@@ -49,18 +49,105 @@ public final class HubShard {
     private var deliveries: UInt64 = 0
     /// Publish-to-fan-out latency of the messages this shard delivered, one sample each.
     private var publishToWrite = LatencyHistogram()
+    /// The topics this shard owns: their order, history and presence (`TopicTable`).
+    private let topics: TopicTable
+    private let shardCount: Int
+    private var sweepScheduled = false
 
-    init(index: Int, loop: EventLoop, interest: HubInterest, messageIDPrefix: String, configuration: HubConfiguration) {
+    init(index: Int, loop: EventLoop, interest: HubInterest, messageIDPrefix: String, configuration: HubConfiguration, shardCount: Int) {
         self.index = index
         self.loop = loop
         self.interest = interest
         self.messageIDPrefix = messageIDPrefix
         self.configuration = configuration
+        self.shardCount = shardCount
+        self.topics = TopicTable(configuration: configuration, shardCount: shardCount)
     }
 
     /// Takes the hub's new settings (`Hub.reconfigure`); on the shard's loop.
     func reconfigure(_ configuration: HubConfiguration) {
         self.configuration = configuration
+        topics.reconfigure(configuration, shardCount: shardCount, now: loop.now)
+    }
+
+    // MARK: Topics owned here (ordering point, history, presence)
+
+    /// Numbers a message published to a topic this shard owns, retains it when its policy
+    /// keeps history, and fans it out to the shards with interest (read now, after numbering:
+    /// see `TopicTable`). A message for a topic that nobody subscribes to and that keeps no
+    /// history goes nowhere and is not numbered. With `wait`, the future (on this loop) gives
+    /// how many subscriptions received it.
+    func sequence(_ message: HubMessage, hub: Hub, wait: Bool) -> EventLoopFuture<Int>? {
+        let mask = hub.interestMask(for: message.destination)
+        let now = loop.now
+        let log: TopicLog
+        if let existing = topics.existing(message.destination) {
+            log = existing
+        } else {
+            guard mask != 0 || topics.policy(for: message.destination).history > 0 else {
+                return wait ? loop.makeSucceededFuture(0) : nil
+            }
+            log = topics.log(for: message.destination, now: now)
+            scheduleSweep(hub: hub)
+        }
+        var numbered = message
+        topics.append(&numbered, to: log, now: now)
+        return hub.fanOut(numbered, from: index, mask: mask, wait: wait)
+    }
+
+    /// Answers a new subscription's replay, or a history read.
+    func replay(_ destination: Destination, _ request: ReplayRequest, limit: Int, maxBytes: Int, hub: Hub) -> HistoryPage {
+        let now = loop.now
+        let created = topics.existing(destination) == nil
+        let log = topics.log(for: destination, now: now)
+        if created { scheduleSweep(hub: hub) }
+        return topics.read(log, since: request.since, last: request.last, limit: limit, maxBytes: maxBytes, now: now)
+    }
+
+    /// Applies a presence join or leave and sends the event to subscribers that asked
+    /// (`perigee-presence:true`) when it is a user's first join or last leave.
+    func presenceChanged(_ destination: Destination, user: String?, data: String?, joined: Bool, hub: Hub) {
+        let now = loop.now
+        if !joined, topics.existing(destination) == nil { return }
+        let created = topics.existing(destination) == nil
+        let log = topics.log(for: destination, now: now)
+        if created { scheduleSweep(hub: hub) }
+        let leavingData = joined ? data : user.flatMap { log.presence.data(of: $0) }
+        guard topics.presenceChanged(log, user: user, data: data, joined: joined, now: now), log.policy.joinLeave, let user else { return }
+        var headers: StompHeaders = [PerigeeHeader.event: joined ? "join" : "leave"]
+        headers.add("content-type", "application/json")
+        let body = "{\"user\":\(JSONText.quoted(user)),\"data\":\(leavingData ?? "null")}"
+        var event = HubMessage(id: nextMessageID(), destination: destination, headers: headers, body: ByteBuffer(string: body), publishedAt: now)
+        event.presenceEvent = joined ? .join : .leave
+        _ = hub.fanOut(event, from: index, mask: hub.interestMask(for: destination), wait: false)
+    }
+
+    func presenceSnapshot(of destination: Destination) -> PresenceSnapshot? {
+        guard topics.policy(for: destination).presence else { return nil }
+        return topics.existing(destination)?.presence.snapshot ?? PresenceSnapshot(members: [], anonymous: 0)
+    }
+
+    /// Bytes of history and presence this shard holds (for tests and metrics).
+    var historyBytes: Int { topics.bytes }
+
+    /// Topics this shard keeps state for (for tests).
+    var topicCount: Int { topics.topicCount }
+
+    private weak var sweepHub: Hub?
+
+    /// Sweeps owned topics every `TopicTable.sweepInterval` while there are any.
+    private func scheduleSweep(hub: Hub?) {
+        if let hub { sweepHub = hub }
+        guard !sweepScheduled else { return }
+        sweepScheduled = true
+        loop.assumeIsolated().scheduleTask(in: TopicTable.sweepInterval) { self.sweep() }
+    }
+
+    private func sweep() {
+        sweepScheduled = false
+        let hub = sweepHub
+        topics.sweep(now: loop.now) { hub?.hasExactSubscribers($0) ?? false }
+        if !topics.isEmpty { scheduleSweep(hub: nil) }
     }
 
     /// A message id unique in the process (the shard's index in it), without a lock.

@@ -50,6 +50,17 @@ public final class StompConnection {
     private var closeReason: String?
     /// Waiting in the shard's list of connections to flush at the end of the tick.
     private var flushRequested = false
+    /// Subscriptions waiting for their replay (`perigee-since`, `perigee-history`) from the
+    /// topic's owner, by id: live messages that reach them meanwhile wait here.
+    private var replays: [String: PendingReplay] = [:]
+    /// Subscriptions counted in a destination's presence, by id.
+    private var presenceJoined: [String: Destination] = [:]
+
+    private struct PendingReplay {
+        var generation: UInt64
+        var buffered: [HubMessage] = []
+        var bytes = 0
+    }
 
     /// - Parameter client: what the transport knows of the client (handshake headers, address),
     ///   handed to the gatekeeper with the CONNECT (`StompConnectRequest.client`).
@@ -254,17 +265,24 @@ public final class StompConnection {
             } else {
                 publish(message, receipt: receipt)
             }
-        case .subscribe(let subscription, let destination, let ack, let generation):
+        case .subscribe(let subscription, let destination, let ack, let generation, let replay, _):
             switch destination.kind {
             case .topic:
                 shard.addTopicSubscription(connection: id, id: subscription, destination: destination)
+                joinPresence(subscription, destination)
+                if let replay { startReplay(subscription, destination, generation, replay) }
             case .queue:
                 hub.addQueueConsumer(consumer(subscription, generation, needsAck: ack != .auto), queue: destination.name)
+                if let replay { answer(replay, page: nil) }
             }
         case .unsubscribe(let subscription, let destination, let returned, let generation):
             switch destination.kind {
             case .topic:
                 shard.removeTopicSubscription(connection: id, id: subscription)
+                replays[subscription] = nil
+                if let joined = presenceJoined.removeValue(forKey: subscription) {
+                    hub.presenceChanged(joined, user: session.principal.user, data: nil, joined: false, on: loop)
+                }
             case .queue:
                 hub.removeQueueConsumer(consumer(subscription, generation, needsAck: false), queue: destination.name, returning: returned)
             }
@@ -373,6 +391,69 @@ public final class StompConnection {
         }
     }
 
+    // MARK: Resume and presence
+
+    /// Counts the subscription in its destination's presence when the destination has it.
+    private func joinPresence(_ subscription: String, _ destination: Destination) {
+        guard !destination.isPattern, hub.configuration.channelPolicy(destination).presence else { return }
+        presenceJoined[subscription] = destination
+        let principal = session.principal
+        hub.presenceChanged(destination, user: principal.user, data: principal.user == nil ? nil : principal.presence, joined: true, on: loop)
+    }
+
+    /// Asks the topic's owner for the replay of a new subscription; live messages for it wait
+    /// (`deliver`) until the answer is delivered. A pattern subscription cannot be resumed.
+    private func startReplay(_ subscription: String, _ destination: Destination, _ generation: UInt64, _ request: ReplayRequest) {
+        guard !destination.isPattern else {
+            answer(request, page: nil)
+            return
+        }
+        replays[subscription] = PendingReplay(generation: generation)
+        // One replay must fit the output bound with room to spare (`TopicLog.read`).
+        let maxBytes = session.configuration.maxOutboundBytes / 2
+        hub.replay(destination, request, limit: ChannelPolicy.maxHistory, maxBytes: maxBytes, on: loop).assumeIsolated().whenComplete {
+            [weak self] result in
+            guard let self, !self.finished, let pending = self.replays[subscription], pending.generation == generation else { return }
+            self.replays[subscription] = nil
+            guard case .success(let page) = result else {
+                self.answer(request, page: nil)
+                self.deliverHeld(pending.buffered, subscription: subscription, after: nil)
+                return
+            }
+            self.answer(request, page: page)
+            self.deliverHeld(page.messages, subscription: subscription, after: nil)
+            self.deliverHeld(pending.buffered, subscription: subscription, after: page.head)
+        }
+    }
+
+    /// The RECEIPT of a SUBSCRIBE that asked for a replay: `perigee-recovered` (when it asked
+    /// to resume), `perigee-replayed`, and the topic's head at the seam. Without `page`
+    /// (not a topic, a pattern) nothing was replayed and nothing is recovered.
+    private func answer(_ request: ReplayRequest, page: HistoryPage?) {
+        guard let receipt = request.receipt else { return }
+        var headers: StompHeaders = ["receipt-id": receipt]
+        if request.since != .none { headers.add(PerigeeHeader.recovered, page?.recovered == true ? "true" : "false") }
+        headers.add(PerigeeHeader.replayed, String(page?.messages.count ?? 0))
+        if let head = page?.head {
+            headers.add(PerigeeHeader.epoch, head.epoch)
+            headers.add(PerigeeHeader.offset, String(head.offset))
+        }
+        write(StompFrame(.receipt, headers: headers))
+        requestFlush()
+    }
+
+    /// Delivers replayed or held messages in order; with `after`, those of its epoch at or
+    /// before its offset are skipped (already in the replay).
+    private func deliverHeld(_ messages: [HubMessage], subscription: String, after seam: TopicPosition?) {
+        var permissions: [Principal: Bool] = [:]
+        for message in messages {
+            guard !finished else { return }
+            if let seam, let position = message.position, position.epoch == seam.epoch, position.offset <= seam.offset { continue }
+            var cache: [EncodingKey: EncodedMessage] = [:]
+            _ = deliver(message, subscription: subscription, cache: &cache, permissions: &permissions)
+        }
+    }
+
     // MARK: Delivery
 
     /// Delivers a topic message to subscription `subscriptionID`, reusing `cache` for sessions
@@ -384,6 +465,17 @@ public final class StompConnection {
         cache: inout [EncodingKey: EncodedMessage],
         permissions: inout [Principal: Bool]
     ) -> Bool {
+        if !replays.isEmpty, var pending = replays[subscriptionID] {
+            // Held until the replay is delivered, within the output bound.
+            pending.bytes += message.body.readableBytes + 256
+            guard pending.bytes <= session.configuration.maxOutboundBytes else {
+                perform(session.fail(.slowConsumer, receipt: nil))
+                return false
+            }
+            pending.buffered.append(message)
+            replays[subscriptionID] = pending
+            return true
+        }
         let gatekeeper = session.configuration.gatekeeper
         let delivery: StompSession.Delivery
         do {
@@ -436,6 +528,10 @@ public final class StompConnection {
         headers.add("message-id", message.id)
         headers.add("subscription", subscription)
         if let ackID, session.version == .v1_2 { headers.add("ack", ackID) }
+        if let position = message.position {
+            headers.add(PerigeeHeader.epoch, position.epoch)
+            headers.add(PerigeeHeader.offset, String(position.offset))
+        }
         for (name, value) in message.headers { headers.add(name, value) }
         var body = message.body
         if textOnly && !message.bodyIsText {

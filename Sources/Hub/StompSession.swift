@@ -16,7 +16,11 @@ public struct StompSession {
         case publish(destination: Destination, headers: StompHeaders, body: ByteBuffer, receipt: String?)
         /// Register a subscription with the hub. `generation` tells this subscription from an
         /// earlier one that used the same id (a queue delivery meant for that one is refused).
-        case subscribe(id: String, destination: Destination, ack: StompAckMode, generation: UInt64)
+        /// With `replay` (`perigee-since`, `perigee-history`), the driver answers the SUBSCRIBE's
+        /// receipt (`ReplayRequest.receipt`) itself, once the topic's owner has answered, then
+        /// delivers the replay before any live message. `presenceEvents`: the subscription
+        /// asked for join and leave MESSAGEs (`perigee-presence:true`).
+        case subscribe(id: String, destination: Destination, ack: StompAckMode, generation: UInt64, replay: ReplayRequest?, presenceEvents: Bool)
         /// Remove a subscription from the hub and give back the queue messages it held
         /// unacknowledged.
         case unsubscribe(id: String, destination: Destination, returned: [HubMessage], generation: UInt64)
@@ -57,6 +61,13 @@ public struct StompSession {
         var destination: Destination
         var ack: StompAckMode
         var generation: UInt64
+        var presenceEvents: Bool
+    }
+
+    /// What a SUBSCRIBE asked for besides its destination and ack mode.
+    private struct SubscribeExtras {
+        var replay: ReplayRequest
+        var presenceEvents: Bool
     }
 
     private struct Transaction {
@@ -75,7 +86,7 @@ public struct StompSession {
     /// A frame held until the gatekeeper decides.
     private enum Awaiting {
         case connect(StompVersion, StompHeartbeat.Agreement, receipt: String?)
-        case subscribe(id: String, destination: Destination, ack: StompAckMode, receipt: String?)
+        case subscribe(id: String, destination: Destination, ack: StompAckMode, extras: SubscribeExtras)
         case send(StompFrame, destination: Destination, receipt: String?)
     }
 
@@ -260,13 +271,13 @@ public struct StompSession {
         switch held {
         case .connect:
             return []
-        case .subscribe(let id, let destination, let ack, let receipt):
+        case .subscribe(let id, let destination, let ack, let extras):
             awaiting = nil
-            guard case .success = result else { return failure(of: result, receipt: receipt) }
+            guard case .success = result else { return failure(of: result, receipt: extras.replay.receipt) }
             if reviewedSubscriptions.count < configuration.maxSubscriptions {
                 reviewedSubscriptions.insert(destination.description)
             }
-            return register(id, destination, ack) + self.receipt(receipt)
+            return register(id, destination, ack, extras)
         case .send(let frame, let destination, let receipt):
             awaiting = nil
             let outcome: StompReview.Outcome
@@ -352,17 +363,42 @@ public struct StompSession {
         guard gatekeeper.allows(principal, .subscribe, destination) else {
             throw .permissionDenied("subscribe to", destination: text)
         }
+        let extras = try subscribeExtras(frame)
         if !reviewedSubscriptions.contains(text), gatekeeper.needsReview(principal, .subscribe, destination) {
-            awaiting = .subscribe(id: id, destination: destination, ack: ack, receipt: frame.headers["receipt"])
+            awaiting = .subscribe(id: id, destination: destination, ack: ack, extras: extras)
             return [.review(.subscribe(destination))]
         }
-        return register(id, destination, ack) + receipt(for: frame)
+        return register(id, destination, ack, extras)
     }
 
-    private mutating func register(_ id: String, _ destination: Destination, _ ack: StompAckMode) -> [Action] {
+    /// The `perigee-since`, `perigee-history` and `perigee-presence` headers of a SUBSCRIBE.
+    /// A `perigee-since` that does not parse is kept as `.malformed` (answered
+    /// `perigee-recovered:false`); a `perigee-history` that is not a decimal count fails.
+    private func subscribeExtras(_ frame: StompFrame) throws(StompError) -> SubscribeExtras {
+        var since = ReplayRequest.Since.none
+        if let text = frame.headers[PerigeeHeader.since] {
+            since = TopicPosition(text).map { .position($0) } ?? .malformed
+        }
+        var last = 0
+        if let text = frame.headers[PerigeeHeader.history] {
+            guard !text.isEmpty, text.utf8.count <= 9, text.utf8.allSatisfy({ (0x30...0x39).contains($0) }), let count = Int(text) else {
+                throw .invalidHeader(PerigeeHeader.history, value: text)
+            }
+            last = min(count, ChannelPolicy.maxHistory)
+        }
+        let replay = ReplayRequest(since: since, last: last, receipt: frame.headers["receipt"])
+        return SubscribeExtras(replay: replay, presenceEvents: frame.headers[PerigeeHeader.presence] == "true")
+    }
+
+    private mutating func register(_ id: String, _ destination: Destination, _ ack: StompAckMode, _ extras: SubscribeExtras) -> [Action] {
         lastGeneration += 1
-        subscriptions[id] = Subscription(destination: destination, ack: ack, generation: lastGeneration)
-        return [.subscribe(id: id, destination: destination, ack: ack, generation: lastGeneration)]
+        let presenceEvents = extras.presenceEvents && !destination.isPattern
+        subscriptions[id] = Subscription(destination: destination, ack: ack, generation: lastGeneration, presenceEvents: presenceEvents)
+        let replay = extras.replay.isEmpty ? nil : extras.replay
+        let action = Action.subscribe(
+            id: id, destination: destination, ack: ack, generation: lastGeneration, replay: replay, presenceEvents: presenceEvents
+        )
+        return replay == nil ? [action] + receipt(extras.replay.receipt) : [action]
     }
 
     private mutating func unsubscribe(_ frame: StompFrame, version: StompVersion) throws(StompError) -> [Action] {
@@ -447,6 +483,7 @@ public struct StompSession {
     ) throws(StompError) -> Delivery {
         guard !isClosed, let subscription = subscriptions[id] else { return .skip }
         if let generation, generation != subscription.generation { return .skip }
+        if message.presenceEvent != nil, !subscription.presenceEvents { return .skip }
         if subscription.destination.isPattern, !mayRead(principal, message.destination) { return .forbidden }
         guard subscription.ack != .auto else { return .send(ackID: nil) }
         guard ledger.count(of: id) < configuration.maxUnacknowledgedMessages else {

@@ -289,10 +289,10 @@ import Testing
     @Test func aReusedSubscriptionIDRefusesDeliveriesForItsPredecessor() throws {
         var session = Self.connected()
         let first = Self.receive(&session, StompFrame(.subscribe, headers: ["destination": "/queue/jobs", "id": "1", "ack": "client-individual"]))
-        guard case .subscribe(_, _, _, let oldGeneration) = first.first else { Issue.record("no subscribe"); return }
+        guard case .subscribe(_, _, _, let oldGeneration, _, _) = first.first else { Issue.record("no subscribe"); return }
         _ = Self.receive(&session, StompFrame(.unsubscribe, headers: ["id": "1"]))
         let second = Self.receive(&session, StompFrame(.subscribe, headers: ["destination": "/queue/jobs", "id": "1"]))
-        guard case .subscribe(_, _, _, let newGeneration) = second.first else { Issue.record("no subscribe"); return }
+        guard case .subscribe(_, _, _, let newGeneration, _, _) = second.first else { Issue.record("no subscribe"); return }
         #expect(oldGeneration != newGeneration)
         #expect(try session.deliver(Self.message("m1"), subscription: "1", generation: oldGeneration, fromQueue: true) { _, _ in true } == .skip)
         #expect(try session.deliver(Self.message("m2"), subscription: "1", generation: newGeneration, fromQueue: true) { _, _ in true } == .send(ackID: nil))
@@ -407,11 +407,11 @@ import Testing
         guard case .review(.subscribe(let destination))? = first.first else { Issue.record("\(first)"); return }
         #expect(destination.name == "room")
         let granted = session.reviewed(.success(.allow))
-        guard case .subscribe(id: "1", _, _, _)? = granted.first else { Issue.record("\(granted)"); return }
+        guard case .subscribe(id: "1", _, _, _, _, _)? = granted.first else { Issue.record("\(granted)"); return }
         #expect(Self.writes(granted).first?.headers["receipt-id"] == "a")
         _ = Self.receive(&session, StompFrame(.unsubscribe, headers: ["id": "1"]))
         let again = session.receive(StompFrame(.subscribe, headers: ["destination": "/topic/room", "id": "2"]))
-        guard case .subscribe(id: "2", _, _, _)? = again.first else { Issue.record("asked again: \(again)"); return }
+        guard case .subscribe(id: "2", _, _, _, _, _)? = again.first else { Issue.record("asked again: \(again)"); return }
 
         let refused = session.receive(StompFrame(.subscribe, headers: ["destination": "/topic/vault", "id": "3", "receipt": "b"]))
         guard case .review? = refused.first else { Issue.record("\(refused)"); return }

@@ -57,6 +57,12 @@ public func fuzz(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
     }
     let destination = Destination(destinationText)
     if let destination { check(destination, text: destinationText, allowWildcards: false) }
+    // The same text as a `perigee-since` position (`TopicPosition`): what parses prints as a
+    // text that parses to the same position, and no `:` hides in an epoch.
+    if let position = TopicPosition(destinationText) {
+        fuzzCheck(TopicPosition(position.description) == position, "\(destinationText) does not survive printing as \(position.description)")
+        fuzzCheck(!position.epoch.contains(":") && position.epoch.utf8.count <= 32, "bad epoch in \(destinationText)")
+    }
 
     guard let pattern, let destination else { return 0 }
     var steps = 0

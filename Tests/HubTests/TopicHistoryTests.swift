@@ -1,0 +1,334 @@
+import NIOConcurrencyHelpers
+import NIOCore
+import NIOEmbedded
+import NIOPosix
+import Testing
+@testable import Hub
+
+/// Issue 11: positions at each topic's ordering point, bounded history, resume with an explicit
+/// answer, `perigee-history`, and presence.
+@Suite struct TopicHistoryTests {
+    final class Transport: StompTransport {
+        var frames: [StompFrame] = []
+        func write(_ bytes: ByteBuffer, isText: Bool, shared: SharedFrame?) {
+            var parser = StompParser()
+            parser.append(bytes)
+            while case .frame(let frame)? = try? parser.parseStep() { frames.append(frame) }
+        }
+        func flush() {}
+        var isWritable: Bool { true }
+        var carriesTextOnly: Bool { false }
+        func close(afterError: Bool) {}
+        func abort(farewell: ByteBuffer) {}
+
+        var messages: [StompFrame] { frames.filter { $0.command == .message } }
+        var receipts: [StompFrame] { frames.filter { $0.command == .receipt } }
+        var bodies: [String] { messages.map { String(buffer: $0.body) } }
+        var offsets: [UInt64] { messages.compactMap { $0.headers[PerigeeHeader.offset].flatMap { UInt64($0) } } }
+    }
+
+    private struct Fixture {
+        let loop = EmbeddedEventLoop()
+        let hub: Hub
+
+        init(history: Int = 100, ttl: Int = 0, maxHistoryBytes: Int = 64 << 20, presence: Bool = false) {
+            var configuration = HubConfiguration()
+            configuration.maxHistoryBytes = maxHistoryBytes
+            configuration.channelPolicy = { destination in
+                destination.name.hasPrefix("kept") ? ChannelPolicy(history: history, historyTTLSeconds: ttl, presence: presence, joinLeave: presence) : .none
+            }
+            // A `login` header names the user; without one the session is anonymous.
+            var gatekeeper = TestGatekeeper()
+            gatekeeper.authenticateWith = { headers in
+                guard let user = headers["login"] else { return .success(.anonymous) }
+                return .success(Principal(user: user, presence: "{\"name\":\"\(user)\"}"))
+            }
+            configuration.gatekeeper = gatekeeper
+            hub = Hub(group: loop, configuration: configuration)
+        }
+
+        /// A connected session whose frames `extra` (after CONNECT) were handed over.
+        func connect(login: String? = nil, _ extra: String = "") throws -> (StompConnection, Transport) {
+            let sink = Transport()
+            let connection = try #require(StompConnection(hub: hub, eventLoop: loop, transport: sink))
+            let login = login.map { "login:\($0)\n" } ?? ""
+            connection.receive(ByteBuffer(string: "CONNECT\naccept-version:1.2\nhost:h\n\(login)\n\0" + extra))
+            loop.run()
+            return (connection, sink)
+        }
+
+        func publish(_ bodies: [String], to topic: String) {
+            for body in bodies {
+                let message = HubMessage(id: "m-\(body)", destination: Destination(topic)!, headers: [:], body: ByteBuffer(string: body))
+                hub.post(topicMessage: message, on: loop)
+            }
+            loop.run()
+        }
+    }
+
+    private static func subscribe(_ topic: String, id: String = "s", _ headers: [String: String] = [:]) -> String {
+        var frame = "SUBSCRIBE\nid:\(id)\ndestination:\(topic)\nreceipt:r-\(id)\n"
+        for (name, value) in headers.sorted(by: { $0.key < $1.key }) { frame += "\(name):\(value)\n" }
+        return frame + "\n\0"
+    }
+
+    @Test func everyTopicMessageCarriesItsEpochAndAnIncreasingOffset() throws {
+        let fixture = Fixture()
+        let (_, sink) = try fixture.connect(Self.subscribe("/topic/plain"))
+        fixture.publish(["a", "b", "c"], to: "/topic/plain")
+        #expect(sink.offsets == [1, 2, 3])
+        let epochs = Set(sink.messages.compactMap { $0.headers[PerigeeHeader.epoch] })
+        #expect(epochs.count == 1)
+        #expect(epochs.first.map { TopicPosition("\($0):0") != nil } == true)
+        // A plain subscription's RECEIPT has no replay headers.
+        #expect(sink.receipts.first?.headers[PerigeeHeader.replayed] == nil)
+    }
+
+    @Test func resumeReplaysExactlyTheMissedMessagesThenGoesLive() throws {
+        let fixture = Fixture()
+        let (first, sink) = try fixture.connect(Self.subscribe("/topic/kept"))
+        fixture.publish(["1", "2"], to: "/topic/kept")
+        let epoch = try #require(sink.messages.last?.headers[PerigeeHeader.epoch])
+        first.transportClosed()
+        fixture.publish(["3", "4", "5"], to: "/topic/kept")
+
+        let (_, resumed) = try fixture.connect(Self.subscribe("/topic/kept", [PerigeeHeader.since: "\(epoch):2"]))
+        let receipt = try #require(resumed.frames.first { $0.command == .receipt })
+        #expect(receipt.headers[PerigeeHeader.recovered] == "true")
+        #expect(receipt.headers[PerigeeHeader.replayed] == "3")
+        #expect(receipt.headers[PerigeeHeader.epoch] == epoch)
+        #expect(receipt.headers[PerigeeHeader.offset] == "5")
+        // The RECEIPT comes before the replay.
+        #expect(resumed.frames.firstIndex { $0.command == .receipt }! < resumed.frames.firstIndex { $0.command == .message }!)
+        fixture.publish(["6"], to: "/topic/kept")
+        #expect(resumed.bodies == ["3", "4", "5", "6"])
+        #expect(resumed.offsets == [3, 4, 5, 6])
+    }
+
+    @Test func resumeAtTheHeadReplaysNothingAndIsRecovered() throws {
+        let fixture = Fixture()
+        let (_, sink) = try fixture.connect(Self.subscribe("/topic/plain"))
+        fixture.publish(["1"], to: "/topic/plain")
+        let epoch = try #require(sink.messages.last?.headers[PerigeeHeader.epoch])
+        // Without history, a resume is recovered only when nothing was missed.
+        let (_, atHead) = try fixture.connect(Self.subscribe("/topic/plain", [PerigeeHeader.since: "\(epoch):1"]))
+        #expect(atHead.receipts.first?.headers[PerigeeHeader.recovered] == "true")
+        let (_, behind) = try fixture.connect(Self.subscribe("/topic/plain", [PerigeeHeader.since: "\(epoch):0"]))
+        #expect(behind.receipts.first?.headers[PerigeeHeader.recovered] == "false")
+    }
+
+    @Test(arguments: ["other-epoch", "beyond-bound", "beyond-head", "pattern", "malformed", "queue"])
+    func unrecoverableResumesSayFalseAndStillGoLive(_ kind: String) throws {
+        let fixture = Fixture(history: 3)
+        let (_, sink) = try fixture.connect(Self.subscribe("/topic/kept"))
+        fixture.publish((1...10).map(String.init), to: "/topic/kept")
+        let epoch = try #require(sink.messages.last?.headers[PerigeeHeader.epoch])
+        var topic = "/topic/kept"
+        let since: String
+        switch kind {
+        case "other-epoch": since = "zzzz:9"
+        case "beyond-bound": since = "\(epoch):5"  // 6 and 7 were dropped (history 3: 8, 9, 10)
+        case "beyond-head": since = "\(epoch):11"
+        case "pattern":
+            topic = "/topic/kept.#"
+            since = "\(epoch):9"
+        case "queue":
+            topic = "/queue/kept"
+            since = "\(epoch):9"
+        default: since = "not a position"
+        }
+        let (_, resumed) = try fixture.connect(Self.subscribe(topic, [PerigeeHeader.since: since]))
+        let receipt = try #require(resumed.receipts.first)
+        #expect(receipt.headers[PerigeeHeader.recovered] == "false")
+        #expect(receipt.headers[PerigeeHeader.replayed] == "0")
+        #expect(resumed.messages.isEmpty)
+        if kind == "queue" {
+            let message = HubMessage(id: "q", destination: Destination("/queue/kept")!, headers: [:], body: ByteBuffer(string: "q"))
+            _ = fixture.hub.publish(message, on: fixture.loop)
+            fixture.loop.run()
+            #expect(resumed.bodies == ["q"])
+        } else {
+            fixture.publish(["11"], to: "/topic/kept")
+            #expect(resumed.bodies == ["11"])
+        }
+    }
+
+    @Test func historyHeaderGivesTheLastMessagesAndIsTheFallbackOfAFailedResume() throws {
+        let fixture = Fixture(history: 5)
+        fixture.publish((1...8).map(String.init), to: "/topic/kept")
+        let (_, recent) = try fixture.connect(Self.subscribe("/topic/kept", [PerigeeHeader.history: "2"]))
+        #expect(recent.bodies == ["7", "8"])
+        #expect(recent.receipts.first?.headers[PerigeeHeader.recovered] == nil)
+        #expect(recent.receipts.first?.headers[PerigeeHeader.replayed] == "2")
+        // More than kept: what is kept.
+        let (_, all) = try fixture.connect(Self.subscribe("/topic/kept", [PerigeeHeader.history: "50"]))
+        #expect(all.bodies == ["4", "5", "6", "7", "8"])
+        let (_, failed) = try fixture.connect(Self.subscribe("/topic/kept", [PerigeeHeader.since: "zzzz:1", PerigeeHeader.history: "1"]))
+        #expect(failed.receipts.first?.headers[PerigeeHeader.recovered] == "false")
+        #expect(failed.bodies == ["8"])
+        // A malformed count is refused.
+        let (_, bad) = try fixture.connect(Self.subscribe("/topic/kept", [PerigeeHeader.history: "-1"]))
+        #expect(bad.frames.last?.command == .error)
+    }
+
+    @Test func historyExpiresWithItsTTLAndStaysWithinTheMemoryBudget() throws {
+        let fixture = Fixture(history: 1_000, ttl: 60)
+        fixture.publish(["old"], to: "/topic/kept")
+        fixture.loop.advanceTime(by: .seconds(61))
+        fixture.publish(["new"], to: "/topic/kept")
+        let (_, sink) = try fixture.connect(Self.subscribe("/topic/kept", [PerigeeHeader.history: "10"]))
+        #expect(sink.bodies == ["new"])
+
+        // 64 KiB for the hub: far fewer than 1,000 messages of 1 KiB fit, the oldest leave first
+        // whatever their topic.
+        let small = Fixture(history: 1_000, maxHistoryBytes: 64 << 10)
+        let body = String(repeating: "x", count: 1_000)
+        for index in 0..<200 {
+            small.publish(["\(index)-\(body)"], to: index.isMultiple(of: 2) ? "/topic/kept.a" : "/topic/kept.b")
+        }
+        let shard = try #require(small.hub.shard(on: small.loop))
+        #expect(shard.historyBytes <= 64 << 10)
+        let (_, a) = try small.connect(Self.subscribe("/topic/kept.a", [PerigeeHeader.history: "1000"]))
+        #expect(a.bodies.count > 10 && a.bodies.count < 100)
+        #expect(a.bodies.last?.hasPrefix("198-") == true)
+    }
+
+    @Test func idleTopicsAreForgottenAndComeBackWithANewEpoch() throws {
+        let fixture = Fixture()
+        let (connection, sink) = try fixture.connect(Self.subscribe("/topic/plain"))
+        fixture.publish(["a"], to: "/topic/plain")
+        let epoch = sink.messages.last?.headers[PerigeeHeader.epoch]
+        let shard = try #require(fixture.hub.shard(on: fixture.loop))
+        // Subscribed: kept across sweeps.
+        fixture.loop.advanceTime(by: TopicTable.sweepInterval * 3)
+        #expect(shard.topicCount == 1)
+        connection.transportClosed()
+        fixture.loop.advanceTime(by: TopicTable.sweepInterval * 3)
+        #expect(shard.topicCount == 0)
+        #expect(shard.historyBytes == 0)
+        // Nobody listens: a publish is not even numbered.
+        fixture.publish(["b"], to: "/topic/plain")
+        #expect(shard.topicCount == 0)
+        let (_, again) = try fixture.connect(Self.subscribe("/topic/plain"))
+        fixture.publish(["c"], to: "/topic/plain")
+        #expect(again.offsets == [1])
+        #expect(again.messages.last?.headers[PerigeeHeader.epoch] != epoch)
+    }
+
+    @Test func presenceCountsEachUserOnceAndSendsJoinAndLeaveOnlyToThoseWhoAsked() throws {
+        let fixture = Fixture(presence: true)
+        let (_, watcher) = try fixture.connect(login: "watcher", Self.subscribe("/topic/kept", [PerigeeHeader.presence: "true"]))
+        let (_, deaf) = try fixture.connect(Self.subscribe("/topic/kept"))
+        let (tab1, _) = try fixture.connect(login: "alice", Self.subscribe("/topic/kept"))
+        let (tab2, _) = try fixture.connect(login: "alice", Self.subscribe("/topic/kept"))
+        let (anonymous, _) = try fixture.connect(Self.subscribe("/topic/kept"))
+
+        let snapshot = try presence(fixture)
+        #expect(snapshot?.members.map(\.user) == ["alice", "watcher"])
+        #expect(snapshot?.members.first?.sessions == 2)
+        #expect(snapshot?.members.first?.data == "{\"name\":\"alice\"}")
+        #expect(snapshot?.anonymous == 2)
+
+        tab1.transportClosed()
+        anonymous.transportClosed()
+        fixture.loop.run()
+        tab2.receive(ByteBuffer(string: "UNSUBSCRIBE\nid:s\n\n\0"))
+        fixture.loop.run()
+        let events = watcher.messages.compactMap { frame -> String? in
+            guard let event = frame.headers[PerigeeHeader.event] else { return nil }
+            return "\(event) \(String(buffer: frame.body))"
+        }
+        #expect(events == [
+            "join {\"user\":\"watcher\",\"data\":{\"name\":\"watcher\"}}",
+            "join {\"user\":\"alice\",\"data\":{\"name\":\"alice\"}}",
+            "leave {\"user\":\"alice\",\"data\":{\"name\":\"alice\"}}",
+        ])
+        #expect(watcher.messages.allSatisfy { $0.headers[PerigeeHeader.offset] == nil })
+        #expect(deaf.messages.isEmpty)
+        #expect(try presence(fixture)?.members.map(\.user) == ["watcher"])
+        #expect(try presence(fixture)?.anonymous == 1)
+        // No presence configured: nil.
+        let none = fixture.hub.presence(of: Destination("/topic/plain")!, on: fixture.loop)
+        fixture.loop.run()
+        #expect(try none.wait() == nil)
+    }
+
+    private func presence(_ fixture: Fixture) throws -> PresenceSnapshot? {
+        let future = fixture.hub.presence(of: Destination("/topic/kept")!, on: fixture.loop)
+        fixture.loop.run()
+        return try future.wait()
+    }
+
+    @Test func historyAPIReadsPagesAfterAPosition() throws {
+        let fixture = Fixture()
+        fixture.publish((1...6).map(String.init), to: "/topic/kept")
+        let destination = Destination("/topic/kept")!
+        let newest = fixture.hub.history(of: destination, since: nil, limit: 2, on: fixture.loop)
+        fixture.loop.run()
+        let page = try newest.wait()
+        #expect(page.messages.map { String(buffer: $0.body) } == ["5", "6"])
+        #expect(page.head.offset == 6)
+        let after = fixture.hub.history(of: destination, since: TopicPosition(epoch: page.head.epoch, offset: 1), limit: 3, on: fixture.loop)
+        fixture.loop.run()
+        let next = try after.wait()
+        #expect(next.messages.compactMap { $0.position?.offset } == [2, 3, 4])
+        #expect(next.recovered && next.truncated)
+    }
+
+    /// Two real event loops: publishers on both, a subscriber resuming on one while messages
+    /// keep coming. Offsets are one sequence per topic, and the resumed subscription gets every
+    /// message after its position exactly once.
+    @Test func offsetsAreOneSequenceAcrossLoopsAndTheSeamLosesNothing() throws {
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 2)
+        defer { try? group.syncShutdownGracefully() }
+        var configuration = HubConfiguration()
+        configuration.channelPolicy = { _ in ChannelPolicy(history: 10_000) }
+        let hub = Hub(group: group, configuration: configuration)
+        let loops = Array(group.makeIterator())
+        let destination = Destination("/topic/seam")!
+
+        final class Collector: StompTransport, @unchecked Sendable {
+            let frames = NIOLockedValueBox<[StompFrame]>([])
+            func write(_ bytes: ByteBuffer, isText: Bool, shared: SharedFrame?) {
+                var parser = StompParser()
+                parser.append(bytes)
+                while case .frame(let frame)? = try? parser.parseStep() { frames.withLockedValue { $0.append(frame) } }
+            }
+            func flush() {}
+            var isWritable: Bool { true }
+            var carriesTextOnly: Bool { false }
+            func close(afterError: Bool) {}
+            func abort(farewell: ByteBuffer) {}
+            var offsets: [UInt64] {
+                frames.withLockedValue { $0.filter { $0.command == .message }.compactMap { $0.headers[PerigeeHeader.offset].flatMap { UInt64($0) } } }
+            }
+        }
+        let total = 4_000
+        // Publishers on both loops, 2,000 each, interleaved by the loops themselves.
+        let published = loops.enumerated().map { index, loop in
+            loop.submit {
+                for number in 0..<(total / 2) {
+                    let message = HubMessage(id: "p\(index)-\(number)", destination: destination, headers: [:], body: ByteBuffer(string: "\(index)-\(number)"))
+                    hub.post(topicMessage: message, on: loop)
+                }
+            }
+        }
+        // Meanwhile, a subscriber on the second loop resumes from the start of the epoch.
+        let subscriberLoop = loops[1]
+        let collector = Collector()
+        let epoch = try hub.history(of: destination, since: nil, limit: 0, on: subscriberLoop).wait().head.epoch
+        try subscriberLoop.submit {
+            let connection = StompConnection(hub: hub, eventLoop: subscriberLoop, transport: collector)
+            connection?.receive(ByteBuffer(string: "CONNECT\naccept-version:1.2\nhost:h\n\n\0" + Self.subscribe("/topic/seam", [PerigeeHeader.since: "\(epoch):0"])))
+        }.wait()
+        for future in published { try future.wait() }
+        // Every message numbered: wait (bounded) for the last to arrive.
+        let deadline = NIODeadline.now() + .seconds(20)
+        while collector.offsets.count < total, NIODeadline.now() < deadline {
+            try subscriberLoop.submit {}.wait()
+        }
+        #expect(collector.offsets == Array(1...UInt64(total)))
+        let receipt = collector.frames.withLockedValue { $0.first { $0.command == .receipt } }
+        #expect(receipt?.headers[PerigeeHeader.recovered] == "true")
+    }
+}
