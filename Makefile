@@ -2,6 +2,9 @@
 SHELL := /bin/bash
 HOST ?= 127.0.0.1
 PORT ?= 9000
+# `make run` serves with the example configuration (the defaults, plus history and presence on
+# the shoutbox's /topic/shouts); CONFIG=other.yaml picks another file, CONFIG= none.
+CONFIG ?= perigee.example.yaml
 RELEASE_BIN := .build/release/perigee
 # External suites run against the debug binary that `swift test` has just built: the
 # clients (Python) are the bottleneck, and skipping a second, optimised build saves minutes.

@@ -66,8 +66,9 @@ enum HookAnswers {
     }
 
     /// The principal a connect hook's `200` answer describes: `user` (absent: the token's
-    /// `sub`; null: anonymous), `subscribe`/`send` replacing the configured rules, `expires_in`
-    /// and `data`. A malformed answer is `authorization unavailable`.
+    /// `sub`; null: anonymous), `subscribe`/`send` replacing the configured rules, `expires_in`,
+    /// `data` (for the hooks) and `presence` (for every subscriber: `PresenceData`; absent: the
+    /// token's `presence` claim; null: none). A malformed answer is `authorization unavailable`.
     static func connectPrincipal(_ answer: JSONValue, token: VerifiedToken?, context: ClientContext?, policy: AccessPolicy) -> Result<Principal, StompError> {
         var user = token?.subject
         switch answer["user"] {
@@ -90,13 +91,20 @@ enum HookAnswers {
             let hookExpiry = NIODeadline.now() + .milliseconds(Int64(seconds * 1_000))
             expiry = expiry.map { min($0, hookExpiry) } ?? hookExpiry
         }
+        var presence = token?.presence
+        if let field = answer["presence"] {
+            guard let text = PresenceData.text(of: field) else {
+                return .failure(.authorizationUnavailable("the connect hook's presence \(PresenceData.requirement)"))
+            }
+            presence = text
+        }
         var identity = Identity(kind: .hook, narrowing: token?.narrowing, data: answer["data"], claims: token?.claims, transport: context?.transport, address: context?.address?.ipAddress)
         if subscribe != nil || send != nil {
             // Lists the hook left out stay as configured for a principal like this one.
             let configured = policy.rules(for: Principal(user: user, details: identity))
             identity.ownRules = AccessPolicy.Rules(subscribe: subscribe ?? configured.subscribe, send: send ?? configured.send)
         }
-        return .success(identity.principal(user: user, expiry: expiry))
+        return .success(identity.principal(user: user, expiry: expiry, presence: presence))
     }
 
     /// What a send hook's `200` answer does to the message: `drop`, a new `body`, added or

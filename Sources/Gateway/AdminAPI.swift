@@ -31,16 +31,7 @@ struct AdminAPI {
         case listDestinations
     }
 
-    /// An answer: status, JSON members, and for 405 the `Allow` header.
-    struct Reply: Error, Equatable {
-        var status: HTTPResponseStatus
-        var body: [String: JSONValue]
-        var allow: String?
-
-        static func error(_ status: HTTPResponseStatus, _ message: String, allow: String? = nil) -> Reply {
-            Reply(status: status, body: ["error": .string(message)], allow: allow)
-        }
-    }
+    typealias Reply = APIReply
 
     /// Longest session id accepted in a path, in bytes (ids are `session-` and base 36).
     static let maxSessionIDLength = 128

@@ -7,7 +7,8 @@ import NIOCore
 /// Settings a running server cannot take (listeners, TLS on or off, SockJS, compression,
 /// conformance services, memory trimming, turning metrics on or off, the log level and
 /// format, the drain timeout) are listed in `needRestart`, and `effective`
-/// keeps the running values for them; everything else is applied.
+/// keeps the running values for them; everything else is applied (`channels` and
+/// `limits.max_history_bytes` at once, through `Hub.reconfigure`).
 struct ConfigurationChanges {
     /// Changed settings that the reload applies.
     private(set) var applied: [String] = []
@@ -46,7 +47,13 @@ struct ConfigurationChanges {
         note(running.origins != effective.origins, "origins")
         note(running.metrics.access != effective.metrics.access, "metrics.access (new HTTP connections)")
         note(running.webRoot != effective.webRoot, "static.root")
-        note(Self.differ(running.hub, effective.hub, ignoring: ["gatekeeper"]), "limits, timeouts, heartbeat, performance (new STOMP sessions)")
+        // The hub takes these at once (`Hub.reconfigure`): topics are asked their policy again.
+        note(running.channels != effective.channels, "channels")
+        note(running.hub.maxHistoryBytes != effective.hub.maxHistoryBytes, "limits.max_history_bytes")
+        note(
+            Self.differ(running.hub, effective.hub, ignoring: ["gatekeeper", "channelPolicy", "maxHistoryBytes"]),
+            "limits, timeouts, heartbeat, performance (new STOMP sessions)"
+        )
         note(Self.differ(running.stompWebSocket, effective.stompWebSocket), "websocket, limits.max_message_size (new WebSocket connections)")
         let timeouts: (GatewayConfiguration) -> [TimeAmount] = {
             [$0.httpHeadTimeout, $0.httpBodyTimeout, $0.httpKeepAliveTimeout, $0.lingerTimeout]

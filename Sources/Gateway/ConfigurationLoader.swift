@@ -251,7 +251,7 @@ private struct Reader {
         var tlsPort: (value: Int, node: Node)?
         let sections: Set<String> = [
             "listen", "static", "limits", "timeouts", "heartbeat", "websocket", "sockjs", "api_keys", "access", "conformance", "performance",
-            "tls", "origins", "auth", "hooks", "log", "drain", "metrics",
+            "tls", "origins", "auth", "hooks", "log", "drain", "metrics", "channels",
         ]
         var metricsAccessNode: Node?
         for (name, node) in try entries(root, "", allowed: sections) {
@@ -277,6 +277,7 @@ private struct Reader {
                         "max_frame_size", "max_message_size", "max_headers", "max_header_length", "max_outbound_bytes",
                         "max_queued_messages", "max_queues", "max_subscriptions", "max_unacked_messages", "max_unacked_bytes",
                         "max_transactions", "max_frames_per_transaction", "max_transaction_bytes",
+                        "max_history_bytes",
                     ]
                 ) {
                     let path = "limits.\(key)"
@@ -296,6 +297,7 @@ private struct Reader {
                     case "max_transactions": configuration.hub.maxTransactions = try int(value, path, 0...10_000)
                     case "max_frames_per_transaction": configuration.hub.maxFramesPerTransaction = try int(value, path, 1...1_000_000)
                     case "max_transaction_bytes": configuration.hub.maxTransactionBytes = try int(value, path, 1_024...(1 << 34))
+                    case "max_history_bytes": configuration.hub.maxHistoryBytes = try int(value, path, 0...(1 << 34))
                     default: configuration.hub.maxSubscriptions = try int(value, path, 1...100_000)
                     }
                 }
@@ -426,6 +428,8 @@ private struct Reader {
                     configuration.metrics.access = access
                     metricsAccessNode = value
                 }
+            case "channels":
+                configuration.channels = try channelRules(node)
             case "tls":
                 configuration.tls = try tlsFiles(node)
             case "origins":
@@ -548,5 +552,51 @@ extension Reader {
         guard let secret else { throw fail(node, "\(key).secret", "expected the key's secret beside its roles") }
         roles[name] = granted.isEmpty ? nil : granted
         return secret
+    }
+}
+
+// MARK: Channels
+
+extension Reader {
+    /// `channels:`: a mapping of destination globs that can match a `/topic/` destination to
+    /// `{history, history_ttl_s, presence, join_leave}`, in file order (the first matching
+    /// glob wins). `join_leave: true` needs `presence: true`. (A glob listed twice is refused
+    /// by the YAML parser as a duplicate key.)
+    fileprivate func channelRules(_ node: Node) throws(ConfigurationError) -> ChannelRules {
+        guard let mapping = node.mapping else {
+            throw fail(node, "channels", "expected a mapping of destination globs like \"/topic/shouts\" to {history, history_ttl_s, presence, join_leave}")
+        }
+        guard mapping.count <= ChannelRules.maxRules else {
+            throw fail(node, "channels", "expected at most \(ChannelRules.maxRules) entries, got \(mapping.count)")
+        }
+        var rules: [ChannelRules.Rule] = []
+        for (keyNode, value) in mapping {
+            guard let glob = keyNode.string else { throw fail(keyNode, "channels", "keys must be destination globs like \"/topic/shouts\"") }
+            let key = "channels[\"\(glob.prefix(64))\"]"
+            guard AccessPolicy.isValidGlob(glob) else {
+                throw fail(keyNode, key, "expected a destination glob like \"/topic/shouts\" or \"/topic/chat.*\" (* within a segment, ** as a whole segment)")
+            }
+            guard ChannelRules.canMatchTopic(glob) else {
+                throw fail(keyNode, key, "history and presence are kept for topics only: the glob must be able to match a /topic/ destination")
+            }
+            var policy = ChannelPolicy.none
+            var joinLeaveNode: Node?
+            for (field, fieldValue) in try entries(value, key, allowed: ["history", "history_ttl_s", "presence", "join_leave"]) {
+                let path = "\(key).\(field)"
+                switch field {
+                case "history": policy.history = try int(fieldValue, path, 0...ChannelPolicy.maxHistory)
+                case "history_ttl_s": policy.historyTTLSeconds = try int(fieldValue, path, 0...ChannelRules.maxHistoryTTLSeconds)
+                case "presence": policy.presence = try bool(fieldValue, path)
+                default:
+                    policy.joinLeave = try bool(fieldValue, path)
+                    joinLeaveNode = fieldValue
+                }
+            }
+            if policy.joinLeave && !policy.presence {
+                throw fail(joinLeaveNode, "\(key).join_leave", "join_leave: true needs presence: true (join and leave events come from the presence list)")
+            }
+            rules.append(ChannelRules.Rule(glob: glob, policy: policy))
+        }
+        return ChannelRules(rules)
     }
 }

@@ -36,6 +36,11 @@ public struct GatewayConfiguration: Sendable {
     /// (`GatewayGatekeeper`: API keys, JWT, hooks, `accessPolicy`) when the server starts,
     /// unless `accessPolicy` is nil.
     public var hub = HubConfiguration()
+    /// History and presence per topic (`channels:`). Setting it sets `hub.channelPolicy`;
+    /// a reload applies it at once (`Hub.reconfigure`).
+    var channels = ChannelRules.none {
+        didSet { hub.channelPolicy = channels.policyFunction }
+    }
     /// Who may subscribe and send where; nil leaves `hub.gatekeeper` as it is (tests).
     public var accessPolicy: AccessPolicy? = .standard
     /// JSON Web Token verification (`auth.jwt`); off unless a secret or a public key is set.

@@ -118,9 +118,10 @@ struct GatewayGatekeeper: StompGatekeeper {
         Credential.bearer(authorization, apiKeys: settings.current.apiKeys)
     }
 
-    private static func principal(of token: VerifiedToken, context: ClientContext?) -> Principal {
+    /// The principal of a verified token without a connect hook.
+    static func principal(of token: VerifiedToken, context: ClientContext?) -> Principal {
         let identity = Identity(kind: .jwt, narrowing: token.narrowing, claims: token.claims, transport: context?.transport, address: context?.address?.ipAddress)
-        return identity.principal(user: token.subject, expiry: token.expiry.map(HookAnswers.deadline(at:)))
+        return identity.principal(user: token.subject, expiry: token.expiry.map(HookAnswers.deadline(at:)), presence: token.presence)
     }
 
     /// Asks the connect hook about a CONNECT, with the settings read when the CONNECT arrived.

@@ -5,7 +5,8 @@ import NIOHTTP1
 import NIOPosix
 import WebSocket
 
-/// Answers plain HTTP: static files, the publish API, the admin API (`AdminAPI`), and WebSocket
+/// Answers plain HTTP: static files, the publish API, the admin API (`AdminAPI`), the topic
+/// read API (`TopicAPI`: history and presence), and WebSocket
 /// handshakes that could not be upgraded (with the specific status of
 /// `WebSocketHandshakeError`, since NIO's upgrade handler only passes the request on).
 final class GatewayHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
@@ -120,7 +121,13 @@ final class GatewayHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
         }
         if AdminAPI.owns(path) {
             AdminAPI(hub: router.hub, gatekeeper: router.gatekeeper).answer(head, on: context.eventLoop).assumeIsolated().whenSuccess { reply in
-                self.sendJSON(reply.status, reply.body, head: head, extraHeaders: reply.allow.map { HTTPHeaders([("Allow", $0)]) } ?? HTTPHeaders(), context: context)
+                self.sendReply(reply, head: head, context: context)
+            }
+            return
+        }
+        if TopicAPI.owns(path) {
+            TopicAPI(hub: router.hub, gatekeeper: router.gatekeeper).answer(head, on: context.eventLoop).assumeIsolated().whenSuccess { reply in
+                self.sendReply(reply, head: head, context: context)
             }
             return
         }
@@ -410,6 +417,13 @@ final class GatewayHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
     }
 
     // MARK: Responses
+
+    /// An answer of the JSON APIs (`AdminAPI`, `TopicAPI`), never stored by a cache.
+    private func sendReply(_ reply: APIReply, head: HTTPRequestHead, context: ChannelHandlerContext) {
+        var headers: HTTPHeaders = ["Cache-Control": "no-store"]
+        if let allow = reply.allow { headers.add(name: "Allow", value: allow) }
+        sendJSON(reply.status, reply.body, head: head, extraHeaders: headers, context: context)
+    }
 
     private func sendJSON(
         _ status: HTTPResponseStatus,

@@ -36,6 +36,11 @@ struct HubMetricsText {
         for (limit, count) in statistics.limits.sorted(by: { $0.key < $1.key }) { sample("perigee_limit_hits_total", [("limit", limit)], "\(count)") }
         counter("perigee_slow_consumer_drops_total", help: "Sessions dropped because they fell behind (ERROR slow consumer).", value: statistics.slowConsumerDrops)
         counter("perigee_deliveries_total", help: "Topic deliveries: a message handed to one subscription.", value: statistics.deliveries)
+        gauge("perigee_topics", help: "Topics whose order, history or presence is kept now.", value: statistics.topics)
+        gauge("perigee_history_bytes", help: "Bytes of retained history and presence (bounded by limits.max_history_bytes).", value: statistics.historyBytes)
+        family("perigee_resumes_total", "counter", "SUBSCRIBEs with perigee-since answered, by outcome.")
+        sample("perigee_resumes_total", [("recovered", "true")], "\(statistics.resumesRecovered)")
+        sample("perigee_resumes_total", [("recovered", "false")], "\(statistics.resumesNotRecovered)")
         histogram(
             "perigee_publish_to_write_seconds",
             help: "From a message's publication to its fan-out on one event loop, one sample per message and loop.",

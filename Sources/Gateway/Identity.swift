@@ -52,8 +52,8 @@ struct Identity: Sendable {
         }
     }
 
-    /// A principal of this identity.
-    func principal(user: String?, expiry: NIODeadline? = nil) -> Principal {
-        Principal(user: user, expiry: expiry, details: self, kind: kind.rawValue)
+    /// A principal of this identity; `presence` (`PresenceData`) only with a user.
+    func principal(user: String?, expiry: NIODeadline? = nil, presence: String? = nil) -> Principal {
+        Principal(user: user, expiry: expiry, details: self, kind: kind.rawValue, presence: user == nil ? nil : presence)
     }
 }

@@ -1,4 +1,5 @@
 import Fallback
+import Foundation
 
 /// Just enough JSON for the API's small answers and the authorization hooks' bodies, with
 /// correct string escaping. Objects keep their members' order when written; when read
@@ -12,6 +13,9 @@ enum JSONValue: ExpressibleByStringLiteral, Sendable, Equatable {
     case bool(Bool)
     case array([JSONValue])
     case object([(String, JSONValue)])
+    /// JSON text written as it is: only text this gateway wrote itself with `encoded` (a
+    /// principal's presence data, `PresenceData`), never client text. Never read.
+    case raw(String)
 
     init(stringLiteral value: String) { self = .string(value) }
 
@@ -29,6 +33,7 @@ enum JSONValue: ExpressibleByStringLiteral, Sendable, Equatable {
         case .array(let values): return "[" + values.map(\.encoded).joined(separator: ",") + "]"
         case .object(let members):
             return "{" + members.map { Self.quote($0.0) + ":" + $0.1.encoded }.joined(separator: ",") + "}"
+        case .raw(let text): return text
         }
     }
 
@@ -68,6 +73,7 @@ enum JSONValue: ExpressibleByStringLiteral, Sendable, Equatable {
         case (.bool(let a), .bool(let b)): return a == b
         case (.array(let a), .array(let b)): return a == b
         case (.object(let a), .object(let b)): return a.count == b.count && zip(a, b).allSatisfy { $0.0 == $1.0 && $0.1 == $1.1 }
+        case (.raw(let a), .raw(let b)): return a == b
         default: return false
         }
     }
@@ -125,6 +131,10 @@ extension JSONValue: Encodable {
             var dictionary: [String: JSONValue] = [:]
             for (name, value) in members where dictionary[name] == nil { dictionary[name] = value }
             try container.encode(dictionary)
+        case .raw(let text):
+            // Written by `encoded`, so it reads back; null if it somehow does not.
+            let value = try? JSONDecoder().decode(JSONValue.self, from: Data(text.utf8))
+            try container.encode(value ?? .null)
         }
     }
 }

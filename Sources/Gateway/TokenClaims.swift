@@ -24,6 +24,8 @@ struct VerifiedToken: Sendable {
     var expiry: Double?
     var claims: JSONValue
     var narrowing: AccessPolicy.Rules?
+    /// The `presence` claim as compact JSON text (`PresenceData`); nil without one.
+    var presence: String? = nil
 }
 
 extension VerifiedToken {
@@ -37,7 +39,8 @@ extension VerifiedToken {
         return parts.count == 3 && parts[0].count > 0 && parts[1].count > 0
     }
 
-    /// The checks of a verified token's claims (`exp`, `nbf`, `iss`, `aud`, `sub`, `perigee`).
+    /// The checks of a verified token's claims (`exp`, `nbf`, `iss`, `aud`, `sub`, `perigee`,
+    /// `presence`).
     static func check(_ claims: JSONValue, settings: TokenSettings, now: Double) -> Result<VerifiedToken, StompError> {
         checked(claims, settings: settings, now: now).mapError(\.error)
     }
@@ -83,7 +86,10 @@ extension VerifiedToken {
             // A missing list leaves that action as the configured rules say.
             narrowing = AccessPolicy.Rules(subscribe: subscribe ?? ["/**"], send: send ?? ["/**"])
         }
-        return .success(VerifiedToken(subject: subject, expiry: expiry, claims: claims, narrowing: narrowing))
+        guard let presence = PresenceData.text(of: claims["presence"]) else {
+            return .failure(TokenRejection("bad_claims", .unauthorized("the token's presence claim \(PresenceData.requirement)")))
+        }
+        return .success(VerifiedToken(subject: subject, expiry: expiry, claims: claims, narrowing: narrowing, presence: presence))
     }
 }
 

@@ -53,6 +53,14 @@ public final class HubShard {
     private let topics: TopicTable
     private let shardCount: Int
     private var sweepScheduled = false
+    /// Resumes answered to sessions of this shard, by outcome (`Hub.statistics`).
+    private var resumesRecovered: UInt64 = 0
+    private var resumesNotRecovered: UInt64 = 0
+
+    /// Counts a resume's outcome (`StompConnection`, on this shard's loop).
+    func recordResume(recovered: Bool) {
+        if recovered { resumesRecovered &+= 1 } else { resumesNotRecovered &+= 1 }
+    }
 
     init(index: Int, loop: EventLoop, interest: HubInterest, messageIDPrefix: String, configuration: HubConfiguration, shardCount: Int) {
         self.index = index
@@ -237,6 +245,10 @@ public final class HubShard {
         result.slowConsumerDrops = slowConsumerDrops
         result.deliveries = deliveries
         result.publishToWrite = publishToWrite
+        result.topics = topics.topicCount
+        result.historyBytes = topics.bytes
+        result.resumesRecovered = resumesRecovered
+        result.resumesNotRecovered = resumesNotRecovered
         return result
     }
 

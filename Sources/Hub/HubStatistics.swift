@@ -29,6 +29,13 @@ public struct HubStatistics: Sendable, Hashable {
     /// handed it to its subscribers' connections (written, to be flushed within the tick):
     /// one sample per message and shard that delivered it.
     public var publishToWrite = LatencyHistogram()
+    /// Topics whose order, history or presence is kept now (`TopicTable`).
+    public var topics: Int = 0
+    /// Bytes of retained history and presence, against `HubConfiguration.maxHistoryBytes`.
+    public var historyBytes: Int = 0
+    /// Resumes (`perigee-since`) answered, by outcome.
+    public var resumesRecovered: UInt64 = 0
+    public var resumesNotRecovered: UInt64 = 0
 
     public init() {}
 
@@ -47,5 +54,9 @@ public struct HubStatistics: Sendable, Hashable {
         slowConsumerDrops &+= other.slowConsumerDrops
         deliveries &+= other.deliveries
         publishToWrite.add(other.publishToWrite)
+        topics += other.topics
+        historyBytes += other.historyBytes
+        resumesRecovered &+= other.resumesRecovered
+        resumesNotRecovered &+= other.resumesNotRecovered
     }
 }

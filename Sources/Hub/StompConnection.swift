@@ -430,6 +430,7 @@ public final class StompConnection {
     /// to resume), `perigee-replayed`, and the topic's head at the seam. Without `page`
     /// (not a topic, a pattern) nothing was replayed and nothing is recovered.
     private func answer(_ request: ReplayRequest, page: HistoryPage?) {
+        if request.since != .none { shard.recordResume(recovered: page?.recovered == true) }
         guard let receipt = request.receipt else { return }
         var headers: StompHeaders = ["receipt-id": receipt]
         if request.since != .none { headers.add(PerigeeHeader.recovered, page?.recovered == true ? "true" : "false") }

@@ -216,4 +216,92 @@ import Testing
         #expect(narrow.allows(key, .send, queue))
         #expect(!narrow.allows(key, .send, shouts))
     }
+
+    // MARK: Issue 11: channels and limits.max_history_bytes
+
+    @Test func theExampleTurnsOnHistoryAndPresenceForShoutsAndOtherwiseKeepsTheDefaults() throws {
+        let example = try ConfigurationLoader.load(file: "perigee.example.yaml")
+        let shouts = try #require(Destination("/topic/shouts"))
+        #expect(example.channels.policy(for: shouts) == ChannelPolicy(history: 100, historyTTLSeconds: 3600, presence: true, joinLeave: true))
+        #expect(example.hub.channelPolicy(shouts) == example.channels.policy(for: shouts))
+        #expect(example.hub.channelPolicy(try #require(Destination("/topic/other"))) == .none)
+        #expect(example.hub.maxHistoryBytes == HubConfiguration().maxHistoryBytes)
+        // `make run` serves with the example: apart from channels it must be the defaults.
+        let changes = ConfigurationChanges(from: GatewayConfiguration(), to: example)
+        #expect(changes.applied == ["channels"])
+        #expect(changes.needRestart == [])
+    }
+
+    @Test func readsChannels() throws {
+        let configuration = try ConfigurationLoader.parse(
+            """
+            channels:
+              "/topic/shouts": {history: 100, history_ttl_s: 300, presence: true, join_leave: true}
+              "/topic/chat.*":
+                history: 100000
+                presence: true
+              "/topic/quiet": {}
+              "/**": {history_ttl_s: 2592000}
+            limits:
+              max_history_bytes: 0
+            """,
+            file: "test.yaml"
+        )
+        #expect(configuration.channels.rules.map(\.glob) == ["/topic/shouts", "/topic/chat.*", "/topic/quiet", "/**"])
+        #expect(configuration.channels.rules[0].policy == ChannelPolicy(history: 100, historyTTLSeconds: 300, presence: true, joinLeave: true))
+        #expect(configuration.channels.rules[1].policy == ChannelPolicy(history: 100_000, presence: true))
+        #expect(configuration.channels.rules[2].policy == .none)
+        #expect(configuration.hub.channelPolicy(try #require(Destination("/topic/chat.a"))).history == 100_000)
+        #expect(configuration.hub.channelPolicy(try #require(Destination("/topic/x"))).historyTTLSeconds == 2_592_000)
+        #expect(configuration.hub.maxHistoryBytes == 0)
+        #expect(try ConfigurationLoader.parse("channels: {}\n", file: "test.yaml").channels == .none)
+        #expect(try ConfigurationLoader.parse("limits: {max_history_bytes: 17179869184}\n", file: "test.yaml").hub.maxHistoryBytes == 1 << 34)
+    }
+
+    @Test func refusesBadChannels() throws {
+        let notMapping = try #require(error("channels: [\"/topic/a\"]\n"))
+        #expect(notMapping.key == "channels")
+        #expect(notMapping.problem.contains("expected a mapping of destination globs"))
+
+        let badGlob = try #require(error("channels:\n  \"topic/a\": {history: 1}\n"))
+        #expect(badGlob.key == "channels[\"topic/a\"]")
+        #expect(badGlob.line == 2)
+        #expect(badGlob.problem.contains("expected a destination glob"))
+        #expect(error("channels: {\"/topic/a**\": {history: 1}}\n")?.problem.contains("expected a destination glob") == true)
+
+        for glob in ["/queue/jobs", "/queue/**", "/topic", "/x/*"] {
+            let queue = try #require(error("channels: {\"\(glob)\": {history: 1}}\n"), "\(glob)")
+            #expect(queue.problem == "history and presence are kept for topics only: the glob must be able to match a /topic/ destination", "\(glob)")
+        }
+
+        let twice = try #require(error("channels:\n  \"/topic/a\": {history: 1}\n  \"/topic/a\": {history: 2}\n"))
+        #expect(twice.problem.contains("duplicated key"))
+
+        let joinLeave = try #require(error("channels:\n  \"/topic/a\":\n    history: 5\n    join_leave: true\n"))
+        #expect(joinLeave.key == "channels[\"/topic/a\"].join_leave")
+        #expect(joinLeave.line == 4)
+        #expect(joinLeave.problem == "join_leave: true needs presence: true (join and leave events come from the presence list)")
+        #expect(error("channels: {\"/topic/a\": {join_leave: true, presence: false}}\n") != nil)
+        #expect(error("channels: {\"/topic/a\": {join_leave: false}}\n") == nil)
+
+        let history = try #require(error("channels: {\"/topic/a\": {history: 100001}}\n"))
+        #expect(history.key == "channels[\"/topic/a\"].history")
+        #expect(history.problem == "expected an integer in 0...100000, got \"100001\"")
+        #expect(error("channels: {\"/topic/a\": {history: -1}}\n")?.key == "channels[\"/topic/a\"].history")
+        #expect(error("channels: {\"/topic/a\": {history: lots}}\n")?.key == "channels[\"/topic/a\"].history")
+        let ttl = try #require(error("channels: {\"/topic/a\": {history_ttl_s: 2592001}}\n"))
+        #expect(ttl.problem == "expected an integer in 0...2592000, got \"2592001\"")
+        #expect(error("channels: {\"/topic/a\": {presence: maybe}}\n")?.problem == "expected true or false, got \"maybe\"")
+        let unknown = try #require(error("channels: {\"/topic/a\": {replay: 5}}\n"))
+        #expect(unknown.key == "channels[\"/topic/a\"].replay")
+        #expect(unknown.problem.contains("expected one of history, history_ttl_s, join_leave, presence"))
+        #expect(error("channels: {\"/topic/a\": 5}\n")?.problem == "expected a mapping of keys to values")
+
+        let tooMany = (0...ChannelRules.maxRules).map { "  \"/topic/t\($0)\": {history: 1}" }.joined(separator: "\n")
+        #expect(error("channels:\n\(tooMany)\n")?.problem == "expected at most \(ChannelRules.maxRules) entries, got \(ChannelRules.maxRules + 1)")
+
+        let bytes = try #require(error("limits: {max_history_bytes: 17179869185}\n"))
+        #expect(bytes.key == "limits.max_history_bytes")
+        #expect(error("limits: {max_history_bytes: -1}\n")?.key == "limits.max_history_bytes")
+    }
 }

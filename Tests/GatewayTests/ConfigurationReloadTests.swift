@@ -217,4 +217,26 @@ struct ConfigurationReloadTests {
             #expect(working == 1)
         }
     }
+
+    /// Issue 11: `channels` and `limits.max_history_bytes` reach the hub at once.
+    @Test func channelsApplyAtOnce() async throws {
+        try await withTestServer(Self.configure) { server in
+            let shouts = try #require(Destination("/topic/shouts"))
+            #expect(server.hub.configuration.channelPolicy(shouts) == .none)
+            #expect(try await HTTPTestClient.request(port: server.httpPort, method: "GET", path: "/api/presence/topic/shouts").status == 404)
+            let reloaded = Self.reloaded(from: server) {
+                $0.channels = ChannelRules([.init(glob: "/topic/shouts", policy: ChannelPolicy(history: 5, presence: true))])
+                $0.hub.maxHistoryBytes = 1 << 20
+            }
+            let changes = ConfigurationChanges(from: GatewayConfiguration(), to: reloaded)
+            #expect(changes.applied.contains("channels"))
+            #expect(changes.applied.contains("limits.max_history_bytes"))
+            #expect(!changes.applied.contains { $0.hasPrefix("limits, timeouts") })
+            try await server.reload(reloaded)
+            #expect(server.hub.configuration.channelPolicy(shouts) == ChannelPolicy(history: 5, presence: true))
+            #expect(server.hub.configuration.maxHistoryBytes == 1 << 20)
+            // The presence API answers for it at once (needs the hub core of issue 11).
+            #expect(try await HTTPTestClient.request(port: server.httpPort, method: "GET", path: "/api/presence/topic/shouts").status == 200)
+        }
+    }
 }

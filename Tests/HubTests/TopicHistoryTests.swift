@@ -103,6 +103,12 @@ import Testing
         fixture.publish(["6"], to: "/topic/kept")
         #expect(resumed.bodies == ["3", "4", "5", "6"])
         #expect(resumed.offsets == [3, 4, 5, 6])
+        // Operators see it (`/metrics`: perigee_resumes_total, perigee_topics, perigee_history_bytes).
+        let statistics = fixture.hub.statistics(on: fixture.loop)
+        fixture.loop.run()
+        let counted = try statistics.wait()
+        #expect(counted.resumesRecovered == 1 && counted.resumesNotRecovered == 0)
+        #expect(counted.topics == 1 && counted.historyBytes > 6 * 160)
     }
 
     @Test func resumeAtTheHeadReplaysNothingAndIsRecovered() throws {
