@@ -14,7 +14,7 @@ TEST_BIN := .build/debug/perigee
 FUZZ_SECONDS ?= 20
 FUZZ_TARGETS := FuzzWebSocket FuzzHandshake FuzzStomp FuzzDestination FuzzSockJS FuzzAccess
 
-.PHONY: bench bench-smoke bench-build run test deps release unit-test fuzz external-test autobahn ws-cli stomp-py auth admin metrics logs drain tls reload browser status-page sockjs-client django-example deploy clean
+.PHONY: bench bench-smoke bench-build run test deps release unit-test fuzz external-test autobahn ws-cli stomp-py auth admin metrics logs drain tls reload history browser status-page sockjs-client django-example deploy clean
 
 ## run: install what is missing, build the release binary, serve on $(HOST):$(PORT)
 run: deps release
@@ -25,8 +25,8 @@ run: deps release
 ## message fails), stomp.py, JWT/hooks/sender identity on every transport (auth), the admin
 ## API on every transport (admin), /metrics counters after a scripted session (metrics), logs free of secrets (logs), the graceful drain on SIGTERM
 ## with clients on every transport (drain), TLS and origins (tls), configuration reload on
-## SIGHUP (reload), the shoutbox in headless Chromium on every transport, the status page in
-## Chromium (status-page), Debian's sockjs-client in Chromium, the Django example beside
+## SIGHUP (reload), resume, history and presence across transports (history), the shoutbox in
+## headless Chromium on every transport, the status page in Chromium (status-page), Debian's sockjs-client in Chromium, the Django example beside
 ## Perigee (examples/django-shoutbox), the nginx front end and systemd unit (deploy), a wscat-style CLI
 ## session, and Autobahn|Testsuite (the longest, last)
 test: deps unit-test fuzz bench-smoke external-test
@@ -48,7 +48,7 @@ fuzz:
 	for target in $(FUZZ_TARGETS); do Fuzz/run.sh $$target $(FUZZ_SECONDS) || failed="$$failed $$target"; done; \
 	if [ -n "$$failed" ]; then echo "fuzz targets that failed:$$failed" >&2; exit 1; fi
 
-external-test: stomp-py auth admin metrics logs drain tls reload browser status-page sockjs-client django-example deploy ws-cli autobahn
+external-test: stomp-py auth admin metrics logs drain tls reload history browser status-page sockjs-client django-example deploy ws-cli autobahn
 
 autobahn:
 	PERIGEE_BIN=$(TEST_BIN) Tests/External/autobahn.sh
@@ -98,6 +98,12 @@ tls:
 ## stay open; an invalid file is refused with the error --check-config prints for it
 reload:
 	PERIGEE_BIN=$(TEST_BIN) Tests/External/reload_test.sh
+
+## history: positions, resume with perigee-since across a dropped connection (WebSocket, TCP,
+## SockJS) while publishing goes on, recovered:false cases, perigee-history, offsets under
+## concurrent publishers, presence join/leave and the history and presence APIs (issue 11)
+history:
+	PERIGEE_BIN=$(TEST_BIN) Tests/External/history_test.sh
 
 ## browser: the perigee.js node tests, the shoutbox in Chromium on every transport, then
 ## history, resume after a restart or a fallback, and who is here (issue 11)

@@ -25,7 +25,4 @@ public struct ReplayRequest: Sendable, Hashable {
         self.last = last
         self.receipt = receipt
     }
-
-    /// Whether the SUBSCRIBE asked for anything before live messages.
-    public var isEmpty: Bool { since == .none && last == 0 }
 }

@@ -277,7 +277,7 @@ public final class StompConnection {
             case .topic:
                 shard.addTopicSubscription(connection: id, id: subscription, destination: destination)
                 joinPresence(subscription, destination)
-                if let replay { startReplay(subscription, destination, generation, replay) }
+                if let replay { startReplay(subscription, destination, generation, ack, replay) }
             case .queue:
                 hub.addQueueConsumer(consumer(subscription, generation, needsAck: ack != .auto), queue: destination.name)
                 if let replay { answer(replay, page: nil) }
@@ -410,7 +410,7 @@ public final class StompConnection {
 
     /// Asks the topic's owner for the replay of a new subscription; live messages for it wait
     /// (`deliver`) until the answer is delivered. A pattern subscription cannot be resumed.
-    private func startReplay(_ subscription: String, _ destination: Destination, _ generation: UInt64, _ request: ReplayRequest) {
+    private func startReplay(_ subscription: String, _ destination: Destination, _ generation: UInt64, _ ack: StompAckMode, _ request: ReplayRequest) {
         guard !destination.isPattern else {
             answer(request, page: nil)
             return
@@ -418,7 +418,9 @@ public final class StompConnection {
         replays[subscription] = PendingReplay(generation: generation)
         // One replay must fit the output bound with room to spare (`TopicLog.read`).
         let maxBytes = session.configuration.maxOutboundBytes / 2
-        hub.replay(destination, request, limit: ChannelPolicy.maxHistory, maxBytes: maxBytes, on: loop).assumeIsolated().whenComplete {
+        // An acknowledging subscription holds its replay unacknowledged: no more than it may.
+        let limit = ack == .auto ? ChannelPolicy.maxHistory : session.configuration.maxUnacknowledgedMessages
+        hub.replay(destination, request, limit: limit, maxBytes: maxBytes, on: loop).assumeIsolated().whenComplete {
             [weak self] result in
             guard let self, !self.finished else { return }
             // Parsing resumes once no replay is pending, in a task of its own: the answer may
@@ -426,10 +428,15 @@ public final class StompConnection {
             defer { self.resumeParsing() }
             guard let pending = self.replays[subscription], pending.generation == generation else { return }
             self.replays[subscription] = nil
-            guard case .success(let page) = result else {
+            guard case .success(var page) = result else {
                 self.answer(request, page: nil)
                 self.deliverHeld(pending.buffered, subscription: subscription, after: nil)
                 return
+            }
+            if page.truncated {
+                // More was missed than this subscription may be sent at once: not recovered,
+                // and nothing replayed (a partial replay would leave a gap before live ones).
+                page = HistoryPage(head: page.head, recovered: false, messages: [], truncated: false)
             }
             self.answer(request, page: page)
             self.deliverHeld(page.messages, subscription: subscription, after: nil)

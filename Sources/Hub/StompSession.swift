@@ -66,7 +66,10 @@ public struct StompSession {
 
     /// What a SUBSCRIBE asked for besides its destination and ack mode.
     private struct SubscribeExtras {
-        var replay: ReplayRequest
+        /// Nil without `perigee-since` and `perigee-history` (even `perigee-history:0` asks for
+        /// the RECEIPT's position).
+        var replay: ReplayRequest?
+        var receipt: String?
         var presenceEvents: Bool
     }
 
@@ -273,7 +276,7 @@ public struct StompSession {
             return []
         case .subscribe(let id, let destination, let ack, let extras):
             awaiting = nil
-            guard case .success = result else { return failure(of: result, receipt: extras.replay.receipt) }
+            guard case .success = result else { return failure(of: result, receipt: extras.receipt) }
             if reviewedSubscriptions.count < configuration.maxSubscriptions {
                 reviewedSubscriptions.insert(destination.description)
             }
@@ -380,25 +383,26 @@ public struct StompSession {
             since = TopicPosition(text).map { .position($0) } ?? .malformed
         }
         var last = 0
-        if let text = frame.headers[PerigeeHeader.history] {
+        let history = frame.headers[PerigeeHeader.history]
+        if let text = history {
             guard !text.isEmpty, text.utf8.count <= 9, text.utf8.allSatisfy({ (0x30...0x39).contains($0) }), let count = Int(text) else {
                 throw .invalidHeader(PerigeeHeader.history, value: text)
             }
             last = min(count, ChannelPolicy.maxHistory)
         }
-        let replay = ReplayRequest(since: since, last: last, receipt: frame.headers["receipt"])
-        return SubscribeExtras(replay: replay, presenceEvents: frame.headers[PerigeeHeader.presence] == "true")
+        let receipt = frame.headers["receipt"]
+        let replay = since == .none && history == nil ? nil : ReplayRequest(since: since, last: last, receipt: receipt)
+        return SubscribeExtras(replay: replay, receipt: receipt, presenceEvents: frame.headers[PerigeeHeader.presence] == "true")
     }
 
     private mutating func register(_ id: String, _ destination: Destination, _ ack: StompAckMode, _ extras: SubscribeExtras) -> [Action] {
         lastGeneration += 1
         let presenceEvents = extras.presenceEvents && !destination.isPattern
         subscriptions[id] = Subscription(destination: destination, ack: ack, generation: lastGeneration, presenceEvents: presenceEvents)
-        let replay = extras.replay.isEmpty ? nil : extras.replay
         let action = Action.subscribe(
-            id: id, destination: destination, ack: ack, generation: lastGeneration, replay: replay, presenceEvents: presenceEvents
+            id: id, destination: destination, ack: ack, generation: lastGeneration, replay: extras.replay, presenceEvents: presenceEvents
         )
-        return replay == nil ? [action] + receipt(extras.replay.receipt) : [action]
+        return extras.replay == nil ? [action] + receipt(extras.receipt) : [action]
     }
 
     private mutating func unsubscribe(_ frame: StompFrame, version: StompVersion) throws(StompError) -> [Action] {

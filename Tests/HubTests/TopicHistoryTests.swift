@@ -173,6 +173,29 @@ final class Collector: StompTransport, @unchecked Sendable {
         #expect(receipts == ["r-a", "r-b"])
     }
 
+    /// An acknowledging subscription may hold `maxUnacknowledgedMessages`: a resume that
+    /// would replay more is not recovered (and replays nothing) rather than ending the session.
+    @Test func aResumeLargerThanTheUnacknowledgedLimitIsNotRecovered() throws {
+        var fixture = Fixture()
+        var configuration = fixture.hub.configuration
+        configuration.maxUnacknowledgedMessages = 3
+        fixture.hub.reconfigure(configuration)
+        fixture.loop.run()
+        let (_, first) = try fixture.connect(Self.subscribe("/topic/kept"))
+        fixture.publish((1...6).map(String.init), to: "/topic/kept")
+        let epoch = try #require(first.messages.last?.headers[PerigeeHeader.epoch])
+        let (_, fits) = try fixture.connect(Self.subscribe("/topic/kept", id: "a", [PerigeeHeader.since: "\(epoch):3", "ack": "client"]))
+        #expect(fits.receipts.first?.headers[PerigeeHeader.recovered] == "true")
+        #expect(fits.bodies == ["4", "5", "6"])
+        let (_, tooMany) = try fixture.connect(Self.subscribe("/topic/kept", id: "b", [PerigeeHeader.since: "\(epoch):2", "ack": "client"]))
+        #expect(tooMany.receipts.first?.headers[PerigeeHeader.recovered] == "false")
+        #expect(tooMany.receipts.first?.headers[PerigeeHeader.replayed] == "0")
+        fixture.publish(["7"], to: "/topic/kept")
+        #expect(tooMany.bodies == ["7"])
+        #expect(tooMany.frames.allSatisfy { $0.command != .error })
+        _ = fixture
+    }
+
     @Test func resumeAtTheHeadReplaysNothingAndIsRecovered() throws {
         let fixture = Fixture()
         let (_, sink) = try fixture.connect(Self.subscribe("/topic/plain"))
@@ -234,6 +257,11 @@ final class Collector: StompTransport, @unchecked Sendable {
         let (_, failed) = try fixture.connect(Self.subscribe("/topic/kept", [PerigeeHeader.since: "zzzz:1", PerigeeHeader.history: "1"]))
         #expect(failed.receipts.first?.headers[PerigeeHeader.recovered] == "false")
         #expect(failed.bodies == ["8"])
+        // perigee-history:0 replays nothing but answers with the head, to resume from later.
+        let (_, none) = try fixture.connect(Self.subscribe("/topic/kept", [PerigeeHeader.history: "0"]))
+        #expect(none.messages.isEmpty)
+        #expect(none.receipts.first?.headers[PerigeeHeader.replayed] == "0")
+        #expect(none.receipts.first?.headers[PerigeeHeader.offset] == "8")
         // A malformed count is refused.
         let (_, bad) = try fixture.connect(Self.subscribe("/topic/kept", [PerigeeHeader.history: "-1"]))
         #expect(bad.frames.last?.command == .error)
