@@ -131,7 +131,8 @@ private func driveSession(_ events: [Event]) {
         for (index, action) in actions.enumerated() {
             fuzzCheck(!ended, "an action after fail or close")
             switch action {
-            case .subscribe(let id, let destination, _, _):
+            case .subscribe(let id, let destination, _, _, _, let presenceEvents):
+                fuzzCheck(!presenceEvents || !destination.isPattern, "presence events on the pattern \(destination)")
                 fuzzCheck(subscribed[id] == nil, "subscription \(id) twice")
                 subscribed[id] = destination
                 fuzzCheck(subscribed.count <= configuration.maxSubscriptions, "more subscriptions than the limit")
