@@ -364,18 +364,23 @@ public final class Hub: Sendable {
     /// Must be given an exact (wildcard-free) topic.
     public func history(of destination: Destination, since: TopicPosition?, limit: Int, on loop: EventLoop) -> EventLoopFuture<HistoryPage> {
         let request = ReplayRequest(since: since.map { .position($0) } ?? .none, last: since == nil ? limit : 0, receipt: nil)
-        return replay(destination, request, limit: limit, maxBytes: .max, on: loop)
+        return replay(destination, request, limit: limit, maxBytes: .max, create: false, on: loop)
     }
 
     /// A replay for a new subscription (`ReplayRequest`), or a history read; the future
     /// completes on `loop`.
-    func replay(_ destination: Destination, _ request: ReplayRequest, limit: Int, maxBytes: Int, on loop: EventLoop) -> EventLoopFuture<HistoryPage> {
+    /// `create`: a new subscription's replay (the topic's state is created when it keeps history).
+    func replay(_ destination: Destination, _ request: ReplayRequest, limit: Int, maxBytes: Int, create: Bool, on loop: EventLoop)
+        -> EventLoopFuture<HistoryPage>
+    {
         let owner = topicOwner(destination)
         let shard = shards[owner]
         if loops[owner] === loop, loop.inEventLoop {
-            return loop.makeSucceededFuture(shard.value.replay(destination, request, limit: limit, maxBytes: maxBytes, hub: self))
+            return loop.makeSucceededFuture(shard.value.replay(destination, request, limit: limit, maxBytes: maxBytes, create: create, hub: self))
         }
-        return loops[owner].submit { shard.value.replay(destination, request, limit: limit, maxBytes: maxBytes, hub: self) }.hop(to: loop)
+        return loops[owner].submit {
+            shard.value.replay(destination, request, limit: limit, maxBytes: maxBytes, create: create, hub: self)
+        }.hop(to: loop)
     }
 
     /// Who is subscribed to `destination`, read at its owner shard; nil when the destination
@@ -388,12 +393,16 @@ public final class Hub: Sendable {
 
     /// A subscription to a presence destination began (`joined`) or ended: applied at the
     /// destination's owner, in the order each shard sends them.
-    func presenceChanged(_ destination: Destination, user: String?, data: String?, joined: Bool, on loop: EventLoop) {
+    /// `connection` and `generation` name the subscription (`PresenceSet.Key`).
+    func presenceChanged(
+        _ destination: Destination, connection: UInt64, generation: UInt64, user: String?, data: String?, joined: Bool, on loop: EventLoop
+    ) {
         let owner = topicOwner(destination)
+        let key = PresenceSet.Key(connection: connection, generation: generation)
         if loops[owner] === loop, loop.inEventLoop {
-            shards[owner].value.presenceChanged(destination, user: user, data: data, joined: joined, hub: self)
+            shards[owner].value.presenceChanged(destination, key, user: user, data: data, joined: joined, hub: self)
         } else {
-            loops[owner].execute { self.shards[owner].value.presenceChanged(destination, user: user, data: data, joined: joined, hub: self) }
+            loops[owner].execute { self.shards[owner].value.presenceChanged(destination, key, user: user, data: data, joined: joined, hub: self) }
         }
     }
 

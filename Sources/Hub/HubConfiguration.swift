@@ -56,8 +56,8 @@ public struct HubConfiguration: Sendable {
     /// topic by default. Asked once when a topic's state is created at its owner shard and
     /// again on `Hub.reconfigure`, never per message.
     public var channelPolicy: @Sendable (Destination) -> ChannelPolicy = { _ in .none }
-    /// Bytes of retained history (bodies, headers and a fixed overhead per message and per
-    /// topic) across the hub: each shard owns an equal share, and past it drops its oldest
+    /// Bytes of retained history and presence (bodies with their buffers, headers and a fixed
+    /// overhead per message and per member) across the hub: each shard owns an equal share, and past it drops its oldest
     /// retained messages first.
     public var maxHistoryBytes: Int = 64 << 20
 

@@ -7,7 +7,7 @@ public struct HubMessage: Sendable {
     public let destination: Destination
     /// Headers passed through to subscribers: `content-type` and the sender's custom headers.
     public let headers: StompHeaders
-    public let body: ByteBuffer
+    public private(set) var body: ByteBuffer
     /// Whether the body is UTF-8. Header text always is, so this says whether every MESSAGE
     /// frame made from the message can travel as WebSocket text; checked once per publish
     /// rather than once per encoded frame.
@@ -50,6 +50,17 @@ public struct HubMessage: Sendable {
         var source = body
         copy.writeBuffer(&source)
         return copy
+    }
+
+    /// Gives the body a buffer of its own size when it shares a larger one (more than 256
+    /// bytes larger): a retained message lives for minutes, and each would otherwise pin a
+    /// whole read buffer. One copy per retained message.
+    mutating func compactForRetention() {
+        guard body.storageCapacity > body.readableBytes + 256 else { return }
+        var copy = ByteBufferAllocator().buffer(capacity: body.readableBytes)
+        var source = body
+        copy.writeBuffer(&source)
+        body = copy
     }
 
     /// Headers a sender may not set on a delivered message: the hub sets these itself, and

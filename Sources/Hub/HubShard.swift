@@ -104,27 +104,41 @@ public final class HubShard {
     }
 
     /// Answers a new subscription's replay, or a history read.
-    func replay(_ destination: Destination, _ request: ReplayRequest, limit: Int, maxBytes: Int, hub: Hub) -> HistoryPage {
+    ///
+    /// A topic that keeps history gets its state now when it has none (`create`: a new
+    /// subscription, whose RECEIPT names the epoch its messages will carry); one that keeps no
+    /// history is only read, so that reading arbitrary topics creates nothing. Without state
+    /// the head is `epoch` "" (no position yet).
+    func replay(_ destination: Destination, _ request: ReplayRequest, limit: Int, maxBytes: Int, create: Bool, hub: Hub) -> HistoryPage {
         let now = loop.now
-        let created = topics.existing(destination) == nil
-        let log = topics.log(for: destination, now: now)
-        if created { scheduleSweep(hub: hub) }
+        let log: TopicLog
+        if let existing = topics.existing(destination) {
+            log = existing
+        } else if create, topics.policy(for: destination).history > 0 {
+            log = topics.log(for: destination, now: now)
+            scheduleSweep(hub: hub)
+        } else {
+            return HistoryPage(head: TopicPosition(epoch: "", offset: 0), recovered: request.since == .none, messages: [], truncated: false)
+        }
         return topics.read(log, since: request.since, last: request.last, limit: limit, maxBytes: maxBytes, now: now)
     }
 
     /// Applies a presence join or leave and sends the event to subscribers that asked
     /// (`perigee-presence:true`) when it is a user's first join or last leave.
-    func presenceChanged(_ destination: Destination, user: String?, data: String?, joined: Bool, hub: Hub) {
+    func presenceChanged(_ destination: Destination, _ key: PresenceSet.Key, user: String?, data: String?, joined: Bool, hub: Hub) {
         let now = loop.now
-        if !joined, topics.existing(destination) == nil { return }
-        let created = topics.existing(destination) == nil
-        let log = topics.log(for: destination, now: now)
-        if created { scheduleSweep(hub: hub) }
-        let leavingData = joined ? data : user.flatMap { log.presence.data(of: $0) }
-        guard topics.presenceChanged(log, user: user, data: data, joined: joined, now: now), log.policy.joinLeave, let user else { return }
+        let log: TopicLog
+        if let existing = topics.existing(destination) {
+            log = existing
+        } else {
+            guard joined, topics.policy(for: destination).presence else { return }
+            log = topics.log(for: destination, now: now)
+            scheduleSweep(hub: hub)
+        }
+        guard let change = topics.presenceChanged(log, key, user: user, data: data, joined: joined, now: now), log.policy.joinLeave else { return }
         var headers: StompHeaders = [PerigeeHeader.event: joined ? "join" : "leave"]
         headers.add("content-type", "application/json")
-        let body = "{\"user\":\(JSONText.quoted(user)),\"data\":\(leavingData ?? "null")}"
+        let body = "{\"user\":\(JSONText.quoted(change.user)),\"data\":\(change.data ?? "null")}"
         var event = HubMessage(id: nextMessageID(), destination: destination, headers: headers, body: ByteBuffer(string: body), publishedAt: now)
         event.presenceEvent = joined ? .join : .leave
         _ = hub.fanOut(event, from: index, mask: hub.interestMask(for: destination), wait: false)

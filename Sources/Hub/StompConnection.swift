@@ -53,8 +53,8 @@ public final class StompConnection {
     /// Subscriptions waiting for their replay (`perigee-since`, `perigee-history`) from the
     /// topic's owner, by id: live messages that reach them meanwhile wait here.
     private var replays: [String: PendingReplay] = [:]
-    /// Subscriptions counted in a destination's presence, by id.
-    private var presenceJoined: [String: Destination] = [:]
+    /// Subscriptions counted in a destination's presence, by id, with their generation.
+    private var presenceJoined: [String: (destination: Destination, generation: UInt64)] = [:]
 
     private struct PendingReplay {
         var generation: UInt64
@@ -276,7 +276,7 @@ public final class StompConnection {
             switch destination.kind {
             case .topic:
                 shard.addTopicSubscription(connection: id, id: subscription, destination: destination)
-                joinPresence(subscription, destination)
+                joinPresence(subscription, destination, generation)
                 if let replay { startReplay(subscription, destination, generation, ack, replay) }
             case .queue:
                 hub.addQueueConsumer(consumer(subscription, generation, needsAck: ack != .auto), queue: destination.name)
@@ -288,7 +288,9 @@ public final class StompConnection {
                 shard.removeTopicSubscription(connection: id, id: subscription)
                 replays[subscription] = nil
                 if let joined = presenceJoined.removeValue(forKey: subscription) {
-                    hub.presenceChanged(joined, user: session.principal.user, data: nil, joined: false, on: loop)
+                    hub.presenceChanged(
+                        joined.destination, connection: id, generation: joined.generation, user: session.principal.user, data: nil, joined: false, on: loop
+                    )
                 }
             case .queue:
                 hub.removeQueueConsumer(consumer(subscription, generation, needsAck: false), queue: destination.name, returning: returned)
@@ -401,11 +403,14 @@ public final class StompConnection {
     // MARK: Resume and presence
 
     /// Counts the subscription in its destination's presence when the destination has it.
-    private func joinPresence(_ subscription: String, _ destination: Destination) {
+    private func joinPresence(_ subscription: String, _ destination: Destination, _ generation: UInt64) {
         guard !destination.isPattern, hub.configuration.channelPolicy(destination).presence else { return }
-        presenceJoined[subscription] = destination
+        presenceJoined[subscription] = (destination, generation)
         let principal = session.principal
-        hub.presenceChanged(destination, user: principal.user, data: principal.user == nil ? nil : principal.presence, joined: true, on: loop)
+        hub.presenceChanged(
+            destination, connection: id, generation: generation, user: principal.user,
+            data: principal.user == nil ? nil : principal.presence, joined: true, on: loop
+        )
     }
 
     /// Asks the topic's owner for the replay of a new subscription; live messages for it wait
@@ -420,7 +425,7 @@ public final class StompConnection {
         let maxBytes = session.configuration.maxOutboundBytes / 2
         // An acknowledging subscription holds its replay unacknowledged: no more than it may.
         let limit = ack == .auto ? ChannelPolicy.maxHistory : session.configuration.maxUnacknowledgedMessages
-        hub.replay(destination, request, limit: limit, maxBytes: maxBytes, on: loop).assumeIsolated().whenComplete {
+        hub.replay(destination, request, limit: limit, maxBytes: maxBytes, create: true, on: loop).assumeIsolated().whenComplete {
             [weak self] result in
             guard let self, !self.finished else { return }
             // Parsing resumes once no replay is pending, in a task of its own: the answer may
@@ -460,7 +465,7 @@ public final class StompConnection {
         var headers: StompHeaders = ["receipt-id": receipt]
         if request.since != .none { headers.add(PerigeeHeader.recovered, page?.recovered == true ? "true" : "false") }
         headers.add(PerigeeHeader.replayed, String(page?.messages.count ?? 0))
-        if let head = page?.head {
+        if let head = page?.head, !head.epoch.isEmpty {
             headers.add(PerigeeHeader.epoch, head.epoch)
             headers.add(PerigeeHeader.offset, String(head.offset))
         }

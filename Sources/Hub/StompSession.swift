@@ -376,7 +376,8 @@ public struct StompSession {
 
     /// The `perigee-since`, `perigee-history` and `perigee-presence` headers of a SUBSCRIBE.
     /// A `perigee-since` that does not parse is kept as `.malformed` (answered
-    /// `perigee-recovered:false`); a `perigee-history` that is not a decimal count fails.
+    /// `perigee-recovered:false`); a `perigee-history` that is not a decimal count fails with
+    /// ERROR `invalid header perigee-history` (a count of any size is taken, up to what is kept).
     private func subscribeExtras(_ frame: StompFrame) throws(StompError) -> SubscribeExtras {
         var since = ReplayRequest.Since.none
         if let text = frame.headers[PerigeeHeader.since] {
@@ -385,10 +386,11 @@ public struct StompSession {
         var last = 0
         let history = frame.headers[PerigeeHeader.history]
         if let text = history {
-            guard !text.isEmpty, text.utf8.count <= 9, text.utf8.allSatisfy({ (0x30...0x39).contains($0) }), let count = Int(text) else {
+            // Any decimal count; past what a topic may keep, it means all that is kept.
+            guard !text.isEmpty, text.utf8.allSatisfy({ (0x30...0x39).contains($0) }) else {
                 throw .invalidHeader(PerigeeHeader.history, value: text)
             }
-            last = min(count, ChannelPolicy.maxHistory)
+            last = text.utf8.count > 9 ? ChannelPolicy.maxHistory : min(Int(text) ?? 0, ChannelPolicy.maxHistory)
         }
         let receipt = frame.headers["receipt"]
         let replay = since == .none && history == nil ? nil : ReplayRequest(since: since, last: last, receipt: receipt)

@@ -12,10 +12,11 @@ final class TopicLog {
         var message: HubMessage
         var at: NIODeadline
         var bytes: Int
+        /// Bytes of every message retained in this log up to and including this one: the
+        /// bytes between two entries are a subtraction, so a replay checks its size before it
+        /// walks anything.
+        var cumulative: Int
     }
-
-    /// Bytes a topic's state costs beyond its messages (the memory budget's fixed share).
-    static let overhead = 256
 
     let destination: Destination
     let epoch: String
@@ -23,8 +24,10 @@ final class TopicLog {
     private(set) var policy: ChannelPolicy
     private(set) var retained = CircularBuffer<Retained>()
     private(set) var presence = PresenceSet()
-    /// Bytes of retained messages and presence entries (not `overhead`).
+    /// Bytes of retained messages and presence entries.
     private(set) var bytes = 0
+    /// Bytes of every message retained since the log began (`Retained.cumulative`).
+    private var appended = 0
     /// The last publish, replay or presence change: a topic idle past the sweep interval with
     /// nothing retained, present or subscribed is forgotten.
     var lastActivity: NIODeadline
@@ -50,8 +53,12 @@ final class TopicLog {
         lastActivity = now
         message.position = TopicPosition(epoch: epoch, offset: lastOffset)
         guard policy.history > 0 else { return 0 }
-        let size = Self.cost(of: message)
-        retained.append(Retained(message: message, at: now, bytes: size))
+        // Kept for minutes: a body that shares a larger buffer gets one of its own size.
+        var kept = message
+        kept.compactForRetention()
+        let size = Self.cost(of: kept)
+        appended += size
+        retained.append(Retained(message: kept, at: now, bytes: size, cumulative: appended))
         bytes += size
         return size - trim(now: now)
     }
@@ -87,31 +94,40 @@ final class TopicLog {
         return freed
     }
 
-    /// Applies a subscription's join or leave; returns whether it is an event (a user's first
-    /// join, last leave) and the change in `bytes`. Ignored without `presence`.
-    func presenceChanged(user: String?, data: String?, joined: Bool, now: NIODeadline) -> (event: Bool, delta: Int) {
-        guard policy.presence else { return (false, 0) }
+    /// Applies a subscription's join or leave; returns the event it makes (a user's first
+    /// join, last leave: the user and the data shown) and the change in `bytes`. Ignored
+    /// without `presence`.
+    func presenceChanged(_ key: PresenceSet.Key, user: String?, data: String?, joined: Bool, now: NIODeadline)
+        -> (event: (user: String, data: String?)?, delta: Int)
+    {
+        guard policy.presence else { return (nil, 0) }
         lastActivity = now
         let before = presence.bytes
-        let event = joined ? presence.join(user: user, data: data) : presence.leave(user: user)
+        var event: (user: String, data: String?)?
+        if joined {
+            if presence.join(key, user: user, data: data), let user { event = (user, data) }
+        } else {
+            event = presence.leave(key)
+        }
         let delta = presence.bytes - before
         bytes += delta
         return (event, delta)
     }
 
-    /// Reads retained messages for a resume, `perigee-history` or the history API.
+    /// Reads retained messages for a resume, `perigee-history` or the history API. Costs
+    /// O(1) to decide and O(messages returned) to copy, whatever the history's length: sizes
+    /// come from `Retained.cumulative`.
     ///
     /// - Parameters:
     ///   - since: resume after this position; nil when not resuming (then `recovered` is
     ///     true). `.malformed` is never recovered.
     ///   - last: without a successful resume, the newest this many retained messages.
     ///   - limit: at most this many messages (the oldest first when resuming, the newest when
-    ///     not).
+    ///     not); a resume cut by it is `truncated`.
     ///   - maxBytes: a resume that would need more is not recovered (one replay must fit the
-    ///     session's output bound).
+    ///     session's output bound); the newest `last` stop there too.
     func read(since: ReplayRequest.Since, last: Int, limit: Int, maxBytes: Int, now: NIODeadline) -> (page: HistoryPage, freed: Int) {
         let freed = trim(now: now)
-        lastActivity = now
         var recovered = true
         if case .position(let position) = since {
             recovered = false
@@ -120,43 +136,51 @@ final class TopicLog {
                 let start = Int(position.offset &+ 1 &- firstRetainedOffset)
                 let available = retained.count - start
                 let count = min(available, max(0, limit))
-                var size = 0
-                var messages: [HubMessage] = []
-                messages.reserveCapacity(count)
-                for index in 0..<count {
-                    let entry = retained[retained.index(retained.startIndex, offsetBy: start + index)]
-                    size += entry.bytes
-                    messages.append(entry.message)
-                }
-                if size <= maxBytes {
+                if count == 0 || bytes(from: start, count: count) <= maxBytes {
+                    let messages = copy(from: start, count: count)
                     return (HistoryPage(head: head, recovered: true, messages: messages, truncated: count < available), freed)
                 }
             }
         } else if case .malformed = since {
             recovered = false
         }
-        // Not resuming, or resuming failed: the newest `last` (bounded by `limit` and bytes).
-        let wanted = min(retained.count, max(0, min(last, limit)))
-        var size = 0
-        var taken = 0
-        while taken < wanted {
-            let entry = retained[retained.index(retained.startIndex, offsetBy: retained.count - 1 - taken)]
-            guard size + entry.bytes <= maxBytes else { break }
-            size += entry.bytes
-            taken += 1
+        // Not resuming, or resuming failed: the newest `last` (bounded by `limit` and bytes),
+        // found by halving on the cumulative sizes.
+        var count = min(retained.count, max(0, min(last, limit)))
+        if count > 0, bytes(from: retained.count - count, count: count) > maxBytes {
+            var fits = 0
+            var tooMany = count
+            while tooMany - fits > 1 {
+                let middle = (fits + tooMany) / 2
+                if bytes(from: retained.count - middle, count: middle) <= maxBytes { fits = middle } else { tooMany = middle }
+            }
+            count = fits
         }
-        var messages: [HubMessage] = []
-        messages.reserveCapacity(taken)
-        for index in (retained.count - taken)..<retained.count {
-            messages.append(retained[retained.index(retained.startIndex, offsetBy: index)].message)
-        }
+        let messages = copy(from: retained.count - count, count: count)
         return (HistoryPage(head: head, recovered: recovered, messages: messages, truncated: false), freed)
     }
 
-    /// What a retained message counts against the budget: body, headers and a fixed share.
+    /// Bytes of `count` retained messages from position `start` (0: the oldest).
+    private func bytes(from start: Int, count: Int) -> Int {
+        guard count > 0 else { return 0 }
+        let first = retained[retained.index(retained.startIndex, offsetBy: start)]
+        let last = retained[retained.index(retained.startIndex, offsetBy: start + count - 1)]
+        return last.cumulative - first.cumulative + first.bytes
+    }
+
+    private func copy(from start: Int, count: Int) -> [HubMessage] {
+        guard count > 0 else { return [] }
+        let lower = retained.index(retained.startIndex, offsetBy: start)
+        let upper = retained.index(lower, offsetBy: count)
+        return retained[lower..<upper].map(\.message)
+    }
+
+    /// What a retained message counts against the budget: its body's whole buffer, its
+    /// headers and id with their string storage, and a fixed share for the entry, the message
+    /// and its position (measured: about what the process's memory grows by per message).
     static func cost(of message: HubMessage) -> Int {
-        var size = 160 + message.body.readableBytes + message.id.utf8.count
-        for (name, value) in message.headers { size += name.utf8.count + value.utf8.count + 32 }
+        var size = 384 + message.body.storageCapacity + message.id.utf8.count
+        for (name, value) in message.headers { size += name.utf8.count + value.utf8.count + 64 }
         return size
     }
 }

@@ -24,11 +24,13 @@ import NIOCore
 /// the events are emitted where the user's count crosses zero, which needs the counts keyed by
 /// (user, gateway) so that one gateway's restart does not make the user leave everywhere.
 ///
-/// **Memory.** Retained messages, presence entries and a fixed share per topic count against
-/// this shard's `budget` (its equal share of `HubConfiguration.maxHistoryBytes`); past it the
-/// oldest retained message of the shard goes first, whatever its topic. A topic with nothing
-/// retained, no presence and no exact subscriber is forgotten after a sweep interval idle
-/// (a later publish starts a new epoch).
+/// **Memory.** Retained messages and presence entries count against this shard's `budget` (its
+/// equal share of `HubConfiguration.maxHistoryBytes`); past it the oldest retained message of
+/// the shard goes first, whatever its topic. A topic's own state is not counted there (so that
+/// many topics can never push out the history of others): it exists only while the topic has
+/// retained messages, presence or an exact subscriber, or was published to within a sweep
+/// interval, so it is bounded by those; a topic with none of them is forgotten (a later
+/// publish starts a new epoch). Reading a topic that keeps no history creates nothing.
 final class TopicTable {
     private struct Mark {
         var log: TopicLog
@@ -63,7 +65,6 @@ final class TopicTable {
         if let log = logs[destination] { return log }
         let log = TopicLog(destination: destination, policy: policyOf(destination), now: now)
         logs[destination] = log
-        bytes += TopicLog.overhead
         return log
     }
 
@@ -94,9 +95,11 @@ final class TopicTable {
         return page
     }
 
-    /// A presence join or leave; returns whether it is an event.
-    func presenceChanged(_ log: TopicLog, user: String?, data: String?, joined: Bool, now: NIODeadline) -> Bool {
-        let (event, delta) = log.presenceChanged(user: user, data: data, joined: joined, now: now)
+    /// A presence join or leave; returns the event it makes, if any.
+    func presenceChanged(_ log: TopicLog, _ key: PresenceSet.Key, user: String?, data: String?, joined: Bool, now: NIODeadline)
+        -> (user: String, data: String?)?
+    {
+        let (event, delta) = log.presenceChanged(key, user: user, data: data, joined: joined, now: now)
         bytes += delta
         enforceBudget()
         return event
@@ -124,7 +127,6 @@ final class TopicTable {
             retainedCount -= before - log.retained.count
             if log.retained.isEmpty, log.presence.isEmpty, now - log.lastActivity >= Self.sweepInterval, !isSubscribed(destination) {
                 logs[destination] = nil
-                bytes -= TopicLog.overhead + log.bytes
             }
         }
         compactOrderIfStale()

@@ -154,6 +154,18 @@ test("positions: presence events reach the callback and leave the position alone
   return disconnectNow(t.client, t.clock);
 });
 
+test("positions: a history count that is not a whole number is refused at subscribe, never sent", () => {
+  const t = connected();
+  for (const bad of [-1, 1e21, 2.5, "abc", "", true, "5 "]) {
+    assert.throws(() => t.client.subscribe("/topic/a", () => {}, {}, { history: bad }), TypeError, String(bad));
+    assert.throws(() => t.client.subscribe("/topic/a", () => {}, { "perigee-history": bad }), TypeError, String(bad));
+  }
+  assert.equal(t.subscribes().length, 0, "nothing was sent for a refused count");
+  t.client.subscribe("/topic/a", () => {}, {}, { history: 12345678901 });
+  assert.equal(t.subscribes()[0].headers["perigee-history"], "12345678901", "a large count is the server's to bound");
+  return disconnectNow(t.client, t.clock);
+});
+
 test("positions: history (option or header) goes on every SUBSCRIBE; queues never resume", () => {
   const t = connected();
   const sub = t.client.subscribe("/topic/a", () => {}, {}, { history: 50 });

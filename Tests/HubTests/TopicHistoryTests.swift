@@ -196,6 +196,80 @@ final class Collector: StompTransport, @unchecked Sendable {
         _ = fixture
     }
 
+    /// Found by the review attack (F1): reading or subscribing with perigee-history to many
+    /// topics that keep no history must create nothing, and never push out another topic's
+    /// history.
+    @Test func readingTopicsWithoutHistoryCreatesNothingAndEvictsNothing() throws {
+        let fixture = Fixture(history: 100, maxHistoryBytes: 64 << 10)
+        fixture.publish((1...20).map(String.init), to: "/topic/kept")
+        let shard = try #require(fixture.hub.shard(on: fixture.loop))
+        var subscribes = ""
+        for index in 0..<200 {
+            let page = fixture.hub.history(of: Destination("/topic/plain.\(index)")!, since: nil, limit: 0, on: fixture.loop)
+            fixture.loop.run()
+            #expect(try page.wait().head.epoch == "")
+            subscribes += Self.subscribe("/topic/plain.s\(index)", id: "\(index)", [PerigeeHeader.history: "0"])
+        }
+        let (_, sink) = try fixture.connect(subscribes)
+        fixture.loop.run()
+        #expect(sink.receipts.count == 200)
+        // No head without state: the RECEIPT names no position.
+        #expect(sink.receipts.allSatisfy { $0.headers[PerigeeHeader.epoch] == nil && $0.headers[PerigeeHeader.replayed] == "0" })
+        #expect(shard.topicCount == 1)
+        let (_, reader) = try fixture.connect(Self.subscribe("/topic/kept", [PerigeeHeader.history: "100"]))
+        #expect(reader.bodies == (1...20).map(String.init))
+    }
+
+    /// F2: the newest messages that fit a byte bound are found without walking the history.
+    @Test func theNewestThatFitAByteBoundAreReplayed() throws {
+        let fixture = Fixture(history: 1_000)
+        fixture.publish((1...1_000).map { String(10_000 + $0) }, to: "/topic/kept")
+        let destination = Destination("/topic/kept")!
+        let one = TopicLog.cost(of: HubMessage(id: "m-10001", destination: destination, headers: [:], body: ByteBuffer(string: "10001")))
+        let request = ReplayRequest(since: .none, last: 1_000, receipt: nil)
+        let page = fixture.hub.replay(destination, request, limit: 1_000, maxBytes: one * 10 + one / 2, create: false, on: fixture.loop)
+        fixture.loop.run()
+        #expect(try page.wait().messages.map { String(buffer: $0.body) } == (991...1_000).map { String(10_000 + $0) })
+        // A resume that would need more than the bound is not recovered.
+        let epoch = try page.wait().head.epoch
+        let resume = ReplayRequest(since: .position(TopicPosition(epoch: epoch, offset: 900)), last: 0, receipt: nil)
+        let failed = fixture.hub.replay(destination, resume, limit: 1_000, maxBytes: one * 10, create: false, on: fixture.loop)
+        fixture.loop.run()
+        #expect(try failed.wait().recovered == false)
+        let fits = ReplayRequest(since: .position(TopicPosition(epoch: epoch, offset: 990)), last: 0, receipt: nil)
+        let recovered = fixture.hub.replay(destination, fits, limit: 1_000, maxBytes: one * 10, create: false, on: fixture.loop)
+        fixture.loop.run()
+        #expect(try recovered.wait().messages.count == 10)
+        // Any decimal count is taken (F4): past what is kept, everything kept.
+        let (_, all) = try fixture.connect(Self.subscribe("/topic/kept", [PerigeeHeader.history: "99999999999999999999"]))
+        #expect(all.messages.count == 1_000)
+    }
+
+    /// F3: presence turned off and on again by reloads: a subscription counted before only
+    /// leaves what it joined, so the members counted since stay.
+    @Test func presenceSurvivesBeingTurnedOffAndOnAgain() throws {
+        let fixture = Fixture(presence: true)
+        let (alice1, _) = try fixture.connect(login: "alice", Self.subscribe("/topic/kept"))
+        let (anonymous1, _) = try fixture.connect(Self.subscribe("/topic/kept"))
+        var configuration = fixture.hub.configuration
+        let on = configuration.channelPolicy
+        configuration.channelPolicy = { _ in .none }
+        fixture.hub.reconfigure(configuration)
+        fixture.loop.run()
+        configuration.channelPolicy = on
+        fixture.hub.reconfigure(configuration)
+        fixture.loop.run()
+        _ = try fixture.connect(login: "alice", Self.subscribe("/topic/kept"))
+        _ = try fixture.connect(Self.subscribe("/topic/kept"))
+        alice1.transportClosed()
+        anonymous1.transportClosed()
+        fixture.loop.run()
+        let snapshot = try presence(fixture)
+        #expect(snapshot?.members.map(\.user) == ["alice"])
+        #expect(snapshot?.members.first?.sessions == 1)
+        #expect(snapshot?.anonymous == 1)
+    }
+
     @Test func resumeAtTheHeadReplaysNothingAndIsRecovered() throws {
         let fixture = Fixture()
         let (_, sink) = try fixture.connect(Self.subscribe("/topic/plain"))

@@ -111,7 +111,8 @@ export class PerigeeClient {
    * sets the SUBSCRIBE's `receipt` itself. Options:
    * - `onError(error)`: the server refused the subscription (see _serverError); a refused
    *   subscription is not sent again;
-   * - `history: k` (or a `perigee-history` header): `perigee-history:k` on every SUBSCRIBE;
+   * - `history: k` (or a `perigee-history` header): `perigee-history:k` on every SUBSCRIBE
+   *   (k a whole number; anything else throws a TypeError here);
    * - `presence: true`: `perigee-presence:true` (join/leave events reach `callback`);
    * - `onRecovery(subscription, recovered, receipt)`: the answer to a resume;
    * - `onSubscribed(subscription, receipt)`: the server confirmed a SUBSCRIBE (each time).
@@ -133,7 +134,13 @@ export class PerigeeClient {
     };
     for (const name of ["id", "receipt", HEADERS.since, HEADERS.history]) delete sub.headers[name];
     const history = options.history !== undefined ? options.history : headers[HEADERS.history];
-    if (history !== undefined && history !== null && history !== false) sub.history = String(history);
+    if (history !== undefined && history !== null && history !== false) {
+      // The server ends the session on a count that is not a decimal number, and the client
+      // would send it again on every reconnect: refuse it here, once.
+      const text = String(history);
+      if (!/^[0-9]+$/.test(text)) throw new TypeError("history must be a whole number of messages, not " + text);
+      sub.history = text;
+    }
     if (options.presence) sub.headers[HEADERS.presence] = "true";
     if (headers[HEADERS.since] !== undefined && headers[HEADERS.since] !== null) {
       sub.since = String(headers[HEADERS.since]);
