@@ -579,6 +579,9 @@ extension Reader {
             guard ChannelRules.canMatchTopic(glob) else {
                 throw fail(keyNode, key, "history and presence are kept for topics only: the glob must be able to match a /topic/ destination")
             }
+            guard !glob.split(whereSeparator: { $0 == "/" || $0 == "." }).contains("#") else {
+                throw fail(keyNode, key, "# is a SUBSCRIBE wildcard and never names a topic: use * (one segment, dots included) or ** here")
+            }
             var policy = ChannelPolicy.none
             var joinLeaveNode: Node?
             for (field, fieldValue) in try entries(value, key, allowed: ["history", "history_ttl_s", "presence", "join_leave"]) {

@@ -99,6 +99,10 @@ struct TopicAPI {
         guard let decoded = PercentEncoding.decode(rest, plusIsSpace: false, maxBytes: maxDestinationLength) else {
             return .failure(.error(.badRequest, "the destination is not valid percent-encoded UTF-8 of at most \(maxDestinationLength) bytes"))
         }
+        // A topic is named by text a STOMP header can carry: no control characters.
+        guard !decoded.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7F }) else {
+            return .failure(.error(.badRequest, "the destination contains a control character"))
+        }
         let text = decoded.hasPrefix("/") ? decoded : "/" + decoded
         guard let destination = Destination(text, allowWildcards: true) else {
             return .failure(.error(.badRequest, "bad destination \(text.prefix(300)): use \(prefix)/topic/NAME"))

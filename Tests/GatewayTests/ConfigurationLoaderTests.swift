@@ -274,6 +274,11 @@ import Testing
             #expect(queue.problem == "history and presence are kept for topics only: the glob must be able to match a /topic/ destination", "\(glob)")
         }
 
+        for glob in ["/topic/#", "/topic/chat.#", "/**/#"] {
+            let hash = try #require(error("channels: {\"\(glob)\": {history: 1}}\n"), "\(glob)")
+            #expect(hash.problem.hasPrefix("# is a SUBSCRIBE wildcard and never names a topic"), "\(glob)")
+        }
+
         let twice = try #require(error("channels:\n  \"/topic/a\": {history: 1}\n  \"/topic/a\": {history: 2}\n"))
         #expect(twice.problem.contains("duplicated key"))
 

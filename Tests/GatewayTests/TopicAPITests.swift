@@ -99,6 +99,9 @@ struct TopicAPITests {
             ("/api/history/queue/jobs", 400, "history and presence are kept for topics only, not /queue/jobs"),
             ("/api/history/topic/chat.*", 400, "name one topic: /topic/chat.* has wildcards"),
             ("/api/presence/topic/%23", 400, "name one topic: /topic/# has wildcards"),
+            ("/api/history/topic/a%00b", 400, "the destination contains a control character"),
+            ("/api/presence/topic/a%0Ab", 400, "the destination contains a control character"),
+            ("/api/history/topic/a%7F", 400, "the destination contains a control character"),
             ("/api/history/topic/a?x=%G0", 400, "the query string is not valid percent-encoded UTF-8, or a value is longer than 16384 bytes"),
             ("/api/history/topic/a?token=" + String(repeating: "t", count: 16_385), 400, "the query string is not valid percent-encoded UTF-8, or a value is longer than 16384 bytes"),
         ]
