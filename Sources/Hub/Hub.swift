@@ -146,6 +146,7 @@ public final class Hub: Sendable {
     private func deliver(_ message: HubMessage, on loop: EventLoop) -> EventLoopFuture<PublishResult> {
         switch message.destination.kind {
         case .topic:
+            if goesNowhere(message.destination, on: loop) { return loop.makeSucceededFuture(PublishResult(delivered: 0, queued: false)) }
             let owner = topicOwner(message.destination)
             let hub = self
             let delivered: EventLoopFuture<Int>
@@ -169,12 +170,24 @@ public final class Hub: Sendable {
     /// Publishes a topic message whose outcome nobody waits for (a SEND without a receipt):
     /// like `publish`, without futures. Must be called on `loop`, a loop of the hub.
     public func post(topicMessage message: HubMessage, on loop: EventLoop) {
+        if goesNowhere(message.destination, on: loop) { return }
         let owner = topicOwner(message.destination)
         if loops[owner] === loop, loop.inEventLoop {
             _ = shards[owner].value.sequence(message, hub: self, wait: false)
         } else {
             loops[owner].execute { _ = self.shards[owner].value.sequence(message, hub: self, wait: false) }
         }
+    }
+
+    /// Whether a topic publish would reach nobody and be kept nowhere: no shard has interest in
+    /// it now and the topic keeps no history (the publishing loop's shard's settings, read
+    /// without a lock). It is then dropped where it starts, without a hop to the topic's owner,
+    /// and not numbered, as the owner would do (`HubShard.sequence`): publishes nobody listens
+    /// to (ingest) cost no cross-loop task. A subscription that advertises interest after this
+    /// read simply did not exist yet for this message, as before positions.
+    private func goesNowhere(_ destination: Destination, on loop: EventLoop) -> Bool {
+        guard interest.tracks, interest.shards(for: destination) == 0, loop.inEventLoop, let shard = shard(on: loop) else { return false }
+        return !shard.mayKeepHistory(of: destination)
     }
 
     /// Hands a topic message, already numbered by its owner shard `owner`, to every shard with

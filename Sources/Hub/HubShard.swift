@@ -103,6 +103,12 @@ public final class HubShard {
         return hub.fanOut(numbered, from: index, mask: mask, wait: wait)
     }
 
+    /// Whether `destination` keeps history under this shard's settings (any shard may ask for
+    /// any topic: the settings are the hub's, copied to each shard).
+    func mayKeepHistory(of destination: Destination) -> Bool {
+        configuration.channelPolicy(destination).history > 0
+    }
+
     /// Answers a new subscription's replay, or a history read.
     ///
     /// A topic that keeps history gets its state now when it has none (`create`: a new
