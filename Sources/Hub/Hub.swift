@@ -190,6 +190,13 @@ public final class Hub: Sendable {
         return !shard.mayKeepHistory(of: destination)
     }
 
+    /// Completes on `loop` once every loop has run the tasks queued on it before this call:
+    /// every topic message posted before it has been numbered by its owner, and the fan-out
+    /// to `loop`'s own subscriptions was queued ahead of the completion.
+    func barrier(on loop: EventLoop) -> EventLoopFuture<Void> {
+        EventLoopFuture.andAllSucceed(loops.map { $0.submit {} }, on: loop)
+    }
+
     /// Hands a topic message, already numbered by its owner shard `owner`, to every shard with
     /// interest in it (`mask`, read by the owner when it numbered it); the owner's own share is
     /// delivered at once. Called on the owner's loop; with `wait`, the future (on that loop)

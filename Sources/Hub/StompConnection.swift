@@ -53,6 +53,10 @@ public final class StompConnection {
     /// Subscriptions waiting for their replay (`perigee-since`, `perigee-history`) from the
     /// topic's owner, by id: live messages that reach them meanwhile wait here.
     private var replays: [String: PendingReplay] = [:]
+    /// Topic messages were posted to their owners since the last DISCONNECT barrier.
+    private var postedTopicMessages = false
+    /// A DISCONNECT held until the hub's barrier: see `drainParser`.
+    private var heldDisconnect: StompFrame?
     /// Subscriptions counted in a destination's presence, by id, with their generation.
     private var presenceJoined: [String: (destination: Destination, generation: UInt64)] = [:]
 
@@ -125,7 +129,7 @@ public final class StompConnection {
     /// for its replay. One replay at a time per session keeps a client that subscribes in a
     /// loop from keeping the topic owners' loops busy: each replay costs what it sends, and the
     /// client must take it before asking for the next.
-    private var isWaiting: Bool { session.isAwaitingDecision || !replays.isEmpty }
+    private var isWaiting: Bool { session.isAwaitingDecision || !replays.isEmpty || heldDisconnect != nil }
 
     /// While a frame waits for the gatekeeper or a replay, later input stays unparsed in the
     /// parser: at most `maxInputAwaitingDecision` bytes of it.
@@ -243,6 +247,20 @@ public final class StompConnection {
                 return
             case .heartbeat:
                 continue
+            case .frame(let frame) where frame.command == .disconnect && postedTopicMessages:
+                // Topic messages this session published went to their owners' loops and may
+                // not have come back to its own subscriptions yet: the DISCONNECT (and its
+                // RECEIPT) waits until every owner has fanned out what was posted before it,
+                // so that a client sees its own messages before the RECEIPT, as STOMP's
+                // graceful disconnect lets it expect.
+                postedTopicMessages = false
+                heldDisconnect = frame
+                hub.barrier(on: loop).assumeIsolated().whenComplete { [weak self] _ in
+                    guard let self, !self.finished, let held = self.heldDisconnect else { return }
+                    self.heldDisconnect = nil
+                    self.perform(self.session.receive(held))
+                    self.resumeParsing()
+                }
             case .frame(let frame):
                 perform(session.receive(frame))
             }
@@ -268,6 +286,7 @@ public final class StompConnection {
             let message = HubMessage(id: shard.nextMessageID(), destination: destination, headers: headers, body: body)
             if receipt == nil, destination.kind == .topic {
                 // Nobody waits for the outcome, and a topic publish cannot fail: no futures.
+                postedTopicMessages = true
                 hub.post(topicMessage: message, on: loop)
             } else {
                 publish(message, receipt: receipt)

@@ -270,6 +270,32 @@ final class Collector: StompTransport, @unchecked Sendable {
         #expect(snapshot?.anonymous == 1)
     }
 
+    /// Found by the auth suite in a clean clone: a SEND's own subscription must get it before
+    /// the RECEIPT of a DISCONNECT right behind it, though the topic's owner is another loop.
+    @Test func aDisconnectWaitsForTheSessionsOwnPublishesToComeBack() throws {
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 2)
+        defer { try? group.syncShutdownGracefully() }
+        let hub = Hub(group: group)
+        let loops = Array(group.makeIterator())
+        let owner = hub.topicOwner(Destination("/topic/own")!)
+        let sessionLoop = loops[1 - owner]
+        let collector = Collector()
+        try sessionLoop.submit {
+            let connection = StompConnection(hub: hub, eventLoop: sessionLoop, transport: collector)
+            connection?.receive(ByteBuffer(string: "CONNECT\naccept-version:1.2\nhost:h\n\n\0" + Self.subscribe("/topic/own")
+                + "SEND\ndestination:/topic/own\n\nmine\0DISCONNECT\nreceipt:bye\n\n\0"))
+        }.wait()
+        let deadline = NIODeadline.now() + .seconds(10)
+        var order: [String] = []
+        while !order.contains("bye"), NIODeadline.now() < deadline {
+            try sessionLoop.submit {}.wait()
+            order = collector.frames.withLockedValue { frames in
+                frames.compactMap { $0.command == .message ? String(buffer: $0.body) : $0.headers["receipt-id"] }
+            }
+        }
+        #expect(order == ["r-s", "mine", "bye"])
+    }
+
     @Test func resumeAtTheHeadReplaysNothingAndIsRecovered() throws {
         let fixture = Fixture()
         let (_, sink) = try fixture.connect(Self.subscribe("/topic/plain"))
